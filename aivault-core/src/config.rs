@@ -1,0 +1,127 @@
+//! Where a vault lives and where its keys come from. [`Config::from_env`] is the one place
+//! in the core that reads the process environment; everything else takes a [`Config`].
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::error::{Error, Result};
+use crate::sensitive::SecretValue;
+
+/// Looks up a variable (the env key provider's key, `AIVAULT_PASSPHRASE`).
+pub type EnvLookup = Arc<dyn Fn(&str) -> Option<SecretValue> + Send + Sync>;
+
+/// Variable naming the vault directory.
+pub const ENV_DIR: &str = "AIVAULT_DIR";
+/// Default variable of the env key provider.
+pub const ENV_KEY: &str = "AIVAULT_KEY";
+/// Variable holding a passphrase vault's passphrase (an alternative to `aivault unlock`).
+pub const ENV_PASSPHRASE: &str = "AIVAULT_PASSPHRASE";
+/// Variable overriding where unlock sessions are kept.
+pub const ENV_RUNTIME_DIR: &str = "AIVAULT_RUNTIME_DIR";
+/// Test hook (debug builds only): stop forever at a named point so a test can kill the process.
+pub const ENV_DEV_STALL: &str = "AIVAULT_DEV_STALL";
+
+/// Settings of one vault handle.
+#[derive(Clone)]
+pub struct Config {
+    /// The vault directory (holds `vault.db`).
+    pub dir: PathBuf,
+    /// Key file used when a new file-provider vault is created without `--file-path`.
+    pub default_key_file: PathBuf,
+    /// Directory of unlock sessions of passphrase vaults.
+    pub runtime_dir: PathBuf,
+    /// Variable lookup for the env key provider and `AIVAULT_PASSPHRASE`.
+    pub env: EnvLookup,
+    /// Debug-build test hook, see [`ENV_DEV_STALL`].
+    pub dev_stall: Option<String>,
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("dir", &self.dir)
+            .field("default_key_file", &self.default_key_file)
+            .field("runtime_dir", &self.runtime_dir)
+            .field("dev_stall", &self.dev_stall)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Config {
+    /// A vault in `dir` with its key file and sessions inside it, and no variables
+    /// (for embedding and tests; use [`Config::with_env`] to supply some).
+    pub fn in_dir(dir: impl Into<PathBuf>) -> Config {
+        let dir = dir.into();
+        Config {
+            default_key_file: dir.join("kek.key"),
+            runtime_dir: dir.clone(),
+            dir,
+            env: Arc::new(|_| None),
+            dev_stall: None,
+        }
+    }
+
+    /// Replaces the variable lookup.
+    pub fn with_env(mut self, env: EnvLookup) -> Config {
+        self.env = env;
+        self
+    }
+
+    /// Reads the process environment:
+    /// - `AIVAULT_DIR`: the vault directory, and the key file becomes `$AIVAULT_DIR/kek.key`;
+    ///   otherwise `~/.aivault/data` with the key in `~/.aivault/keys/kek.key` (outside the
+    ///   data, so a copy of the data alone cannot be decrypted).
+    /// - `AIVAULT_RUNTIME_DIR`, else `$XDG_RUNTIME_DIR/aivault`, else the vault directory:
+    ///   where `aivault unlock` keeps its session.
+    /// - `AIVAULT_KEY` (or the env provider's configured variable) and `AIVAULT_PASSPHRASE`
+    ///   are read lazily, only when a key is needed.
+    ///
+    /// # Errors
+    /// `invalid_input` when no home directory is known and `AIVAULT_DIR` is unset, or when the
+    /// debug-only `AIVAULT_DEV_STALL` hook is set in a release build.
+    pub fn from_env() -> Result<Config> {
+        let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
+        let (dir, default_key_file) = match var(ENV_DIR) {
+            Some(dir) => {
+                let dir = absolute(Path::new(&dir))?;
+                (dir.clone(), dir.join("kek.key"))
+            }
+            None => {
+                let home = var("HOME").ok_or_else(|| {
+                    Error::invalid("neither AIVAULT_DIR nor HOME is set: cannot locate the vault")
+                })?;
+                let root = PathBuf::from(home).join(".aivault");
+                (root.join("data"), root.join("keys").join("kek.key"))
+            }
+        };
+        let runtime_dir = match (var(ENV_RUNTIME_DIR), var("XDG_RUNTIME_DIR")) {
+            (Some(dir), _) => absolute(Path::new(&dir))?,
+            (None, Some(xdg)) => PathBuf::from(xdg).join("aivault"),
+            (None, None) => dir.clone(),
+        };
+        let dev_stall = var(ENV_DEV_STALL).map(|v| v.to_string_lossy().into_owned());
+        if dev_stall.is_some() && !cfg!(debug_assertions) {
+            return Err(Error::invalid(format!(
+                "{ENV_DEV_STALL} is a test hook that release builds refuse; unset it"
+            )));
+        }
+        Ok(Config {
+            dir,
+            default_key_file,
+            runtime_dir,
+            env: Arc::new(|name| std::env::var(name).ok().map(SecretValue::from)),
+            dev_stall,
+        })
+    }
+
+    /// Path of the database file.
+    pub fn db_path(&self) -> PathBuf {
+        self.dir.join("vault.db")
+    }
+}
+
+fn absolute(path: &Path) -> Result<PathBuf> {
+    std::path::absolute(path)
+        .map_err(|e| Error::io(format!("cannot resolve {}", path.display()), e))
+}

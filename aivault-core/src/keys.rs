@@ -1,0 +1,336 @@
+//! Key providers (`file`, `env`, `passphrase`), key ids, unlock sessions and the on-disk
+//! protocol that makes master-key rotation crash-safe.
+//!
+//! The master key never leaves this module except as a [`Key32`]; the vault stores only its
+//! key id, a fingerprint derived with HKDF.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+
+use crate::crypto::{self, Argon2Params};
+use crate::error::{Error, ErrorKind, Result};
+use crate::sensitive::{Key32, SecretValue};
+
+/// HKDF label of the key-wrapping key.
+const LABEL_WRAP: &str = "aivault/v1/key-wrapping";
+/// HKDF label of the key id.
+const LABEL_KEY_ID: &str = "aivault/v1/key-id";
+
+/// Where the master key comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyProviderKind {
+    /// A random key in a 0600 file.
+    File,
+    /// A key in an environment variable (base64 or 64 hex digits).
+    Env,
+    /// A key derived from a passphrase with Argon2id.
+    Passphrase,
+}
+
+impl KeyProviderKind {
+    /// Stable name (`file`, `env`, `passphrase`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyProviderKind::File => "file",
+            KeyProviderKind::Env => "env",
+            KeyProviderKind::Passphrase => "passphrase",
+        }
+    }
+
+    /// Parses a stable name.
+    pub fn parse(s: &str) -> Result<KeyProviderKind> {
+        match s {
+            "file" => Ok(KeyProviderKind::File),
+            "env" => Ok(KeyProviderKind::Env),
+            "passphrase" => Ok(KeyProviderKind::Passphrase),
+            other => Err(Error::invalid(format!(
+                "unknown key provider '{other}' (expected file, env or passphrase)"
+            ))),
+        }
+    }
+}
+
+/// The key id of a master key: 32 hex digits of an HKDF-derived fingerprint.
+pub fn key_id(master: &Key32) -> String {
+    let fingerprint = crypto::derive_key(master, LABEL_KEY_ID);
+    crypto::to_hex(&fingerprint.expose()[..16])
+}
+
+/// The key that wraps DEKs and the audit key.
+pub fn wrapping_key(master: &Key32) -> Key32 {
+    crypto::derive_key(master, LABEL_WRAP)
+}
+
+/// Parses a 32-byte key written as base64 (standard or URL-safe, padding optional) or as
+/// 64 hexadecimal digits. `what` names the source in errors (never the value).
+pub fn parse_key_text(what: &str, text: &[u8]) -> Result<Key32> {
+    let text = std::str::from_utf8(text)
+        .map_err(|_| Error::invalid(format!("{what} is not text")))?
+        .trim();
+    let decoded = if text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit()) {
+        crypto::from_hex(text)
+    } else {
+        let engines = [
+            &base64::engine::general_purpose::STANDARD,
+            &base64::engine::general_purpose::STANDARD_NO_PAD,
+            &base64::engine::general_purpose::URL_SAFE,
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        ];
+        engines.iter().find_map(|e| e.decode(text).ok())
+    };
+    let decoded = zeroize::Zeroizing::new(decoded.unwrap_or_default());
+    Key32::from_slice(&decoded).ok_or_else(|| {
+        Error::invalid(format!(
+            "{what} must be a 32-byte key as base64 or 64 hex digits"
+        ))
+    })
+}
+
+/// Base64 text of a key, as written to key and session files.
+fn key_text(key: &Key32) -> zeroize::Zeroizing<String> {
+    zeroize::Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(key.expose()) + "\n")
+}
+
+/// Derives the master key of a passphrase vault.
+pub fn passphrase_key(
+    passphrase: &SecretValue,
+    salt: &[u8],
+    params: Argon2Params,
+) -> Result<Key32> {
+    if passphrase.is_empty() {
+        return Err(Error::invalid("the passphrase cannot be empty"));
+    }
+    crypto::argon2id(passphrase.expose(), salt, params)
+}
+
+/// Creates a directory (and parents) and restricts it to the owner (0700).
+pub fn ensure_private_dir(dir: &Path) -> Result<()> {
+    fs::create_dir_all(dir)
+        .map_err(|e| Error::io(format!("cannot create {}", dir.display()), e))?;
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
+        .map_err(|e| Error::io(format!("cannot restrict {}", dir.display()), e))
+}
+
+/// Reads a key file.
+pub fn read_key_file(path: &Path) -> Result<Key32> {
+    let bytes = zeroize::Zeroizing::new(fs::read(path).map_err(|e| {
+        let kind = if e.kind() == std::io::ErrorKind::NotFound {
+            ErrorKind::VaultLocked
+        } else {
+            ErrorKind::Io
+        };
+        Error::new(
+            kind,
+            format!("cannot read key file {}: {e}", path.display()),
+        )
+    })?);
+    if let Some(key) = Key32::from_slice(&bytes) {
+        return Ok(key); // raw 32 bytes; text keys are longer
+    }
+    parse_key_text(&format!("key file {}", path.display()), &bytes)
+}
+
+/// Writes `key` to a new 0600 file next to `path` and fsyncs it; returns the temporary path.
+fn write_temp_key(path: &Path, key: &Key32, suffix: &str) -> Result<PathBuf> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    ensure_private_dir(dir)?;
+    let unique = crypto::to_hex(&crypto::random_bytes::<8>()?);
+    let tmp = path.with_extension(format!("{suffix}.{unique}.tmp"));
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)
+        .map_err(|e| Error::io(format!("cannot create {}", tmp.display()), e))?;
+    file.write_all(key_text(key).as_bytes())
+        .and_then(|()| file.sync_all())
+        .map_err(|e| Error::io(format!("cannot write {}", tmp.display()), e))?;
+    Ok(tmp)
+}
+
+fn sync_dir(path: &Path) -> Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| Error::io(format!("cannot sync {}", dir.display()), e))
+}
+
+/// Returns the key in `path`, creating a fresh random one first if the file does not exist.
+/// Creation never replaces a file another process created meanwhile (link, not rename).
+pub fn load_or_create_key_file(path: &Path) -> Result<Key32> {
+    if path.exists() {
+        return read_key_file(path);
+    }
+    let key = crypto::random_key()?;
+    let tmp = write_temp_key(path, &key, "create")?;
+    let linked = fs::hard_link(&tmp, path);
+    let _ = fs::remove_file(&tmp);
+    match linked {
+        Ok(()) => {
+            sync_dir(path)?;
+            Ok(key)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => read_key_file(path),
+        Err(e) => Err(Error::io(
+            format!("cannot create key file {}", path.display()),
+            e,
+        )),
+    }
+}
+
+/// Path of the staged key of an in-progress rotation.
+pub fn staged_key_path(path: &Path) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".new");
+    path.with_file_name(name)
+}
+
+/// Step 1 of a file-key rotation: durably stage the new key beside the current one.
+pub fn stage_key_file(path: &Path, key: &Key32) -> Result<()> {
+    let staged = staged_key_path(path);
+    let tmp = write_temp_key(path, key, "stage")?;
+    fs::rename(&tmp, &staged)
+        .map_err(|e| Error::io(format!("cannot stage {}", staged.display()), e))?;
+    sync_dir(path)
+}
+
+/// Step 3 (after the database commit): atomically replace the key file with the staged key.
+pub fn promote_staged_key(path: &Path) -> Result<()> {
+    let staged = staged_key_path(path);
+    fs::rename(&staged, path)
+        .map_err(|e| Error::io(format!("cannot replace {}", path.display()), e))?;
+    sync_dir(path)
+}
+
+/// Loads a file provider's key, finishing or discarding an interrupted rotation: the vault's
+/// recorded key id decides whether the current or the staged key is the live one.
+pub fn load_file_key(path: &Path, expected_key_id: &str) -> Result<Key32> {
+    let staged = staged_key_path(path);
+    let current = read_key_file(path);
+    if let Ok(key) = &current
+        && key_id(key) == expected_key_id
+    {
+        if staged.exists() {
+            let _ = fs::remove_file(&staged); // a rotation that never committed
+        }
+        return current;
+    }
+    if staged.exists() {
+        let key = read_key_file(&staged)?;
+        if key_id(&key) == expected_key_id {
+            promote_staged_key(path)?; // a rotation that committed but did not finish
+            return Ok(key);
+        }
+    }
+    let key = current?;
+    Err(mismatch(
+        &format!("key file {}", path.display()),
+        expected_key_id,
+        &key,
+    ))
+}
+
+/// The error for a key that is not this vault's.
+pub fn mismatch(source: &str, expected_key_id: &str, key: &Key32) -> Error {
+    Error::new(
+        ErrorKind::DecryptFailed,
+        format!(
+            "the key from {source} does not open this vault (key id {}, vault expects {expected_key_id})",
+            key_id(key)
+        ),
+    )
+}
+
+/// Path of the unlock session of a vault.
+pub fn session_path(runtime_dir: &Path, vault_id: &str) -> PathBuf {
+    runtime_dir.join(format!("session-{vault_id}.key"))
+}
+
+/// Reads an unlock session, if one exists.
+pub fn read_session(runtime_dir: &Path, vault_id: &str) -> Result<Option<Key32>> {
+    let path = session_path(runtime_dir, vault_id);
+    if !path.exists() {
+        return Ok(None);
+    }
+    read_key_file(&path).map(Some)
+}
+
+/// Writes (atomically replacing) the unlock session of a vault.
+pub fn write_session(runtime_dir: &Path, vault_id: &str, key: &Key32) -> Result<()> {
+    let path = session_path(runtime_dir, vault_id);
+    let tmp = write_temp_key(&path, key, "session")?;
+    fs::rename(&tmp, &path).map_err(|e| Error::io(format!("cannot write {}", path.display()), e))
+}
+
+/// Removes the unlock session; true if there was one.
+pub fn remove_session(runtime_dir: &Path, vault_id: &str) -> Result<bool> {
+    let path = session_path(runtime_dir, vault_id);
+    match fs::remove_file(&path) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(Error::io(format!("cannot remove {}", path.display()), e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_base64_and_hex_keys() {
+        let key = Key32::from_bytes([0xab; 32]);
+        let b64 = base64::engine::general_purpose::STANDARD.encode([0xab; 32]);
+        assert_eq!(parse_key_text("k", b64.as_bytes()).expect("b64"), key);
+        assert_eq!(
+            parse_key_text("k", "ab".repeat(32).as_bytes()).expect("hex"),
+            key
+        );
+        let err = parse_key_text("AIVAULT_KEY", b"c2hvcnQ=").expect_err("short");
+        assert_eq!(err.kind(), ErrorKind::InvalidInput);
+        assert!(err.message().contains("AIVAULT_KEY"));
+        assert!(!err.message().contains("c2hvcnQ"));
+    }
+
+    #[test]
+    fn key_file_creation_never_replaces() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("keys").join("kek.key");
+        let first = load_or_create_key_file(&path).expect("create");
+        let second = load_or_create_key_file(&path).expect("load");
+        assert_eq!(first, second);
+        let mode = fs::metadata(&path).expect("meta").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        let dir_mode = fs::metadata(path.parent().expect("parent"))
+            .expect("meta")
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(dir_mode, 0o700);
+    }
+
+    #[test]
+    fn interrupted_rotation_recovers_either_way() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("kek.key");
+        let old = load_or_create_key_file(&path).expect("create");
+        let new = crypto::random_key().expect("key");
+        stage_key_file(&path, &new).expect("stage");
+        // The database never committed: the old key is live and the staged one is dropped.
+        assert_eq!(load_file_key(&path, &key_id(&old)).expect("old"), old);
+        assert!(!staged_key_path(&path).exists());
+        // The database committed: the staged key is promoted.
+        stage_key_file(&path, &new).expect("stage");
+        assert_eq!(load_file_key(&path, &key_id(&new)).expect("new"), new);
+        assert_eq!(read_key_file(&path).expect("read"), new);
+        assert!(!staged_key_path(&path).exists());
+        // Neither matches: a clear decrypt_failed.
+        let err = load_file_key(&path, "00").expect_err("mismatch");
+        assert_eq!(err.kind(), ErrorKind::DecryptFailed);
+    }
+}

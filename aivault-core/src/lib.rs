@@ -1,0 +1,52 @@
+//! aivault-core: a local vault of encrypted secrets that callers never read.
+//!
+//! Secrets are stored with envelope encryption in one SQLite database; a registry of
+//! providers pins each known secret name to its provider and provisions the credential and
+//! capabilities that let a broker inject it on the wire. [`Vault`] is the one API every
+//! wrapper (CLI, C, Python, Node) calls.
+//!
+//! ```no_run
+//! use aivault_core::{Config, NewSecret, Scope, Vault};
+//!
+//! let vault = Vault::open(Config::in_dir("/tmp/my-vault"))?;
+//! let outcome = vault.create_secret(NewSecret {
+//!     name: "OPENAI_API_KEY".into(),
+//!     value: "sk-example".into(),
+//!     scope: Scope::Global,
+//!     aliases: vec![],
+//! })?;
+//! assert_eq!(outcome.secret.pinned_provider.as_deref(), Some("openai"));
+//! # Ok::<(), aivault_core::Error>(())
+//! ```
+#![forbid(unsafe_code)]
+
+pub mod audit;
+mod catalog;
+pub mod config;
+pub mod crypto;
+pub mod dotenv;
+pub mod envelope;
+pub mod error;
+pub mod keys;
+pub mod model;
+pub mod provision;
+pub mod registry;
+mod secrets;
+pub mod sensitive;
+pub mod store;
+mod vault;
+
+pub use audit::{AuditEvent, AuditVerification};
+pub use catalog::{Allow, CapabilityInfo, CapabilityListing};
+pub use config::Config;
+pub use error::{Error, ErrorKind, Result};
+pub use keys::KeyProviderKind;
+pub use model::{Credential, GroupRef, Scope, ScopeKind, SecretMeta};
+pub use provision::Provisioning;
+pub use registry::Registry;
+pub use secrets::{
+    DeleteOutcome, ImportReport, NewSecret, SecretOutcome, SecretUpdate, SecretsCheck,
+};
+pub use sensitive::{Key32, SecretValue};
+pub use store::{AuditQuery, SecretFilter};
+pub use vault::{InitOptions, NewMasterKey, Status, StatusPaths, Vault};

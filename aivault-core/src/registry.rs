@@ -1,0 +1,802 @@
+//! The provider registry: which secret names a provider claims, how its credential injects
+//! them (auth strategy), towards which hosts, and which capabilities it enables.
+//!
+//! Built-in providers are the `registry/*.toml` files, embedded at build time (see `build.rs`).
+//! The TOML schema is documented in `registry/README.md`.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::OnceLock;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// One provider (`openai`, `trello`, ...).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderDef {
+    /// Unique id, lower-case (`openai`).
+    pub id: String,
+    /// Display name (`OpenAI`).
+    pub name: String,
+    /// Link to the provider's API documentation.
+    #[serde(default)]
+    pub docs: Option<String>,
+    /// Hosts of the provider's API (patterns `*.example.com` allowed).
+    pub hosts: Vec<String>,
+    /// Ways to authenticate, most preferred first.
+    pub credentials: Vec<CredentialDef>,
+    /// Capabilities the provider offers.
+    pub capabilities: Vec<CapabilityDef>,
+    /// The file this provider came from (`registry/openai.toml`).
+    #[serde(default)]
+    pub source: String,
+}
+
+/// One way to authenticate against a provider (a "credential alternative").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CredentialDef {
+    /// Alternative id, unique within the provider; `default` unless several exist.
+    #[serde(default = "default_alternative")]
+    pub id: String,
+    /// Higher wins when several alternatives could serve a capability.
+    #[serde(default)]
+    pub priority: i32,
+    /// Template role → claimed secret name (`{ secret = "OPENAI_API_KEY" }`). All must exist
+    /// in one scope before the credential is provisioned.
+    pub secrets: BTreeMap<String, String>,
+    /// Roles that are used when present but not required (`session_token`).
+    #[serde(default)]
+    pub optional_secrets: BTreeMap<String, String>,
+    /// Hosts this alternative may reach; defaults to the provider's hosts.
+    #[serde(default)]
+    pub hosts: Option<Vec<String>>,
+    /// Capability ids it serves; defaults to every capability whose hosts it covers.
+    #[serde(default)]
+    pub capabilities: Option<Vec<String>>,
+    /// How the secrets are injected.
+    pub auth: AuthSpec,
+}
+
+fn default_alternative() -> String {
+    DEFAULT_ALTERNATIVE.to_string()
+}
+
+/// The id of a provider's credential alternative when it has only one.
+pub const DEFAULT_ALTERNATIVE: &str = "default";
+
+/// A capability: a named, policy-bounded slice of a provider's API.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CapabilityDef {
+    /// Unique id `<provider>/<name>`.
+    pub id: String,
+    /// One-line description.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Allowed upper-case HTTP methods.
+    pub methods: Vec<String>,
+    /// Allowed path prefixes (segment-aware), each starting with `/`.
+    pub paths: Vec<String>,
+    /// Allowed hosts; defaults to the provider's hosts.
+    #[serde(default)]
+    pub hosts: Option<Vec<String>>,
+}
+
+/// An auth strategy. Templates use `{{role}}` placeholders naming the credential's secrets.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum AuthSpec {
+    /// One header: `authorization: Bearer {{secret}}`.
+    Header {
+        /// Header name.
+        header_name: String,
+        /// Header value template.
+        value_template: String,
+    },
+    /// One query parameter: `?key={{secret}}`.
+    Query {
+        /// Parameter name.
+        param_name: String,
+        /// Parameter value template.
+        #[serde(default = "secret_template")]
+        value_template: String,
+    },
+    /// A path prefix prepended to the caller's path: `/bot{{secret}}`.
+    Path {
+        /// Prefix template.
+        prefix_template: String,
+    },
+    /// HTTP Basic (RFC 7617) from a username and a password template.
+    Basic {
+        /// Username template (`api`, `{{account_sid}}`).
+        username_template: String,
+        /// Password template (`{{secret}}`).
+        password_template: String,
+    },
+    /// Several headers.
+    MultiHeader {
+        /// The headers, in order.
+        headers: Vec<HeaderTemplate>,
+    },
+    /// Several query parameters.
+    MultiQuery {
+        /// The parameters, in order.
+        params: Vec<QueryTemplate>,
+    },
+    /// OAuth 2.0 access token from a secret holding client credentials / refresh token (JSON).
+    Oauth2 {
+        /// Grant used to obtain access tokens.
+        grant_type: OAuthGrant,
+        /// Token endpoint (https, within the credential's hosts).
+        token_endpoint: String,
+        /// Requested scopes.
+        #[serde(default)]
+        scopes: Vec<String>,
+    },
+    /// AWS Signature Version 4 from `access_key_id`, `secret_access_key` (and optional
+    /// `session_token`) secrets.
+    AwsSigv4 {
+        /// Service name in the credential scope (`s3`, `bedrock`).
+        service: String,
+        /// Region (`us-east-1`).
+        region: String,
+    },
+    /// HMAC-SHA256 request signature; the key never leaves the vault.
+    Hmac {
+        /// Header carrying the signature.
+        header_name: String,
+        /// Header value template; `{{signature}}` is the lower-case hex HMAC.
+        value_template: String,
+        /// Header carrying the signed Unix timestamp, if the provider wants one.
+        #[serde(default)]
+        timestamp_header: Option<String>,
+    },
+    /// Mutual TLS: client certificate (`certificate`) and key (`private_key`) secrets, PEM.
+    Mtls {},
+}
+
+fn secret_template() -> String {
+    "{{secret}}".to_string()
+}
+
+/// A header name and its value template.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HeaderTemplate {
+    /// Header name.
+    pub header_name: String,
+    /// Value template.
+    pub value_template: String,
+}
+
+/// A query parameter name and its value template.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueryTemplate {
+    /// Parameter name.
+    pub param_name: String,
+    /// Value template.
+    pub value_template: String,
+}
+
+/// OAuth 2.0 grants the broker can run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OAuthGrant {
+    /// RFC 6749 §6.
+    RefreshToken,
+    /// RFC 6749 §4.4.
+    ClientCredentials,
+}
+
+impl AuthSpec {
+    /// The short name used on the command line (`header`, `multi-query`, `aws-sigv4`, ...).
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            AuthSpec::Header { .. } => "header",
+            AuthSpec::Query { .. } => "query",
+            AuthSpec::Path { .. } => "path",
+            AuthSpec::Basic { .. } => "basic",
+            AuthSpec::MultiHeader { .. } => "multi-header",
+            AuthSpec::MultiQuery { .. } => "multi-query",
+            AuthSpec::Oauth2 { .. } => "oauth2",
+            AuthSpec::AwsSigv4 { .. } => "aws-sigv4",
+            AuthSpec::Hmac { .. } => "hmac",
+            AuthSpec::Mtls {} => "mtls",
+        }
+    }
+
+    /// Every template string of this strategy.
+    pub fn templates(&self) -> Vec<&str> {
+        match self {
+            AuthSpec::Header { value_template, .. } | AuthSpec::Query { value_template, .. } => {
+                vec![value_template]
+            }
+            AuthSpec::Path { prefix_template } => vec![prefix_template],
+            AuthSpec::Basic {
+                username_template,
+                password_template,
+            } => vec![username_template, password_template],
+            AuthSpec::MultiHeader { headers } => {
+                headers.iter().map(|h| h.value_template.as_str()).collect()
+            }
+            AuthSpec::MultiQuery { params } => {
+                params.iter().map(|p| p.value_template.as_str()).collect()
+            }
+            AuthSpec::Hmac { value_template, .. } => vec![value_template],
+            AuthSpec::Oauth2 { .. } | AuthSpec::AwsSigv4 { .. } | AuthSpec::Mtls {} => vec![],
+        }
+    }
+
+    /// Secret roles the strategy itself needs beyond its templates.
+    fn fixed_roles(&self) -> &'static [&'static str] {
+        match self {
+            AuthSpec::AwsSigv4 { .. } => &["access_key_id", "secret_access_key"],
+            AuthSpec::Mtls {} => &["certificate", "private_key"],
+            AuthSpec::Oauth2 { .. } | AuthSpec::Hmac { .. } => &["secret"],
+            _ => &[],
+        }
+    }
+}
+
+/// The `{{name}}` placeholders of a template, in order.
+pub fn placeholders(template: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut rest = template;
+    while let Some(start) = rest.find("{{") {
+        let after = &rest[start + 2..];
+        match after.find("}}") {
+            Some(end) => {
+                out.push(after[..end].trim());
+                rest = &after[end + 2..];
+            }
+            None => break,
+        }
+    }
+    out
+}
+
+/// Whether `host` (a concrete lower-case host name) matches `pattern`: equal, or
+/// `*.suffix` where `*` stands for exactly one DNS label.
+pub fn host_matches(pattern: &str, host: &str) -> bool {
+    match pattern.strip_prefix("*.") {
+        Some(suffix) => host
+            .strip_suffix(suffix)
+            .and_then(|label| label.strip_suffix('.'))
+            .is_some_and(|label| !label.is_empty() && !label.contains('.')),
+        None => pattern == host,
+    }
+}
+
+/// A registry provider's claim on a secret name.
+#[derive(Debug, Clone, Copy)]
+pub struct Claim<'r> {
+    /// The provider claiming the name.
+    pub provider: &'r ProviderDef,
+    /// The credential alternative the name belongs to.
+    pub credential: &'r CredentialDef,
+    /// The template role the secret plays.
+    pub role: &'r str,
+    /// Whether the role is optional.
+    pub optional: bool,
+}
+
+/// The loaded, indexed registry.
+#[derive(Debug)]
+pub struct Registry {
+    providers: Vec<ProviderDef>,
+    by_provider: HashMap<String, usize>,
+    by_secret: HashMap<String, (usize, usize, String, bool)>,
+    by_capability: HashMap<String, usize>,
+}
+
+static BUILTIN_JSON: &str = include_str!(concat!(env!("OUT_DIR"), "/registry.json"));
+
+impl Registry {
+    /// The built-in registry, parsed once per process.
+    ///
+    /// # Panics
+    /// Never in a released build: the embedded registry is checked by this crate's tests.
+    pub fn builtin() -> &'static Registry {
+        static BUILTIN: OnceLock<Registry> = OnceLock::new();
+        BUILTIN.get_or_init(|| match Registry::from_json(BUILTIN_JSON) {
+            Ok(registry) => registry,
+            Err(e) => panic!("embedded registry is invalid: {e}"),
+        })
+    }
+
+    /// Parses a JSON array of providers (the embedded form).
+    pub fn from_json(json: &str) -> Result<Registry> {
+        let providers: Vec<ProviderDef> =
+            serde_json::from_str(json).map_err(|e| Error::invalid(format!("registry: {e}")))?;
+        Registry::from_providers(providers)
+    }
+
+    /// Indexes providers. Fails on duplicate provider ids, capability ids or claimed names
+    /// (the full rule set is [`Registry::problems`]).
+    pub fn from_providers(providers: Vec<ProviderDef>) -> Result<Registry> {
+        let mut registry = Registry {
+            providers,
+            by_provider: HashMap::new(),
+            by_secret: HashMap::new(),
+            by_capability: HashMap::new(),
+        };
+        for (p, provider) in registry.providers.iter().enumerate() {
+            if registry
+                .by_provider
+                .insert(provider.id.clone(), p)
+                .is_some()
+            {
+                return Err(Error::invalid(format!(
+                    "{}: provider '{}' is defined twice",
+                    provider.source, provider.id
+                )));
+            }
+            for capability in &provider.capabilities {
+                if registry
+                    .by_capability
+                    .insert(capability.id.clone(), p)
+                    .is_some()
+                {
+                    return Err(Error::invalid(format!(
+                        "{}: capability '{}' is defined twice",
+                        provider.source, capability.id
+                    )));
+                }
+            }
+            for (c, credential) in provider.credentials.iter().enumerate() {
+                let roles = credential
+                    .secrets
+                    .iter()
+                    .map(|r| (r, false))
+                    .chain(credential.optional_secrets.iter().map(|r| (r, true)));
+                for ((role, name), optional) in roles {
+                    let previous = registry
+                        .by_secret
+                        .insert(name.clone(), (p, c, role.clone(), optional));
+                    if previous.is_some() {
+                        return Err(Error::invalid(format!(
+                            "{}: secret name '{name}' is claimed twice",
+                            provider.source
+                        )));
+                    }
+                }
+            }
+        }
+        Ok(registry)
+    }
+
+    /// All providers, sorted by file name.
+    pub fn providers(&self) -> &[ProviderDef] {
+        &self.providers
+    }
+
+    /// The provider with this id.
+    pub fn provider(&self, id: &str) -> Option<&ProviderDef> {
+        self.by_provider.get(id).map(|&p| &self.providers[p])
+    }
+
+    /// The provider and capability with this capability id.
+    pub fn capability(&self, id: &str) -> Option<(&ProviderDef, &CapabilityDef)> {
+        let provider = &self.providers[*self.by_capability.get(id)?];
+        let capability = provider.capabilities.iter().find(|c| c.id == id)?;
+        Some((provider, capability))
+    }
+
+    /// Which provider, if any, claims this secret name.
+    pub fn claim(&self, secret_name: &str) -> Option<Claim<'_>> {
+        let (p, c, role, optional) = self.by_secret.get(secret_name)?;
+        let provider = &self.providers[*p];
+        Some(Claim {
+            provider,
+            credential: &provider.credentials[*c],
+            role,
+            optional: *optional,
+        })
+    }
+
+    /// Problems found by the full set of registry rules; empty when the registry is valid.
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        for provider in &self.providers {
+            check_provider(provider, &mut problems);
+        }
+        problems
+    }
+}
+
+impl ProviderDef {
+    /// Hosts of a credential alternative (its own, or the provider's).
+    pub fn credential_hosts<'a>(&'a self, credential: &'a CredentialDef) -> &'a [String] {
+        credential.hosts.as_deref().unwrap_or(&self.hosts)
+    }
+
+    /// Hosts of a capability (its own, or the provider's).
+    pub fn capability_hosts<'a>(&'a self, capability: &'a CapabilityDef) -> &'a [String] {
+        capability.hosts.as_deref().unwrap_or(&self.hosts)
+    }
+
+    /// The capabilities a credential alternative enables: its explicit list, or every
+    /// capability whose hosts all lie within the alternative's hosts.
+    pub fn capabilities_for(&self, credential: &CredentialDef) -> Vec<&CapabilityDef> {
+        match &credential.capabilities {
+            Some(ids) => self
+                .capabilities
+                .iter()
+                .filter(|c| ids.contains(&c.id))
+                .collect(),
+            None => {
+                let hosts = self.credential_hosts(credential);
+                self.capabilities
+                    .iter()
+                    .filter(|c| {
+                        self.capability_hosts(c)
+                            .iter()
+                            .all(|h| hosts.iter().any(|allowed| allowed == h))
+                    })
+                    .collect()
+            }
+        }
+    }
+}
+
+fn check_provider(provider: &ProviderDef, problems: &mut Vec<String>) {
+    let at = |what: String| format!("{}: {what}", provider.source);
+    if !is_valid_id(&provider.id) {
+        problems.push(at(format!(
+            "provider id '{}' must be lower-case a-z, 0-9, '-'",
+            provider.id
+        )));
+    }
+    if provider.name.trim().is_empty() {
+        problems.push(at("provider name is empty".into()));
+    }
+    if provider.hosts.is_empty() {
+        problems.push(at("provider has no hosts".into()));
+    }
+    for host in &provider.hosts {
+        if let Err(e) = check_host_pattern(host) {
+            problems.push(at(e));
+        }
+    }
+    if provider.credentials.is_empty() {
+        problems.push(at("provider has no [[credentials]]".into()));
+    }
+    let mut alternative_ids = BTreeSet::new();
+    for credential in &provider.credentials {
+        if !alternative_ids.insert(&credential.id) {
+            problems.push(at(format!(
+                "credential alternative '{}' is defined twice",
+                credential.id
+            )));
+        }
+        check_credential(provider, credential, &mut |e| problems.push(at(e)));
+    }
+    for capability in &provider.capabilities {
+        check_capability(provider, capability, &mut |e| problems.push(at(e)));
+    }
+}
+
+fn check_credential(
+    provider: &ProviderDef,
+    credential: &CredentialDef,
+    report: &mut dyn FnMut(String),
+) {
+    let alt = &credential.id;
+    if credential.secrets.is_empty() {
+        report(format!("credential '{alt}' claims no secrets"));
+    }
+    for (role, name) in credential
+        .secrets
+        .iter()
+        .chain(&credential.optional_secrets)
+    {
+        if !is_valid_role(role) {
+            report(format!(
+                "credential '{alt}': role '{role}' must be lower-case a-z, 0-9, '_'"
+            ));
+        }
+        if !is_valid_secret_name(name) {
+            report(format!(
+                "credential '{alt}': secret name '{name}' must be UPPER_SNAKE_CASE"
+            ));
+        }
+    }
+    let declared = |role: &str| {
+        credential.secrets.contains_key(role) || credential.optional_secrets.contains_key(role)
+    };
+    for template in credential.auth.templates() {
+        if template.matches("{{").count() != template.matches("}}").count() {
+            report(format!(
+                "credential '{alt}': unbalanced braces in template '{template}'"
+            ));
+        }
+        for role in placeholders(template) {
+            if role != "signature" && !declared(role) {
+                report(format!(
+                    "credential '{alt}': template '{template}' refers to '{{{{{role}}}}}', which is not one of its secrets"
+                ));
+            }
+        }
+    }
+    for role in credential.auth.fixed_roles() {
+        if !credential.secrets.contains_key(*role) {
+            report(format!(
+                "credential '{alt}': {} auth needs a secret with role '{role}'",
+                credential.auth.kind_name()
+            ));
+        }
+    }
+    if let AuthSpec::Oauth2 { token_endpoint, .. } = &credential.auth {
+        let host = token_endpoint
+            .strip_prefix("https://")
+            .and_then(|rest| rest.split(['/', '?']).next());
+        match host {
+            Some(host)
+                if provider
+                    .credential_hosts(credential)
+                    .iter()
+                    .any(|p| host_matches(p, host)) => {}
+            _ => report(format!(
+                "credential '{alt}': token endpoint must be https on one of the credential's hosts"
+            )),
+        }
+    }
+    if let Some(hosts) = &credential.hosts {
+        for host in hosts {
+            if let Err(e) = check_host_pattern(host) {
+                report(format!("credential '{alt}': {e}"));
+            }
+        }
+    }
+    if let Some(ids) = &credential.capabilities {
+        for id in ids {
+            if !provider.capabilities.iter().any(|c| &c.id == id) {
+                report(format!("credential '{alt}': unknown capability '{id}'"));
+            }
+        }
+    }
+    if provider.capabilities_for(credential).is_empty() {
+        report(format!("credential '{alt}' enables no capability"));
+    }
+}
+
+fn check_capability(
+    provider: &ProviderDef,
+    capability: &CapabilityDef,
+    report: &mut dyn FnMut(String),
+) {
+    let id = &capability.id;
+    match id.split_once('/') {
+        Some((prefix, name)) if prefix == provider.id && is_valid_id(name) => {}
+        _ => report(format!(
+            "capability id '{id}' must be '{}/<name>' with a lower-case name",
+            provider.id
+        )),
+    }
+    if capability.methods.is_empty() {
+        report(format!("capability '{id}' has no methods"));
+    }
+    for method in &capability.methods {
+        if !is_valid_method(method) {
+            report(format!(
+                "capability '{id}': method '{method}' must be an upper-case HTTP method"
+            ));
+        }
+    }
+    if capability.paths.is_empty() {
+        report(format!("capability '{id}' has no path prefixes"));
+    }
+    for path in &capability.paths {
+        if !path.starts_with('/') || path.contains("..") || path.contains(['?', '#', '\\', ' ']) {
+            report(format!(
+                "capability '{id}': path prefix '{path}' must start with '/' and hold no '..', '?', '#', '\\' or spaces"
+            ));
+        }
+    }
+    for host in provider.capability_hosts(capability) {
+        if let Err(e) = check_host_pattern(host) {
+            report(format!("capability '{id}': {e}"));
+        } else if !provider.hosts.contains(host) {
+            report(format!(
+                "capability '{id}': host '{host}' is not one of the provider's hosts"
+            ));
+        }
+    }
+    if !provider
+        .credentials
+        .iter()
+        .any(|c| provider.capabilities_for(c).iter().any(|cap| &cap.id == id))
+    {
+        report(format!(
+            "capability '{id}' is served by no credential alternative"
+        ));
+    }
+}
+
+/// Checks a host or host pattern: lower-case DNS labels (a-z, 0-9, '-'), at least two
+/// labels, an optional leading `*.` wildcard label, no IP literals, ports or schemes.
+pub fn check_host_pattern(pattern: &str) -> std::result::Result<(), String> {
+    let host = pattern.strip_prefix("*.").unwrap_or(pattern);
+    let labels: Vec<&str> = host.split('.').collect();
+    let label_ok = |l: &&str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    };
+    let all_numeric_tld = labels
+        .last()
+        .is_some_and(|l| l.bytes().all(|b| b.is_ascii_digit()));
+    if labels.len() < 2 || !labels.iter().all(label_ok) || all_numeric_tld || host.len() > 253 {
+        return Err(format!(
+            "host '{pattern}' must be a lower-case DNS name (wildcards only as a leading '*.' label)"
+        ));
+    }
+    Ok(())
+}
+
+fn is_valid_id(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !s.starts_with('-')
+}
+
+fn is_valid_role(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+}
+
+fn is_valid_secret_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+        && !s.starts_with(|c: char| c.is_ascii_digit())
+}
+
+fn is_valid_method(s: &str) -> bool {
+    matches!(
+        s,
+        "GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE" | "OPTIONS"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_registry_is_valid() {
+        let registry = Registry::builtin();
+        let problems = registry.problems();
+        assert!(
+            problems.is_empty(),
+            "registry problems:\n{}",
+            problems.join("\n")
+        );
+        assert!(registry.providers().len() >= 4);
+    }
+
+    #[test]
+    fn openai_claims_its_key_and_enables_17_capabilities() {
+        let claim = Registry::builtin()
+            .claim("OPENAI_API_KEY")
+            .expect("claimed");
+        assert_eq!(claim.provider.id, "openai");
+        assert_eq!(claim.role, "secret");
+        assert_eq!(claim.provider.capabilities_for(claim.credential).len(), 17);
+        assert!(Registry::builtin().claim("MY_CUSTOM_KEY").is_none());
+    }
+
+    #[test]
+    fn trello_needs_two_secrets() {
+        let claim = Registry::builtin().claim("TRELLO_TOKEN").expect("claimed");
+        assert_eq!(claim.provider.id, "trello");
+        let names: Vec<&String> = claim.credential.secrets.values().collect();
+        assert_eq!(names, ["TRELLO_API_KEY", "TRELLO_TOKEN"]);
+        assert_eq!(claim.credential.auth.kind_name(), "multi-query");
+    }
+
+    #[test]
+    fn host_patterns() {
+        assert!(host_matches("api.openai.com", "api.openai.com"));
+        assert!(!host_matches("api.openai.com", "xapi.openai.com"));
+        assert!(host_matches("*.myshopify.com", "shop.myshopify.com"));
+        assert!(!host_matches("*.myshopify.com", "myshopify.com"));
+        assert!(!host_matches("*.myshopify.com", "a.b.myshopify.com"));
+        assert!(!host_matches("*.myshopify.com", "evilmyshopify.com"));
+        assert!(check_host_pattern("*.myshopify.com").is_ok());
+        for bad in [
+            "API.openai.com",
+            "127.0.0.1",
+            "a.*.com",
+            "localhost",
+            "https://x.com",
+            "x.com:443",
+            "*x.com",
+        ] {
+            assert!(check_host_pattern(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn validation_reports_each_rule() {
+        let toml = r#"
+            id = "Bad"
+            name = ""
+            hosts = ["Upper.example.com"]
+            [[credentials]]
+            secrets = { secret = "lower_name" }
+            auth = { kind = "header", header_name = "x", value_template = "{{missing}}" }
+            [[capabilities]]
+            id = "other/x"
+            methods = ["get"]
+            paths = ["v1"]
+        "#;
+        let mut provider: ProviderDef = toml::from_str(toml).expect("parses");
+        provider.source = "test.toml".into();
+        let registry = Registry::from_providers(vec![provider]).expect("indexes");
+        let problems = registry.problems().join("\n");
+        for expected in [
+            "provider id 'Bad'",
+            "provider name is empty",
+            "host 'Upper.example.com'",
+            "secret name 'lower_name'",
+            "refers to '{{missing}}'",
+            "capability id 'other/x'",
+            "method 'get'",
+            "path prefix 'v1'",
+        ] {
+            assert!(
+                problems.contains(expected),
+                "missing '{expected}' in:\n{problems}"
+            );
+        }
+    }
+
+    #[test]
+    fn duplicates_are_refused() {
+        let provider: ProviderDef = toml::from_str(
+            r#"
+            id = "a"
+            name = "A"
+            hosts = ["api.a.com"]
+            [[credentials]]
+            secrets = { secret = "A_KEY" }
+            auth = { kind = "query", param_name = "key" }
+            [[capabilities]]
+            id = "a/x"
+            methods = ["GET"]
+            paths = ["/x"]
+        "#,
+        )
+        .expect("parses");
+        let mut other = provider.clone();
+        other.id = "b".into();
+        let err = Registry::from_providers(vec![provider.clone(), provider.clone()])
+            .expect_err("duplicate provider");
+        assert!(err.message().contains("defined twice"));
+        let err =
+            Registry::from_providers(vec![provider, other]).expect_err("duplicate capability");
+        assert!(err.message().contains("defined twice"));
+    }
+
+    #[test]
+    fn unknown_fields_and_kinds_are_refused() {
+        let bad_kind = toml::from_str::<AuthSpec>(r#"kind = "magic""#);
+        assert!(bad_kind.is_err());
+        let extra = toml::from_str::<AuthSpec>(
+            r#"kind = "header"
+            header_name = "a"
+            value_template = "b"
+            typo = 1"#,
+        );
+        assert!(extra.is_err());
+    }
+}

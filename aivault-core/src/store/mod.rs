@@ -1,0 +1,179 @@
+//! Persistence behind a trait, so a shared PostgreSQL store can serve a team later while
+//! SQLite stays the embedded default. Every method runs inside a transaction opened by
+//! [`Store::read`] or [`Store::write`]; a write closure that fails rolls everything back.
+
+mod schema;
+mod sqlite;
+
+pub use sqlite::SqliteStore;
+
+use crate::audit::AuditRecord;
+use crate::error::{Error, Result};
+use crate::model::{Credential, GroupRef, Scope, ScopeKind, SecretMeta};
+
+/// The ciphertexts of one secret value version (see `envelope.rs`).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Envelope {
+    /// Nonce of the value ciphertext.
+    pub value_nonce: Vec<u8>,
+    /// XChaCha20-Poly1305(DEK, value).
+    pub value_ciphertext: Vec<u8>,
+    /// Nonce of the wrapped DEK.
+    pub dek_nonce: Vec<u8>,
+    /// XChaCha20-Poly1305(wrapping key, DEK).
+    pub wrapped_dek: Vec<u8>,
+}
+
+impl std::fmt::Debug for Envelope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Envelope({} ciphertext bytes)",
+            self.value_ciphertext.len()
+        )
+    }
+}
+
+/// A secret as stored: metadata plus its encrypted value.
+#[derive(Debug, Clone)]
+pub struct SecretRecord {
+    /// Metadata (aliases and attached groups included).
+    pub meta: SecretMeta,
+    /// The encrypted value.
+    pub envelope: Envelope,
+}
+
+/// Which secrets a listing returns; `None` fields do not filter.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SecretFilter {
+    /// Only secrets of this scope level.
+    pub kind: Option<ScopeKind>,
+    /// Only secrets of this workspace (workspace and group scopes).
+    pub workspace_id: Option<String>,
+    /// Only secrets of this group.
+    pub group_id: Option<String>,
+}
+
+/// Which audit events a query returns, newest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditQuery {
+    /// At most this many events.
+    pub limit: Option<u64>,
+    /// Only events strictly before this time (ms since the epoch).
+    pub before_ts_ms: Option<i64>,
+    /// Only events of this kind (`secret.create`, ...).
+    pub kind: Option<String>,
+    /// Only events about this secret.
+    pub secret_id: Option<String>,
+}
+
+/// Operations available inside one transaction.
+pub trait StoreTx {
+    /// A vault-level setting (`vault_id`, `key_provider`, ...).
+    fn meta_get(&self, key: &str) -> Result<Option<String>>;
+    /// Sets a vault-level setting.
+    fn meta_set(&self, key: &str, value: &str) -> Result<()>;
+
+    /// Inserts a new secret with its aliases. Callers check label uniqueness first.
+    fn secret_insert(&self, record: &SecretRecord) -> Result<()>;
+    /// One secret with its envelope.
+    fn secret_get(&self, id: &str) -> Result<Option<SecretRecord>>;
+    /// The id of the secret whose name or alias is `label` in exactly `scope`.
+    fn secret_by_label(&self, scope: &Scope, label: &str) -> Result<Option<String>>;
+    /// The id of the secret named `name` (aliases ignored) in exactly `scope`.
+    fn secret_by_name(&self, scope: &Scope, name: &str) -> Result<Option<String>>;
+    /// Secret metadata, sorted by name then scope.
+    fn secret_list(&self, filter: &SecretFilter) -> Result<Vec<SecretMeta>>;
+    /// Renames a secret.
+    fn secret_set_name(&self, id: &str, name: &str, now_ms: i64) -> Result<()>;
+    /// Replaces a secret's aliases.
+    fn secret_set_aliases(
+        &self,
+        id: &str,
+        scope: &Scope,
+        aliases: &[String],
+        now_ms: i64,
+    ) -> Result<()>;
+    /// Stores a new value version.
+    fn secret_set_value(
+        &self,
+        id: &str,
+        version: u64,
+        envelope: &Envelope,
+        now_ms: i64,
+    ) -> Result<()>;
+    /// Replaces only the wrapped DEK (master-key rotation).
+    fn secret_set_wrapped_dek(&self, id: &str, dek_nonce: &[u8], wrapped_dek: &[u8]) -> Result<()>;
+    /// Every secret id, for whole-vault passes (rotation, checks).
+    fn secret_ids(&self) -> Result<Vec<String>>;
+    /// Deletes a secret, its aliases and group attachments; its bytes are overwritten.
+    fn secret_delete(&self, id: &str) -> Result<()>;
+    /// Attaches a secret to a group; false if it already was.
+    fn group_attach(&self, id: &str, group: &GroupRef, now_ms: i64) -> Result<bool>;
+    /// Detaches a secret from a group; false if it was not attached.
+    fn group_detach(&self, id: &str, group: &GroupRef, now_ms: i64) -> Result<bool>;
+
+    /// Inserts or replaces a credential and its secret links.
+    fn credential_upsert(&self, credential: &Credential) -> Result<()>;
+    /// One credential.
+    fn credential_get(&self, id: &str) -> Result<Option<Credential>>;
+    /// All credentials, sorted by id.
+    fn credential_list(&self) -> Result<Vec<Credential>>;
+    /// Ids of the credentials that inject this secret.
+    fn credentials_using_secret(&self, secret_id: &str) -> Result<Vec<String>>;
+    /// Deletes a credential and its links.
+    fn credential_delete(&self, id: &str) -> Result<()>;
+
+    /// Appends an audit record (its `seq` must be the next one).
+    fn audit_append(&self, record: &AuditRecord) -> Result<()>;
+    /// Audit records, newest first.
+    fn audit_query(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>>;
+    /// Every audit record in `seq` order, for verification.
+    fn audit_all(&self) -> Result<Vec<AuditRecord>>;
+    /// (secret count, credential count, audit event count).
+    fn counts(&self) -> Result<(u64, u64, u64)>;
+}
+
+/// A transactional store.
+pub trait Store: Send {
+    /// Runs `f` in a read transaction (a consistent snapshot).
+    fn read(&mut self, f: &mut dyn FnMut(&dyn StoreTx) -> Result<()>) -> Result<()>;
+    /// Runs `f` in a write transaction, serialized with every other writer, committed only
+    /// if `f` succeeds.
+    fn write(&mut self, f: &mut dyn FnMut(&dyn StoreTx) -> Result<()>) -> Result<()>;
+    /// Makes the bytes of deleted rows unrecoverable from the store's files (best effort
+    /// beyond what the engine guarantees).
+    fn purge_deleted(&mut self) -> Result<()>;
+}
+
+/// [`Store::read`] for a closure returning a value.
+pub fn read<T>(store: &mut dyn Store, f: impl FnOnce(&dyn StoreTx) -> Result<T>) -> Result<T> {
+    run(store, false, f)
+}
+
+/// [`Store::write`] for a closure returning a value.
+pub fn write<T>(store: &mut dyn Store, f: impl FnOnce(&dyn StoreTx) -> Result<T>) -> Result<T> {
+    run(store, true, f)
+}
+
+fn run<T>(
+    store: &mut dyn Store,
+    write: bool,
+    f: impl FnOnce(&dyn StoreTx) -> Result<T>,
+) -> Result<T> {
+    let mut f = Some(f);
+    let mut out = None;
+    let mut body = |tx: &dyn StoreTx| {
+        let f = f
+            .take()
+            .ok_or_else(|| Error::internal("transaction body ran twice"))?;
+        out = Some(f(tx)?);
+        Ok(())
+    };
+    if write {
+        store.write(&mut body)?;
+    } else {
+        store.read(&mut body)?;
+    }
+    out.ok_or_else(|| Error::internal("transaction body did not run"))
+}

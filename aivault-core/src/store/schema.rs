@@ -1,0 +1,120 @@
+//! The SQLite schema and its forward migrations. `PRAGMA user_version` records the version;
+//! migrations run at open, inside one write transaction, oldest first.
+
+use rusqlite::{Connection, TransactionBehavior};
+
+use crate::error::{Error, ErrorKind, Result};
+
+/// Ordered migrations; the schema version is the number of entries applied.
+const MIGRATIONS: &[&str] = &[
+    // 1: vault metadata, secrets with their envelopes, aliases, group attachments,
+    //    credentials with their secret links, and the HMAC-chained audit log.
+    r#"
+    CREATE TABLE meta (
+        key   TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    ) STRICT;
+
+    -- workspace_id / group_id are '' when the scope does not have them, so that UNIQUE works.
+    CREATE TABLE secrets (
+        id               TEXT PRIMARY KEY,
+        name             TEXT NOT NULL,
+        scope_kind       TEXT NOT NULL CHECK (scope_kind IN ('global', 'workspace', 'group')),
+        workspace_id     TEXT NOT NULL,
+        group_id         TEXT NOT NULL,
+        pinned_provider  TEXT,
+        value_version    INTEGER NOT NULL CHECK (value_version >= 1),
+        value_nonce      BLOB NOT NULL,
+        value_ciphertext BLOB NOT NULL,
+        dek_nonce        BLOB NOT NULL,
+        wrapped_dek      BLOB NOT NULL,
+        created_at_ms    INTEGER NOT NULL,
+        updated_at_ms    INTEGER NOT NULL,
+        UNIQUE (scope_kind, workspace_id, group_id, name)
+    ) STRICT;
+    CREATE INDEX secrets_by_name ON secrets (name);
+
+    CREATE TABLE secret_aliases (
+        scope_kind   TEXT NOT NULL,
+        workspace_id TEXT NOT NULL,
+        group_id     TEXT NOT NULL,
+        alias        TEXT NOT NULL,
+        secret_id    TEXT NOT NULL REFERENCES secrets (id) ON DELETE CASCADE,
+        PRIMARY KEY (scope_kind, workspace_id, group_id, alias)
+    ) STRICT;
+    CREATE INDEX secret_aliases_by_secret ON secret_aliases (secret_id);
+
+    CREATE TABLE secret_groups (
+        secret_id    TEXT NOT NULL REFERENCES secrets (id) ON DELETE CASCADE,
+        workspace_id TEXT NOT NULL,
+        group_id     TEXT NOT NULL,
+        PRIMARY KEY (secret_id, workspace_id, group_id)
+    ) STRICT;
+
+    CREATE TABLE credentials (
+        id            TEXT PRIMARY KEY,
+        provider      TEXT NOT NULL,
+        alternative   TEXT NOT NULL,
+        origin        TEXT NOT NULL CHECK (origin IN ('registry', 'custom')),
+        scope_kind    TEXT NOT NULL CHECK (scope_kind IN ('global', 'workspace', 'group')),
+        workspace_id  TEXT NOT NULL,
+        group_id      TEXT NOT NULL,
+        auth          TEXT NOT NULL,
+        hosts         TEXT NOT NULL,
+        capabilities  TEXT NOT NULL,
+        created_at_ms INTEGER NOT NULL,
+        updated_at_ms INTEGER NOT NULL
+    ) STRICT;
+
+    -- No cascade from secrets: deleting a secret must delete its credentials explicitly.
+    CREATE TABLE credential_secrets (
+        credential_id TEXT NOT NULL REFERENCES credentials (id) ON DELETE CASCADE,
+        role          TEXT NOT NULL,
+        secret_id     TEXT NOT NULL REFERENCES secrets (id),
+        PRIMARY KEY (credential_id, role)
+    ) STRICT;
+    CREATE INDEX credential_secrets_by_secret ON credential_secrets (secret_id);
+
+    CREATE TABLE audit_events (
+        seq           INTEGER PRIMARY KEY,
+        ts_ms         INTEGER NOT NULL,
+        kind          TEXT NOT NULL,
+        secret_id     TEXT,
+        credential_id TEXT,
+        capability    TEXT,
+        scope         TEXT,
+        note          TEXT,
+        mac           BLOB NOT NULL
+    ) STRICT;
+    CREATE INDEX audit_by_ts ON audit_events (ts_ms);
+    CREATE INDEX audit_by_secret ON audit_events (secret_id);
+    "#,
+];
+
+/// The schema version this build writes.
+pub const CURRENT_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Brings the database to [`CURRENT_VERSION`]. Refuses a database from a newer aivault.
+pub fn migrate(conn: &mut Connection) -> Result<()> {
+    let version: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    if version == CURRENT_VERSION {
+        return Ok(());
+    }
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    // Re-read under the write lock: another process may have migrated meanwhile.
+    let version: i64 = tx.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    if version > CURRENT_VERSION {
+        return Err(Error::new(
+            ErrorKind::Internal,
+            format!(
+                "this vault uses schema version {version}, newer than this aivault supports ({CURRENT_VERSION}); upgrade aivault"
+            ),
+        ));
+    }
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", index as i64 + 1)?;
+    }
+    tx.commit()?;
+    Ok(())
+}

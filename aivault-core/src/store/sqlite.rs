@@ -1,0 +1,675 @@
+//! The embedded SQLite store: one `vault.db` in WAL mode, shared safely by many processes.
+
+use std::collections::HashMap;
+use std::fs::OpenOptions;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
+
+use super::{AuditQuery, Envelope, SecretFilter, SecretRecord, Store, StoreTx, schema};
+use crate::audit::{AuditEvent, AuditRecord};
+use crate::error::{Error, Result};
+use crate::model::{
+    Credential, CredentialOrigin, CredentialSecret, GroupRef, Scope, ScopeKind, SecretMeta,
+};
+
+/// How long a writer waits for another process's transaction before giving up.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A connection to one `vault.db`.
+pub struct SqliteStore {
+    conn: Connection,
+}
+
+impl SqliteStore {
+    /// Opens (creating with mode 0600 if needed) and migrates the database at `path`.
+    pub fn open(path: &Path) -> Result<SqliteStore> {
+        OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(path)
+            .map_err(|e| Error::io(format!("cannot open {}", path.display()), e))?;
+        let mut conn = Connection::open(path)?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        // Switching a fresh file to WAL can race with another process doing the same.
+        let mut attempts = 0;
+        loop {
+            match conn
+                .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get::<_, String>(0))
+            {
+                Ok(_) => break,
+                Err(e) if attempts < 100 && is_busy(&e) => {
+                    attempts += 1;
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", true)?;
+        conn.pragma_update(None, "secure_delete", true)?;
+        schema::migrate(&mut conn)?;
+        Ok(SqliteStore { conn })
+    }
+}
+
+fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
+}
+
+impl Store for SqliteStore {
+    fn read(&mut self, f: &mut dyn FnMut(&dyn StoreTx) -> Result<()>) -> Result<()> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Deferred)?;
+        f(&Tx(&tx))?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn write(&mut self, f: &mut dyn FnMut(&dyn StoreTx) -> Result<()>) -> Result<()> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        f(&Tx(&tx))?; // dropping `tx` on error rolls back
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// `secure_delete` already zeroes freed pages; a truncating checkpoint also drops the old
+    /// page images from the WAL file.
+    fn purge_deleted(&mut self) -> Result<()> {
+        self.conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        Ok(())
+    }
+}
+
+struct Tx<'c>(&'c Connection);
+
+fn scope_columns(scope: &Scope) -> (&'static str, &str, &str) {
+    (
+        scope.kind().as_str(),
+        scope.workspace_id().unwrap_or(""),
+        scope.group_id().unwrap_or(""),
+    )
+}
+
+fn scope_from_columns(kind: &str, workspace_id: String, group_id: String) -> Result<Scope> {
+    Ok(match ScopeKind::parse(kind)? {
+        ScopeKind::Global => Scope::Global,
+        ScopeKind::Workspace => Scope::Workspace { workspace_id },
+        ScopeKind::Group => Scope::Group {
+            workspace_id,
+            group_id,
+        },
+    })
+}
+
+const SECRET_COLUMNS: &str = "id, name, scope_kind, workspace_id, group_id, pinned_provider, \
+     value_version, created_at_ms, updated_at_ms";
+
+/// Reads the metadata columns of [`SECRET_COLUMNS`] (aliases and groups filled in later).
+fn secret_meta_from_row(row: &Row<'_>) -> rusqlite::Result<(SecretMeta, String)> {
+    let kind: String = row.get(2)?;
+    let scope = scope_from_columns(&kind, row.get(3)?, row.get(4)?).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(2, rusqlite::types::Type::Text, Box::new(e))
+    })?;
+    let meta = SecretMeta {
+        secret_id: row.get(0)?,
+        name: row.get(1)?,
+        aliases: Vec::new(),
+        scope,
+        pinned_provider: row.get(5)?,
+        value_version: row.get::<_, i64>(6)? as u64,
+        created_at_ms: row.get(7)?,
+        updated_at_ms: row.get(8)?,
+        attached_groups: Vec::new(),
+    };
+    Ok((meta, kind))
+}
+
+fn filter_clause(filter: &SecretFilter) -> (String, Vec<String>) {
+    let mut clauses = Vec::new();
+    let mut args = Vec::new();
+    if let Some(kind) = filter.kind {
+        clauses.push("scope_kind = ?");
+        args.push(kind.as_str().to_string());
+    }
+    if let Some(ws) = &filter.workspace_id {
+        clauses.push("workspace_id = ?");
+        args.push(ws.clone());
+    }
+    if let Some(g) = &filter.group_id {
+        clauses.push("group_id = ?");
+        args.push(g.clone());
+    }
+    if clauses.is_empty() {
+        (String::new(), args)
+    } else {
+        (format!(" WHERE {}", clauses.join(" AND ")), args)
+    }
+}
+
+fn json_column<T: serde::de::DeserializeOwned>(column: &str, text: &str) -> Result<T> {
+    serde_json::from_str(text)
+        .map_err(|e| Error::internal(format!("vault database: corrupt {column} column: {e}")))
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> Result<String> {
+    serde_json::to_string(value).map_err(|e| Error::internal(format!("serialize: {e}")))
+}
+
+fn mac_from_blob(blob: Vec<u8>) -> [u8; 32] {
+    // A truncated MAC simply fails verification.
+    let mut mac = [0u8; 32];
+    let n = blob.len().min(32);
+    mac[..n].copy_from_slice(&blob[..n]);
+    mac
+}
+
+impl Tx<'_> {
+    fn aliases_of(&self, id: &str) -> Result<Vec<String>> {
+        let mut stmt = self.0.prepare_cached(
+            "SELECT alias FROM secret_aliases WHERE secret_id = ? ORDER BY alias",
+        )?;
+        let rows = stmt.query_map([id], |row| row.get(0))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn groups_of(&self, id: &str) -> Result<Vec<GroupRef>> {
+        let mut stmt = self.0.prepare_cached(
+            "SELECT workspace_id, group_id FROM secret_groups WHERE secret_id = ? \
+             ORDER BY workspace_id, group_id",
+        )?;
+        let rows = stmt.query_map([id], |row| {
+            Ok(GroupRef {
+                workspace_id: row.get(0)?,
+                group_id: row.get(1)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn touch(&self, id: &str, now_ms: i64) -> Result<()> {
+        self.0
+            .prepare_cached("UPDATE secrets SET updated_at_ms = ? WHERE id = ?")?
+            .execute(params![now_ms, id])?;
+        Ok(())
+    }
+
+    fn credential_from_row(&self, row: &Row<'_>) -> Result<Credential> {
+        let id: String = row.get(0)?;
+        let kind: String = row.get(4)?;
+        let auth: String = row.get(7)?;
+        let hosts: String = row.get(8)?;
+        let capabilities: String = row.get(9)?;
+        let origin: String = row.get(3)?;
+        Ok(Credential {
+            provider: row.get(1)?,
+            alternative: row.get(2)?,
+            origin: match origin.as_str() {
+                "registry" => CredentialOrigin::Registry,
+                _ => CredentialOrigin::Custom,
+            },
+            scope: scope_from_columns(&kind, row.get(5)?, row.get(6)?)?,
+            auth: json_column("auth", &auth)?,
+            hosts: json_column("hosts", &hosts)?,
+            capabilities: json_column("capabilities", &capabilities)?,
+            created_at_ms: row.get(10)?,
+            updated_at_ms: row.get(11)?,
+            secrets: Vec::new(),
+            id,
+        })
+    }
+
+    fn credential_secrets(&self, id: &str) -> Result<Vec<CredentialSecret>> {
+        let mut stmt = self.0.prepare_cached(
+            "SELECT role, secret_id FROM credential_secrets WHERE credential_id = ? ORDER BY role",
+        )?;
+        let rows = stmt.query_map([id], |row| {
+            Ok(CredentialSecret {
+                role: row.get(0)?,
+                secret_ref: format!(
+                    "{}{}",
+                    crate::model::SECRET_REF_PREFIX,
+                    row.get::<_, String>(1)?
+                ),
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+}
+
+const CREDENTIAL_COLUMNS: &str = "id, provider, alternative, origin, scope_kind, workspace_id, \
+     group_id, auth, hosts, capabilities, created_at_ms, updated_at_ms";
+
+const AUDIT_COLUMNS: &str =
+    "seq, ts_ms, kind, secret_id, credential_id, capability, scope, note, mac";
+
+fn audit_from_row(row: &Row<'_>) -> rusqlite::Result<AuditRecord> {
+    Ok(AuditRecord {
+        event: AuditEvent {
+            seq: row.get::<_, i64>(0)? as u64,
+            ts_ms: row.get(1)?,
+            kind: row.get(2)?,
+            secret_id: row.get(3)?,
+            credential_id: row.get(4)?,
+            capability: row.get(5)?,
+            scope: row.get(6)?,
+            note: row.get(7)?,
+        },
+        mac: mac_from_blob(row.get(8)?),
+    })
+}
+
+impl StoreTx for Tx<'_> {
+    fn meta_get(&self, key: &str) -> Result<Option<String>> {
+        Ok(self
+            .0
+            .prepare_cached("SELECT value FROM meta WHERE key = ?")?
+            .query_row([key], |row| row.get(0))
+            .optional()?)
+    }
+
+    fn meta_set(&self, key: &str, value: &str) -> Result<()> {
+        self.0
+            .prepare_cached("INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = ?2")?
+            .execute([key, value])?;
+        Ok(())
+    }
+
+    fn secret_insert(&self, record: &SecretRecord) -> Result<()> {
+        let meta = &record.meta;
+        let env = &record.envelope;
+        let (kind, ws, g) = scope_columns(&meta.scope);
+        self.0
+            .prepare_cached(
+                "INSERT INTO secrets (id, name, scope_kind, workspace_id, group_id, pinned_provider, \
+                 value_version, value_nonce, value_ciphertext, dek_nonce, wrapped_dek, \
+                 created_at_ms, updated_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )?
+            .execute(params![
+                meta.secret_id,
+                meta.name,
+                kind,
+                ws,
+                g,
+                meta.pinned_provider,
+                meta.value_version as i64,
+                env.value_nonce,
+                env.value_ciphertext,
+                env.dek_nonce,
+                env.wrapped_dek,
+                meta.created_at_ms,
+                meta.updated_at_ms,
+            ])?;
+        self.secret_set_aliases(
+            &meta.secret_id,
+            &meta.scope,
+            &meta.aliases,
+            meta.updated_at_ms,
+        )?;
+        for group in &meta.attached_groups {
+            self.group_attach(&meta.secret_id, group, meta.updated_at_ms)?;
+        }
+        Ok(())
+    }
+
+    fn secret_get(&self, id: &str) -> Result<Option<SecretRecord>> {
+        let sql = format!(
+            "SELECT {SECRET_COLUMNS}, value_nonce, value_ciphertext, dek_nonce, wrapped_dek \
+             FROM secrets WHERE id = ?"
+        );
+        let found = self
+            .0
+            .prepare_cached(&sql)?
+            .query_row([id], |row| {
+                let (meta, _) = secret_meta_from_row(row)?;
+                let envelope = Envelope {
+                    value_nonce: row.get(9)?,
+                    value_ciphertext: row.get(10)?,
+                    dek_nonce: row.get(11)?,
+                    wrapped_dek: row.get(12)?,
+                };
+                Ok(SecretRecord { meta, envelope })
+            })
+            .optional()?;
+        let Some(mut record) = found else {
+            return Ok(None);
+        };
+        record.meta.aliases = self.aliases_of(id)?;
+        record.meta.attached_groups = self.groups_of(id)?;
+        Ok(Some(record))
+    }
+
+    fn secret_by_label(&self, scope: &Scope, label: &str) -> Result<Option<String>> {
+        let (kind, ws, g) = scope_columns(scope);
+        let by_name = self.secret_by_name(scope, label)?;
+        if by_name.is_some() {
+            return Ok(by_name);
+        }
+        Ok(self
+            .0
+            .prepare_cached(
+                "SELECT secret_id FROM secret_aliases WHERE scope_kind = ? AND workspace_id = ? AND group_id = ? AND alias = ?",
+            )?
+            .query_row([kind, ws, g, label], |row| row.get(0))
+            .optional()?)
+    }
+
+    fn secret_by_name(&self, scope: &Scope, name: &str) -> Result<Option<String>> {
+        let (kind, ws, g) = scope_columns(scope);
+        Ok(self
+            .0
+            .prepare_cached(
+                "SELECT id FROM secrets WHERE scope_kind = ? AND workspace_id = ? AND group_id = ? AND name = ?",
+            )?
+            .query_row([kind, ws, g, name], |row| row.get(0))
+            .optional()?)
+    }
+
+    fn secret_list(&self, filter: &SecretFilter) -> Result<Vec<SecretMeta>> {
+        let (clause, args) = filter_clause(filter);
+        let sql = format!(
+            "SELECT {SECRET_COLUMNS} FROM secrets{clause} ORDER BY name, scope_kind, workspace_id, group_id"
+        );
+        let mut stmt = self.0.prepare(&sql)?;
+        let mut secrets: Vec<SecretMeta> = stmt
+            .query_map(rusqlite::params_from_iter(&args), |row| {
+                secret_meta_from_row(row).map(|(meta, _)| meta)
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        let index: HashMap<String, usize> = secrets
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.secret_id.clone(), i))
+            .collect();
+        let sub = format!("SELECT id FROM secrets{clause}");
+        let mut stmt = self.0.prepare(&format!(
+            "SELECT secret_id, alias FROM secret_aliases WHERE secret_id IN ({sub}) ORDER BY alias"
+        ))?;
+        let mut rows = stmt.query(rusqlite::params_from_iter(&args))?;
+        while let Some(row) = rows.next()? {
+            let id: String = row.get(0)?;
+            if let Some(&i) = index.get(&id) {
+                secrets[i].aliases.push(row.get(1)?);
+            }
+        }
+        let mut stmt = self.0.prepare(&format!(
+            "SELECT secret_id, workspace_id, group_id FROM secret_groups WHERE secret_id IN ({sub}) \
+             ORDER BY workspace_id, group_id"
+        ))?;
+        let mut rows = stmt.query(rusqlite::params_from_iter(&args))?;
+        while let Some(row) = rows.next()? {
+            let id: String = row.get(0)?;
+            if let Some(&i) = index.get(&id) {
+                secrets[i].attached_groups.push(GroupRef {
+                    workspace_id: row.get(1)?,
+                    group_id: row.get(2)?,
+                });
+            }
+        }
+        Ok(secrets)
+    }
+
+    fn secret_set_name(&self, id: &str, name: &str, now_ms: i64) -> Result<()> {
+        self.0
+            .prepare_cached("UPDATE secrets SET name = ?, updated_at_ms = ? WHERE id = ?")?
+            .execute(params![name, now_ms, id])?;
+        Ok(())
+    }
+
+    fn secret_set_aliases(
+        &self,
+        id: &str,
+        scope: &Scope,
+        aliases: &[String],
+        now_ms: i64,
+    ) -> Result<()> {
+        self.0
+            .prepare_cached("DELETE FROM secret_aliases WHERE secret_id = ?")?
+            .execute([id])?;
+        let (kind, ws, g) = scope_columns(scope);
+        let mut insert = self.0.prepare_cached(
+            "INSERT INTO secret_aliases (scope_kind, workspace_id, group_id, alias, secret_id) \
+             VALUES (?, ?, ?, ?, ?)",
+        )?;
+        for alias in aliases {
+            insert.execute([kind, ws, g, alias.as_str(), id])?;
+        }
+        self.touch(id, now_ms)
+    }
+
+    fn secret_set_value(
+        &self,
+        id: &str,
+        version: u64,
+        envelope: &Envelope,
+        now_ms: i64,
+    ) -> Result<()> {
+        self.0
+            .prepare_cached(
+                "UPDATE secrets SET value_version = ?, value_nonce = ?, value_ciphertext = ?, \
+                 dek_nonce = ?, wrapped_dek = ?, updated_at_ms = ? WHERE id = ?",
+            )?
+            .execute(params![
+                version as i64,
+                envelope.value_nonce,
+                envelope.value_ciphertext,
+                envelope.dek_nonce,
+                envelope.wrapped_dek,
+                now_ms,
+                id
+            ])?;
+        Ok(())
+    }
+
+    fn secret_set_wrapped_dek(&self, id: &str, dek_nonce: &[u8], wrapped_dek: &[u8]) -> Result<()> {
+        self.0
+            .prepare_cached("UPDATE secrets SET dek_nonce = ?, wrapped_dek = ? WHERE id = ?")?
+            .execute(params![dek_nonce, wrapped_dek, id])?;
+        Ok(())
+    }
+
+    fn secret_ids(&self) -> Result<Vec<String>> {
+        let mut stmt = self
+            .0
+            .prepare_cached("SELECT id FROM secrets ORDER BY id")?;
+        let rows = stmt.query_map([], |row| row.get(0))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn secret_delete(&self, id: &str) -> Result<()> {
+        self.0
+            .prepare_cached("DELETE FROM secrets WHERE id = ?")?
+            .execute([id])?;
+        Ok(())
+    }
+
+    fn group_attach(&self, id: &str, group: &GroupRef, now_ms: i64) -> Result<bool> {
+        let inserted = self
+            .0
+            .prepare_cached(
+                "INSERT OR IGNORE INTO secret_groups (secret_id, workspace_id, group_id) VALUES (?, ?, ?)",
+            )?
+            .execute([id, &group.workspace_id, &group.group_id])?;
+        if inserted > 0 {
+            self.touch(id, now_ms)?;
+        }
+        Ok(inserted > 0)
+    }
+
+    fn group_detach(&self, id: &str, group: &GroupRef, now_ms: i64) -> Result<bool> {
+        let deleted = self
+            .0
+            .prepare_cached(
+                "DELETE FROM secret_groups WHERE secret_id = ? AND workspace_id = ? AND group_id = ?",
+            )?
+            .execute([id, &group.workspace_id, &group.group_id])?;
+        if deleted > 0 {
+            self.touch(id, now_ms)?;
+        }
+        Ok(deleted > 0)
+    }
+
+    fn credential_upsert(&self, credential: &Credential) -> Result<()> {
+        let (kind, ws, g) = scope_columns(&credential.scope);
+        self.0
+            .prepare_cached(
+                "INSERT INTO credentials (id, provider, alternative, origin, scope_kind, workspace_id, \
+                 group_id, auth, hosts, capabilities, created_at_ms, updated_at_ms) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) \
+                 ON CONFLICT (id) DO UPDATE SET provider = ?2, alternative = ?3, origin = ?4, \
+                 scope_kind = ?5, workspace_id = ?6, group_id = ?7, auth = ?8, hosts = ?9, \
+                 capabilities = ?10, updated_at_ms = ?12",
+            )?
+            .execute(params![
+                credential.id,
+                credential.provider,
+                credential.alternative,
+                credential.origin.as_str(),
+                kind,
+                ws,
+                g,
+                to_json(&credential.auth)?,
+                to_json(&credential.hosts)?,
+                to_json(&credential.capabilities)?,
+                credential.created_at_ms,
+                credential.updated_at_ms,
+            ])?;
+        self.0
+            .prepare_cached("DELETE FROM credential_secrets WHERE credential_id = ?")?
+            .execute([&credential.id])?;
+        let mut insert = self.0.prepare_cached(
+            "INSERT INTO credential_secrets (credential_id, role, secret_id) VALUES (?, ?, ?)",
+        )?;
+        for link in &credential.secrets {
+            let secret_id = crate::model::parse_secret_ref(&link.secret_ref)?;
+            insert.execute([
+                credential.id.as_str(),
+                link.role.as_str(),
+                secret_id.as_str(),
+            ])?;
+        }
+        Ok(())
+    }
+
+    fn credential_get(&self, id: &str) -> Result<Option<Credential>> {
+        let sql = format!("SELECT {CREDENTIAL_COLUMNS} FROM credentials WHERE id = ?");
+        let mut stmt = self.0.prepare_cached(&sql)?;
+        let mut rows = stmt.query([id])?;
+        let Some(row) = rows.next()? else {
+            return Ok(None);
+        };
+        let mut credential = self.credential_from_row(row)?;
+        credential.secrets = self.credential_secrets(id)?;
+        Ok(Some(credential))
+    }
+
+    fn credential_list(&self) -> Result<Vec<Credential>> {
+        let sql = format!("SELECT {CREDENTIAL_COLUMNS} FROM credentials ORDER BY id");
+        let mut stmt = self.0.prepare_cached(&sql)?;
+        let mut rows = stmt.query([])?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next()? {
+            out.push(self.credential_from_row(row)?);
+        }
+        for credential in &mut out {
+            credential.secrets = self.credential_secrets(&credential.id)?;
+        }
+        Ok(out)
+    }
+
+    fn credentials_using_secret(&self, secret_id: &str) -> Result<Vec<String>> {
+        let mut stmt = self.0.prepare_cached(
+            "SELECT DISTINCT credential_id FROM credential_secrets WHERE secret_id = ? ORDER BY credential_id",
+        )?;
+        let rows = stmt.query_map([secret_id], |row| row.get(0))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn credential_delete(&self, id: &str) -> Result<()> {
+        self.0
+            .prepare_cached("DELETE FROM credentials WHERE id = ?")?
+            .execute([id])?;
+        Ok(())
+    }
+
+    fn audit_append(&self, record: &AuditRecord) -> Result<()> {
+        let e = &record.event;
+        self.0
+            .prepare_cached(&format!(
+                "INSERT INTO audit_events ({AUDIT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            ))?
+            .execute(params![
+                e.seq as i64,
+                e.ts_ms,
+                e.kind,
+                e.secret_id,
+                e.credential_id,
+                e.capability,
+                e.scope,
+                e.note,
+                record.mac.as_slice(),
+            ])?;
+        Ok(())
+    }
+
+    fn audit_query(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>> {
+        let mut clauses = Vec::new();
+        let mut args: Vec<rusqlite::types::Value> = Vec::new();
+        if let Some(before) = query.before_ts_ms {
+            clauses.push("ts_ms < ?");
+            args.push(before.into());
+        }
+        if let Some(kind) = &query.kind {
+            clauses.push("kind = ?");
+            args.push(kind.clone().into());
+        }
+        if let Some(secret_id) = &query.secret_id {
+            clauses.push("secret_id = ?");
+            args.push(secret_id.clone().into());
+        }
+        let clause = if clauses.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", clauses.join(" AND "))
+        };
+        let limit = query.limit.map_or(-1, |l| l.min(i64::MAX as u64) as i64);
+        args.push(limit.into());
+        let sql =
+            format!("SELECT {AUDIT_COLUMNS} FROM audit_events{clause} ORDER BY seq DESC LIMIT ?");
+        let mut stmt = self.0.prepare(&sql)?;
+        let rows = stmt.query_map(rusqlite::params_from_iter(args), audit_from_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn audit_all(&self) -> Result<Vec<AuditRecord>> {
+        let sql = format!("SELECT {AUDIT_COLUMNS} FROM audit_events ORDER BY seq");
+        let mut stmt = self.0.prepare(&sql)?;
+        let rows = stmt.query_map([], audit_from_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn counts(&self) -> Result<(u64, u64, u64)> {
+        Ok(self.0.query_row(
+            "SELECT (SELECT count(*) FROM secrets), (SELECT count(*) FROM credentials), \
+             (SELECT count(*) FROM audit_events)",
+            [],
+            |row| {
+                Ok((
+                    row.get::<_, i64>(0)? as u64,
+                    row.get::<_, i64>(1)? as u64,
+                    row.get::<_, i64>(2)? as u64,
+                ))
+            },
+        )?)
+    }
+}

@@ -1,0 +1,752 @@
+//! The [`Vault`] facade: the one API every wrapper calls. This file holds the vault's
+//! lifecycle (open, init, status, unlock, lock, master-key rotation, audit); secrets,
+//! provisioning and listings live in sibling modules as further `impl Vault` blocks.
+
+use std::path::PathBuf;
+use std::sync::{Mutex, MutexGuard};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+
+use crate::audit::{self, AuditEvent, AuditVerification, NewEvent, kinds};
+use crate::config::{Config, ENV_KEY, ENV_PASSPHRASE};
+use crate::crypto::{self, Argon2Params};
+use crate::envelope::{self, Binding};
+use crate::error::{Error, ErrorKind, Result};
+use crate::keys::{self, KeyProviderKind};
+use crate::registry::Registry;
+use crate::sensitive::{Key32, SecretValue};
+use crate::store::{self, AuditQuery, SqliteStore, Store, StoreTx};
+
+/// Keys of the vault metadata.
+pub(crate) mod meta {
+    pub const VAULT_ID: &str = "vault_id";
+    pub const CREATED_AT_MS: &str = "created_at_ms";
+    pub const KEY_PROVIDER: &str = "key_provider";
+    pub const KEY_ID: &str = "key_id";
+    pub const KEY_FILE: &str = "key_file";
+    pub const KEY_ENV_VAR: &str = "key_env_var";
+    pub const ARGON2_PARAMS: &str = "argon2_params";
+    pub const ARGON2_SALT: &str = "argon2_salt";
+    pub const AUDIT_KEY_NONCE: &str = "audit_key_nonce";
+    pub const AUDIT_KEY_WRAPPED: &str = "audit_key_wrapped";
+}
+
+/// How to create a vault (`aivault init`).
+#[derive(Debug, Clone)]
+pub struct InitOptions {
+    /// The key provider.
+    pub provider: KeyProviderKind,
+    /// File provider: where the key lives (default: the config's default key file).
+    pub key_file: Option<PathBuf>,
+    /// Env provider: the variable holding the key (default `AIVAULT_KEY`).
+    pub env_var: Option<String>,
+    /// Passphrase provider: the passphrase (default: `AIVAULT_PASSPHRASE`).
+    pub passphrase: Option<SecretValue>,
+}
+
+impl InitOptions {
+    /// A file-provider vault with the default key file.
+    pub fn file() -> Self {
+        InitOptions {
+            provider: KeyProviderKind::File,
+            key_file: None,
+            env_var: None,
+            passphrase: None,
+        }
+    }
+}
+
+/// The new master key of `rotate-master`.
+#[derive(Debug, Clone)]
+pub enum NewMasterKey {
+    /// A fresh random key (file provider only).
+    Random,
+    /// This key (file and env providers).
+    Key(Key32),
+    /// A key derived from this passphrase with a fresh salt (passphrase provider only).
+    Passphrase(SecretValue),
+}
+
+/// The vault's state as shown by `aivault status`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Status {
+    /// Whether a vault exists in the directory.
+    pub initialized: bool,
+    /// Whether this process cannot use the master key.
+    pub locked: bool,
+    /// Why the vault is locked, when it is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lock_reason: Option<String>,
+    /// The key provider.
+    pub provider_type: Option<KeyProviderKind>,
+    /// The master key's id (a fingerprint, never the key).
+    pub kek_id: Option<String>,
+    /// The vault's id.
+    pub vault_id: Option<String>,
+    /// Number of secrets.
+    pub secrets: u64,
+    /// Number of credentials.
+    pub credentials: u64,
+    /// Number of audit events.
+    pub audit_events: u64,
+    /// Files and directories of the vault.
+    pub paths: StatusPaths,
+}
+
+/// Where a vault's files are.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StatusPaths {
+    /// The vault directory.
+    pub root_dir: PathBuf,
+    /// The database.
+    pub database: PathBuf,
+    /// The key file (file provider).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_file: Option<PathBuf>,
+    /// The variable holding the key (env provider).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_env_var: Option<String>,
+    /// The unlock session (passphrase provider).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session_file: Option<PathBuf>,
+}
+
+/// The keys of an open vault, derived from the master key.
+pub(crate) struct Keys {
+    pub vault_id: String,
+    pub key_id: String,
+    pub wrapping: Key32,
+    pub audit: Key32,
+}
+
+struct State {
+    store: Box<dyn Store>,
+    keys: Option<Keys>,
+}
+
+/// An open vault. `Send + Sync`: share one handle across threads; operations are serialized
+/// inside the handle and across processes by the store.
+pub struct Vault {
+    config: Config,
+    registry: &'static Registry,
+    state: Mutex<State>,
+}
+
+pub(crate) fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+fn required_meta(tx: &dyn StoreTx, key: &str) -> Result<String> {
+    tx.meta_get(key)?
+        .ok_or_else(|| Error::internal(format!("vault metadata '{key}' is missing")))
+}
+
+fn audit_key_aad(vault_id: &str) -> Vec<u8> {
+    [b"aivault-audit-key\x01".as_slice(), vault_id.as_bytes()].concat()
+}
+
+impl Vault {
+    /// Opens the vault in `config.dir`, creating a file-provider vault there if none exists.
+    ///
+    /// # Errors
+    /// `io` when the directory or database cannot be used.
+    pub fn open(config: Config) -> Result<Vault> {
+        keys::ensure_private_dir(&config.dir)?;
+        let mut store = SqliteStore::open(&config.db_path())?;
+        initialize(&config, &mut store, &InitOptions::file(), false)?;
+        Ok(Vault::from_store(config, Box::new(store)))
+    }
+
+    /// Opens an existing vault without creating anything.
+    ///
+    /// # Errors
+    /// `not_found` when the directory holds no vault.
+    pub fn open_existing(config: Config) -> Result<Vault> {
+        let mut store = open_existing_store(&config)?;
+        if !store::read(&mut store, |tx| Ok(tx.meta_get(meta::VAULT_ID)?.is_some()))? {
+            return Err(not_initialized(&config));
+        }
+        Ok(Vault::from_store(config, Box::new(store)))
+    }
+
+    /// Creates a vault with the chosen key provider (`aivault init`).
+    ///
+    /// # Errors
+    /// `already_exists` if the directory already holds a vault; `vault_locked` if the env
+    /// provider's variable is unset; `invalid_input` for a malformed key or empty passphrase.
+    pub fn init(config: Config, options: InitOptions) -> Result<Vault> {
+        keys::ensure_private_dir(&config.dir)?;
+        let mut store = SqliteStore::open(&config.db_path())?;
+        initialize(&config, &mut store, &options, true)?;
+        Ok(Vault::from_store(config, Box::new(store)))
+    }
+
+    /// Reports the vault's state without creating anything.
+    pub fn status(config: Config) -> Result<Status> {
+        let paths = StatusPaths {
+            root_dir: config.dir.clone(),
+            database: config.db_path(),
+            key_file: None,
+            key_env_var: None,
+            session_file: None,
+        };
+        let uninitialized = Status {
+            initialized: false,
+            locked: true,
+            lock_reason: Some("no vault in this directory".into()),
+            provider_type: None,
+            kek_id: None,
+            vault_id: None,
+            secrets: 0,
+            credentials: 0,
+            audit_events: 0,
+            paths,
+        };
+        let vault = match Vault::open_existing(config) {
+            Ok(vault) => vault,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(uninitialized),
+            Err(e) => return Err(e),
+        };
+        let mut state = vault.lock_state();
+        let State { store, keys } = &mut *state;
+        store::read(store.as_mut(), |tx| {
+            let provider = KeyProviderKind::parse(&required_meta(tx, meta::KEY_PROVIDER)?)?;
+            let vault_id = required_meta(tx, meta::VAULT_ID)?;
+            let (secrets, credentials, audit_events) = tx.counts()?;
+            let lock_reason = match ensure_keys(&vault.config, keys, tx) {
+                Ok(_) => None,
+                Err(e) => Some(e.message().to_string()),
+            };
+            let mut paths = uninitialized.paths.clone();
+            match provider {
+                KeyProviderKind::File => {
+                    paths.key_file = tx.meta_get(meta::KEY_FILE)?.map(PathBuf::from)
+                }
+                KeyProviderKind::Env => paths.key_env_var = tx.meta_get(meta::KEY_ENV_VAR)?,
+                KeyProviderKind::Passphrase => {
+                    paths.session_file =
+                        Some(keys::session_path(&vault.config.runtime_dir, &vault_id))
+                }
+            }
+            Ok(Status {
+                initialized: true,
+                locked: lock_reason.is_some(),
+                lock_reason,
+                provider_type: Some(provider),
+                kek_id: tx.meta_get(meta::KEY_ID)?,
+                vault_id: Some(vault_id),
+                secrets,
+                credentials,
+                audit_events,
+                paths,
+            })
+        })
+    }
+
+    fn from_store(config: Config, store: Box<dyn Store>) -> Vault {
+        Vault {
+            config,
+            registry: Registry::builtin(),
+            state: Mutex::new(State { store, keys: None }),
+        }
+    }
+
+    /// The configuration this vault was opened with.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The provider registry in use.
+    pub fn registry(&self) -> &'static Registry {
+        self.registry
+    }
+
+    fn lock_state(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock cannot leave the store half-written (transactions
+        // roll back), so a poisoned lock is safe to reuse.
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Runs `f` in a read transaction.
+    pub(crate) fn read<T>(&self, f: impl FnOnce(&dyn StoreTx) -> Result<T>) -> Result<T> {
+        let mut state = self.lock_state();
+        store::read(state.store.as_mut(), f)
+    }
+
+    /// Runs `f` in a write transaction with the vault's keys, which are (re)loaded if another
+    /// process rotated the master key meanwhile.
+    pub(crate) fn write<T>(&self, f: impl FnOnce(&dyn StoreTx, &Keys) -> Result<T>) -> Result<T> {
+        let mut state = self.lock_state();
+        let State { store, keys } = &mut *state;
+        store::write(store.as_mut(), |tx| {
+            let keys = ensure_keys(&self.config, keys, tx)?;
+            f(tx, keys)
+        })
+    }
+
+    /// Runs `f` in a read transaction with the vault's keys.
+    pub(crate) fn read_keyed<T>(
+        &self,
+        f: impl FnOnce(&dyn StoreTx, &Keys) -> Result<T>,
+    ) -> Result<T> {
+        let mut state = self.lock_state();
+        let State { store, keys } = &mut *state;
+        store::read(store.as_mut(), |tx| {
+            let keys = ensure_keys(&self.config, keys, tx)?;
+            f(tx, keys)
+        })
+    }
+
+    /// Makes deleted rows unrecoverable from the database files.
+    pub(crate) fn purge_deleted(&self) -> Result<()> {
+        self.lock_state().store.purge_deleted()
+    }
+
+    /// Debug-build test hook: when `AIVAULT_DEV_STALL` names `point`, leave a marker file in
+    /// the vault directory and stop here forever, so a test can kill the process mid-operation.
+    pub(crate) fn stall(&self, point: &str) {
+        if cfg!(debug_assertions) && self.config.dev_stall.as_deref() == Some(point) {
+            let _ = std::fs::write(self.config.dir.join(format!("dev-stall-{point}")), b"");
+            loop {
+                std::thread::sleep(std::time::Duration::from_secs(3600));
+            }
+        }
+    }
+
+    /// Unlocks a passphrase vault for every process of this user: derives the key (Argon2id,
+    /// once), checks it against the vault, and keeps it in the session file until `lock`.
+    ///
+    /// # Errors
+    /// `decrypt_failed` for a wrong passphrase; `invalid_input` if the vault does not use the
+    /// passphrase provider or the passphrase is empty.
+    pub fn unlock(&self, passphrase: &SecretValue) -> Result<()> {
+        let mut state = self.lock_state();
+        let State { store, keys } = &mut *state;
+        store::write(store.as_mut(), |tx| {
+            let provider = KeyProviderKind::parse(&required_meta(tx, meta::KEY_PROVIDER)?)?;
+            if provider != KeyProviderKind::Passphrase {
+                return Err(Error::invalid(format!(
+                    "this vault uses the {} key provider; only passphrase vaults are unlocked",
+                    provider.as_str()
+                )));
+            }
+            let master = passphrase_master(tx, passphrase)?;
+            let loaded = keys_from_master(tx, &master, "the passphrase")?;
+            keys::write_session(&self.config.runtime_dir, &loaded.vault_id, &master)?;
+            audit::append(
+                tx,
+                &loaded.audit,
+                NewEvent::new(kinds::VAULT_UNLOCK),
+                now_ms(),
+            )?;
+            *keys = Some(loaded);
+            Ok(())
+        })
+    }
+
+    /// Locks a passphrase vault: removes the unlock session. Returns false if it was not
+    /// unlocked by a session (an `AIVAULT_PASSPHRASE` in a process's environment still works
+    /// for that process).
+    pub fn lock(&self) -> Result<bool> {
+        let mut state = self.lock_state();
+        let State { store, keys } = &mut *state;
+        store::write(store.as_mut(), |tx| {
+            let provider = KeyProviderKind::parse(&required_meta(tx, meta::KEY_PROVIDER)?)?;
+            if provider != KeyProviderKind::Passphrase {
+                return Err(Error::invalid(format!(
+                    "this vault uses the {} key provider; only passphrase vaults are locked",
+                    provider.as_str()
+                )));
+            }
+            let vault_id = required_meta(tx, meta::VAULT_ID)?;
+            let loaded = ensure_keys(&self.config, keys, tx).ok();
+            let removed = keys::remove_session(&self.config.runtime_dir, &vault_id)?;
+            if let (true, Some(loaded)) = (removed, loaded) {
+                audit::append(
+                    tx,
+                    &loaded.audit,
+                    NewEvent::new(kinds::VAULT_LOCK),
+                    now_ms(),
+                )?;
+            }
+            *keys = None;
+            Ok(removed)
+        })
+    }
+
+    /// Rotates the master key: every DEK and the audit key are re-wrapped in one transaction
+    /// and the new key is persisted where the provider reads it. Crash-safe: at every instant
+    /// the vault opens with either the old or the new key and every secret decrypts.
+    ///
+    /// - file: the new key (random unless given) is staged beside the key file before the
+    ///   commit and atomically renamed over it after; an interrupted rotation is completed or
+    ///   discarded at the next open, as the committed key id says.
+    /// - env: the new key must be given; afterwards set the variable to it.
+    /// - passphrase: a new passphrase and a fresh salt; the unlock session is renewed.
+    ///
+    /// Returns the new key id.
+    pub fn rotate_master(&self, new: NewMasterKey) -> Result<String> {
+        let mut state = self.lock_state();
+        let State { store, keys } = &mut *state;
+        let info = store::read(store.as_mut(), |tx| {
+            Ok((
+                KeyProviderKind::parse(&required_meta(tx, meta::KEY_PROVIDER)?)?,
+                tx.meta_get(meta::KEY_FILE)?.map(PathBuf::from),
+                required_meta(tx, meta::VAULT_ID)?,
+            ))
+        })?;
+        let (provider, key_file, vault_id) = info;
+        let mut new_salt = None;
+        let new_master = match (provider, new) {
+            (KeyProviderKind::File, NewMasterKey::Random) => crypto::random_key()?,
+            (KeyProviderKind::File | KeyProviderKind::Env, NewMasterKey::Key(key)) => key,
+            (KeyProviderKind::Passphrase, NewMasterKey::Passphrase(passphrase)) => {
+                let salt = crypto::random_bytes::<16>()?;
+                let key = keys::passphrase_key(&passphrase, &salt, Argon2Params::DEFAULT)?;
+                new_salt = Some(salt);
+                key
+            }
+            (KeyProviderKind::Env, _) => {
+                return Err(Error::invalid(
+                    "an env-provider vault needs --new-key: aivault cannot set your environment variable",
+                ));
+            }
+            (KeyProviderKind::Passphrase, _) => {
+                return Err(Error::invalid(
+                    "a passphrase vault rotates with --new-passphrase",
+                ));
+            }
+            (KeyProviderKind::File, NewMasterKey::Passphrase(_)) => {
+                return Err(Error::invalid(
+                    "--new-passphrase applies to passphrase vaults; this vault uses the file provider",
+                ));
+            }
+        };
+        let new_key_id = keys::key_id(&new_master);
+        let staged_file = match (provider, &key_file) {
+            (KeyProviderKind::File, Some(path)) => {
+                keys::stage_key_file(path, &new_master)?;
+                Some(path.clone())
+            }
+            (KeyProviderKind::File, None) => {
+                return Err(Error::internal("vault metadata 'key_file' is missing"));
+            }
+            _ => None,
+        };
+        let result = store::write(store.as_mut(), |tx| {
+            let old = ensure_keys(&self.config, keys, tx)?;
+            if old.key_id == new_key_id {
+                return Err(Error::invalid(
+                    "the new master key is the vault's current key",
+                ));
+            }
+            let new_wrapping = keys::wrapping_key(&new_master);
+            for id in tx.secret_ids()? {
+                let record = tx
+                    .secret_get(&id)?
+                    .ok_or_else(|| Error::internal("secret vanished during rotation"))?;
+                let meta = &record.meta;
+                let binding = Binding {
+                    vault_id: &old.vault_id,
+                    secret_id: &meta.secret_id,
+                    scope: &meta.scope,
+                    pinned_provider: meta.pinned_provider.as_deref(),
+                    value_version: meta.value_version,
+                };
+                let (nonce, wrapped) =
+                    envelope::rewrap_dek(&old.wrapping, &new_wrapping, &binding, &record.envelope)?;
+                tx.secret_set_wrapped_dek(&id, &nonce, &wrapped)?;
+            }
+            let (nonce, wrapped) = crypto::seal(
+                &new_wrapping,
+                &audit_key_aad(&old.vault_id),
+                old.audit.expose(),
+            )?;
+            tx.meta_set(meta::AUDIT_KEY_NONCE, &crypto::to_hex(&nonce))?;
+            tx.meta_set(meta::AUDIT_KEY_WRAPPED, &crypto::to_hex(&wrapped))?;
+            if let Some(salt) = &new_salt {
+                tx.meta_set(meta::ARGON2_SALT, &crypto::to_hex(salt))?;
+                tx.meta_set(meta::ARGON2_PARAMS, &params_json(Argon2Params::DEFAULT)?)?;
+            }
+            let old_key_id = old.key_id.clone();
+            tx.meta_set(meta::KEY_ID, &new_key_id)?;
+            audit::append(
+                tx,
+                &old.audit,
+                NewEvent::new(kinds::VAULT_ROTATE_MASTER_KEY)
+                    .note(format!("key id {old_key_id} -> {new_key_id}")),
+                now_ms(),
+            )?;
+            self.stall("rotate-master-before-commit");
+            Ok(())
+        });
+        if let Err(e) = result {
+            if let Some(path) = &staged_file {
+                let _ = std::fs::remove_file(keys::staged_key_path(path));
+            }
+            return Err(e);
+        }
+        *keys = None; // reloaded from the new key on next use
+        self.stall("rotate-master-after-commit");
+        if let Some(path) = &staged_file {
+            keys::promote_staged_key(path)?;
+        }
+        if provider == KeyProviderKind::Passphrase {
+            keys::write_session(&self.config.runtime_dir, &vault_id, &new_master)?;
+        }
+        Ok(new_key_id)
+    }
+
+    /// Audit events, newest first (metadata only; no key needed).
+    pub fn audit(&self, query: &AuditQuery) -> Result<Vec<AuditEvent>> {
+        let records = self.read(|tx| tx.audit_query(query))?;
+        Ok(records.into_iter().map(|r| r.event).collect())
+    }
+
+    /// Verifies the audit chain (needs the key).
+    pub fn verify_audit(&self) -> Result<AuditVerification> {
+        self.read_keyed(|tx, keys| audit::verify(tx, &keys.audit))
+    }
+}
+
+fn not_initialized(config: &Config) -> Error {
+    Error::not_found(format!(
+        "no vault in {} (run `aivault init` or any secrets command to create one)",
+        config.dir.display()
+    ))
+}
+
+fn open_existing_store(config: &Config) -> Result<SqliteStore> {
+    if !config.db_path().exists() {
+        return Err(not_initialized(config));
+    }
+    SqliteStore::open(&config.db_path())
+}
+
+fn params_json(params: Argon2Params) -> Result<String> {
+    serde_json::to_string(&params).map_err(|e| Error::internal(format!("serialize: {e}")))
+}
+
+/// Creates the vault's metadata, key and first audit event in one transaction, unless another
+/// process already did (then `fail_if_exists` decides between success and `already_exists`).
+fn initialize(
+    config: &Config,
+    store: &mut dyn Store,
+    options: &InitOptions,
+    fail_if_exists: bool,
+) -> Result<()> {
+    if !fail_if_exists && store::read(store, |tx| Ok(tx.meta_get(meta::VAULT_ID)?.is_some()))? {
+        return Ok(());
+    }
+    store::write(store, |tx| {
+        if let Some(existing) = tx.meta_get(meta::KEY_PROVIDER)? {
+            return if fail_if_exists {
+                Err(Error::exists(format!(
+                    "a vault already exists in {} (key provider: {existing})",
+                    config.dir.display()
+                )))
+            } else {
+                Ok(())
+            };
+        }
+        let vault_id = new_id()?;
+        tx.meta_set(meta::VAULT_ID, &vault_id)?;
+        tx.meta_set(meta::CREATED_AT_MS, &now_ms().to_string())?;
+        tx.meta_set(meta::KEY_PROVIDER, options.provider.as_str())?;
+        let master = match options.provider {
+            KeyProviderKind::File => {
+                let path = match &options.key_file {
+                    Some(p) => std::path::absolute(p)
+                        .map_err(|e| Error::io(format!("cannot resolve {}", p.display()), e))?,
+                    None => config.default_key_file.clone(),
+                };
+                let key = keys::load_or_create_key_file(&path)?;
+                tx.meta_set(meta::KEY_FILE, &path.to_string_lossy())?;
+                key
+            }
+            KeyProviderKind::Env => {
+                let var = options
+                    .env_var
+                    .clone()
+                    .unwrap_or_else(|| ENV_KEY.to_string());
+                crate::model::validate_context_id("variable name", &var)?;
+                let text = (config.env)(&var).ok_or_else(|| {
+                    Error::new(
+                        ErrorKind::VaultLocked,
+                        format!("{var} is not set: put a 32-byte key (base64 or 64 hex digits) in it before `aivault init --provider env`"),
+                    )
+                })?;
+                let key = keys::parse_key_text(&var, text.expose())?;
+                tx.meta_set(meta::KEY_ENV_VAR, &var)?;
+                key
+            }
+            KeyProviderKind::Passphrase => {
+                let passphrase = match &options.passphrase {
+                    Some(p) => p.clone(),
+                    None => (config.env)(ENV_PASSPHRASE).ok_or_else(|| {
+                        Error::invalid(
+                            "a passphrase vault needs --passphrase (or AIVAULT_PASSPHRASE)",
+                        )
+                    })?,
+                };
+                let salt = crypto::random_bytes::<16>()?;
+                let key = keys::passphrase_key(&passphrase, &salt, Argon2Params::DEFAULT)?;
+                tx.meta_set(meta::ARGON2_SALT, &crypto::to_hex(&salt))?;
+                tx.meta_set(meta::ARGON2_PARAMS, &params_json(Argon2Params::DEFAULT)?)?;
+                keys::write_session(&config.runtime_dir, &vault_id, &key)?;
+                key
+            }
+        };
+        tx.meta_set(meta::KEY_ID, &keys::key_id(&master))?;
+        let audit_key = crypto::random_key()?;
+        let wrapping = keys::wrapping_key(&master);
+        let (nonce, wrapped) =
+            crypto::seal(&wrapping, &audit_key_aad(&vault_id), audit_key.expose())?;
+        tx.meta_set(meta::AUDIT_KEY_NONCE, &crypto::to_hex(&nonce))?;
+        tx.meta_set(meta::AUDIT_KEY_WRAPPED, &crypto::to_hex(&wrapped))?;
+        audit::append(
+            tx,
+            &audit_key,
+            NewEvent::new(kinds::VAULT_INIT)
+                .note(format!("provider={}", options.provider.as_str())),
+            now_ms(),
+        )
+    })
+}
+
+/// A fresh random UUID v4 string.
+pub(crate) fn new_id() -> Result<String> {
+    Ok(
+        uuid::Builder::from_random_bytes(crypto::random_bytes::<16>()?)
+            .into_uuid()
+            .hyphenated()
+            .to_string(),
+    )
+}
+
+/// Returns the cached keys, (re)loading them when absent or when the committed key id
+/// differs (another process rotated the master key).
+fn ensure_keys<'k>(
+    config: &Config,
+    cache: &'k mut Option<Keys>,
+    tx: &dyn StoreTx,
+) -> Result<&'k Keys> {
+    let key_id = required_meta(tx, meta::KEY_ID)?;
+    if cache.as_ref().is_none_or(|k| k.key_id != key_id) {
+        *cache = None;
+        *cache = Some(load_keys(config, tx)?);
+    }
+    cache
+        .as_ref()
+        .ok_or_else(|| Error::internal("keys not loaded"))
+}
+
+/// Obtains the master key from the vault's provider and derives the working keys.
+fn load_keys(config: &Config, tx: &dyn StoreTx) -> Result<Keys> {
+    let provider = KeyProviderKind::parse(&required_meta(tx, meta::KEY_PROVIDER)?)?;
+    let expected = required_meta(tx, meta::KEY_ID)?;
+    let (master, source) = match provider {
+        KeyProviderKind::File => {
+            let path = PathBuf::from(required_meta(tx, meta::KEY_FILE)?);
+            let key = keys::load_file_key(&path, &expected)?;
+            (key, format!("key file {}", path.display()))
+        }
+        KeyProviderKind::Env => {
+            let var = required_meta(tx, meta::KEY_ENV_VAR)?;
+            let text = (config.env)(&var).ok_or_else(|| {
+                Error::new(
+                    ErrorKind::VaultLocked,
+                    format!("{var} is not set: this vault's master key is read from it"),
+                )
+            })?;
+            (keys::parse_key_text(&var, text.expose())?, var)
+        }
+        KeyProviderKind::Passphrase => {
+            let vault_id = required_meta(tx, meta::VAULT_ID)?;
+            match keys::read_session(&config.runtime_dir, &vault_id)? {
+                Some(key) if keys::key_id(&key) == expected => {
+                    (key, "the unlock session".to_string())
+                }
+                session => match (config.env)(ENV_PASSPHRASE) {
+                    Some(passphrase) => (
+                        passphrase_master(tx, &passphrase)?,
+                        ENV_PASSPHRASE.to_string(),
+                    ),
+                    None => {
+                        let why = if session.is_some() {
+                            "its unlock session is stale (the master key was rotated)"
+                        } else {
+                            "it is locked"
+                        };
+                        return Err(Error::new(
+                            ErrorKind::VaultLocked,
+                            format!(
+                                "this passphrase vault cannot be used: {why}; run `aivault unlock` or set AIVAULT_PASSPHRASE"
+                            ),
+                        ));
+                    }
+                },
+            }
+        }
+    };
+    keys_from_master(tx, &master, &source)
+}
+
+/// Derives a passphrase vault's master key with its stored salt and parameters.
+fn passphrase_master(tx: &dyn StoreTx, passphrase: &SecretValue) -> Result<Key32> {
+    let salt = crypto::from_hex(&required_meta(tx, meta::ARGON2_SALT)?)
+        .ok_or_else(|| Error::internal("vault metadata 'argon2_salt' is corrupt"))?;
+    let params: Argon2Params = serde_json::from_str(&required_meta(tx, meta::ARGON2_PARAMS)?)
+        .map_err(|_| Error::internal("vault metadata 'argon2_params' is corrupt"))?;
+    let key = keys::passphrase_key(passphrase, &salt, params)?;
+    let expected = required_meta(tx, meta::KEY_ID)?;
+    if keys::key_id(&key) != expected {
+        return Err(Error::new(
+            ErrorKind::DecryptFailed,
+            "wrong passphrase for this vault",
+        ));
+    }
+    Ok(key)
+}
+
+/// Checks `master` against the vault's key id and unwraps the audit key.
+fn keys_from_master(tx: &dyn StoreTx, master: &Key32, source: &str) -> Result<Keys> {
+    let expected = required_meta(tx, meta::KEY_ID)?;
+    let key_id = keys::key_id(master);
+    if key_id != expected {
+        return Err(keys::mismatch(source, &expected, master));
+    }
+    let vault_id = required_meta(tx, meta::VAULT_ID)?;
+    let wrapping = keys::wrapping_key(master);
+    let hex_meta = |key: &str| -> Result<Vec<u8>> {
+        crypto::from_hex(&required_meta(tx, key)?)
+            .ok_or_else(|| Error::internal(format!("vault metadata '{key}' is corrupt")))
+    };
+    let audit_raw = crypto::open(
+        &wrapping,
+        &hex_meta(meta::AUDIT_KEY_NONCE)?,
+        &audit_key_aad(&vault_id),
+        &hex_meta(meta::AUDIT_KEY_WRAPPED)?,
+    )
+    .map_err(|_| {
+        Error::new(
+            ErrorKind::DecryptFailed,
+            "the vault's audit key cannot be decrypted: its metadata was altered",
+        )
+    })?;
+    let audit = Key32::from_slice(audit_raw.expose())
+        .ok_or_else(|| Error::new(ErrorKind::DecryptFailed, "the vault's audit key is corrupt"))?;
+    Ok(Keys {
+        vault_id,
+        key_id,
+        wrapping,
+        audit,
+    })
+}
