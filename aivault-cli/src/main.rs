@@ -1,1 +1,65 @@
-fn main() {}
+//! The `aivault` command: parses arguments, calls `aivault-core`, prints results and maps
+//! errors to exit codes. Behaviour lives in the core.
+#![forbid(unsafe_code)]
+
+mod cli;
+mod commands;
+mod input;
+mod output;
+
+use std::process::ExitCode;
+
+use aivault_core::{Config, Error, ErrorKind};
+use clap::{CommandFactory, Parser};
+
+use crate::cli::{Cli, Command};
+use crate::output::{Output, exit_code};
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(e),
+    };
+    let out = Output::new(cli.verbose);
+    if let Command::Completions { shell } = cli.command {
+        let mut command = Cli::command();
+        clap_complete::generate(shell, &mut command, "aivault", &mut std::io::stdout());
+        return ExitCode::SUCCESS;
+    }
+    let result = Config::from_env().and_then(|config| commands::run(cli.command, config, &out));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            out.error(&error);
+            ExitCode::from(exit_code(error.kind()))
+        }
+    }
+}
+
+/// Help and version go to stdout with success; every other parse error becomes one line
+/// `error[invalid_input]: ...` with exit code 2.
+fn usage_error(e: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind as Clap;
+    if matches!(
+        e.kind(),
+        Clap::DisplayHelp | Clap::DisplayVersion | Clap::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        let _ = e.print();
+        let code = if e.kind() == Clap::DisplayHelpOnMissingArgumentOrSubcommand {
+            2
+        } else {
+            0
+        };
+        return ExitCode::from(code);
+    }
+    let rendered = e.render().to_string();
+    let first = rendered
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("invalid arguments")
+        .trim_start_matches("error: ");
+    let verbose = std::env::args().any(|a| a == "-v" || a == "--verbose");
+    let message = format!("{first} (see --help)");
+    Output::new(verbose).error(&Error::new(ErrorKind::InvalidInput, message));
+    ExitCode::from(exit_code(ErrorKind::InvalidInput))
+}

@@ -35,6 +35,8 @@ pub enum ErrorKind {
     Io,
     /// An invariant was broken; a bug in aivault or a corrupted vault.
     Internal,
+    /// A tamper-evident structure (the audit chain) failed verification.
+    IntegrityFailed,
 }
 
 impl ErrorKind {
@@ -54,11 +56,12 @@ impl ErrorKind {
             ErrorKind::UpstreamError => "upstream_error",
             ErrorKind::Io => "io",
             ErrorKind::Internal => "internal",
+            ErrorKind::IntegrityFailed => "integrity_failed",
         }
     }
 
     /// Every kind, in declaration order (for mapping tables and their tests).
-    pub const ALL: [ErrorKind; 13] = [
+    pub const ALL: [ErrorKind; 14] = [
         ErrorKind::InvalidInput,
         ErrorKind::NotFound,
         ErrorKind::AlreadyExists,
@@ -72,6 +75,7 @@ impl ErrorKind {
         ErrorKind::UpstreamError,
         ErrorKind::Io,
         ErrorKind::Internal,
+        ErrorKind::IntegrityFailed,
     ];
 }
 
@@ -161,7 +165,8 @@ mod tests {
                 "rate_limited",
                 "upstream_error",
                 "io",
-                "internal"
+                "internal",
+                "integrity_failed"
             ]
         );
     }

@@ -49,4 +49,4 @@ pub use secrets::{
 };
 pub use sensitive::{Key32, SecretValue};
 pub use store::{AuditQuery, SecretFilter};
-pub use vault::{InitOptions, NewMasterKey, Status, StatusPaths, Vault};
+pub use vault::{InitOptions, NewMasterKey, Status, StatusCounts, StatusPaths, Vault, VaultState};

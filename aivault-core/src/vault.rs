@@ -68,10 +68,23 @@ pub enum NewMasterKey {
     Passphrase(SecretValue),
 }
 
-/// The vault's state as shown by `aivault status`.
+/// The vault's state as shown by `aivault status` (JSON: `{"status":{..},"paths":{..},"counts":{..}}`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Status {
+    /// Whether the vault exists and can be used by this process.
+    #[serde(rename = "status")]
+    pub state: VaultState,
+    /// Files and directories of the vault.
+    pub paths: StatusPaths,
+    /// How much the vault holds.
+    pub counts: StatusCounts,
+}
+
+/// Whether a vault exists and whether this process can use its key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VaultState {
     /// Whether a vault exists in the directory.
     pub initialized: bool,
     /// Whether this process cannot use the master key.
@@ -85,14 +98,18 @@ pub struct Status {
     pub kek_id: Option<String>,
     /// The vault's id.
     pub vault_id: Option<String>,
+}
+
+/// Counts of what a vault holds.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StatusCounts {
     /// Number of secrets.
     pub secrets: u64,
     /// Number of credentials.
     pub credentials: u64,
     /// Number of audit events.
     pub audit_events: u64,
-    /// Files and directories of the vault.
-    pub paths: StatusPaths,
 }
 
 /// Where a vault's files are.
@@ -196,16 +213,16 @@ impl Vault {
             session_file: None,
         };
         let uninitialized = Status {
-            initialized: false,
-            locked: true,
-            lock_reason: Some("no vault in this directory".into()),
-            provider_type: None,
-            kek_id: None,
-            vault_id: None,
-            secrets: 0,
-            credentials: 0,
-            audit_events: 0,
+            state: VaultState {
+                initialized: false,
+                locked: true,
+                lock_reason: Some("no vault in this directory".into()),
+                provider_type: None,
+                kek_id: None,
+                vault_id: None,
+            },
             paths,
+            counts: StatusCounts::default(),
         };
         let vault = match Vault::open_existing(config) {
             Ok(vault) => vault,
@@ -234,16 +251,20 @@ impl Vault {
                 }
             }
             Ok(Status {
-                initialized: true,
-                locked: lock_reason.is_some(),
-                lock_reason,
-                provider_type: Some(provider),
-                kek_id: tx.meta_get(meta::KEY_ID)?,
-                vault_id: Some(vault_id),
-                secrets,
-                credentials,
-                audit_events,
+                state: VaultState {
+                    initialized: true,
+                    locked: lock_reason.is_some(),
+                    lock_reason,
+                    provider_type: Some(provider),
+                    kek_id: tx.meta_get(meta::KEY_ID)?,
+                    vault_id: Some(vault_id),
+                },
                 paths,
+                counts: StatusCounts {
+                    secrets,
+                    credentials,
+                    audit_events,
+                },
             })
         })
     }
@@ -259,6 +280,11 @@ impl Vault {
     /// The configuration this vault was opened with.
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// The vault's key provider.
+    pub fn key_provider(&self) -> Result<KeyProviderKind> {
+        self.read(|tx| KeyProviderKind::parse(&required_meta(tx, meta::KEY_PROVIDER)?))
     }
 
     /// The provider registry in use.

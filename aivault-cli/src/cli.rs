@@ -1,0 +1,359 @@
+//! The command-line grammar (clap). Flag names and JSON field names match the product brief
+//! (`../shared/reference/cli.md`) so existing scripts keep working.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// aivault: a local vault that lets agents use API keys without ever holding them.
+#[derive(Debug, Parser)]
+#[command(name = "aivault", version, about, long_about = None, after_help = EXIT_CODES_HELP)]
+pub struct Cli {
+    /// Print full JSON instead of human-readable output.
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+
+    /// The command to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Shown after `aivault --help`.
+const EXIT_CODES_HELP: &str = "\
+Environment:
+  AIVAULT_DIR          vault directory (default ~/.aivault/data)
+  AIVAULT_KEY          master key of an env-provider vault (base64 or 64 hex digits)
+  AIVAULT_PASSPHRASE   passphrase of a passphrase vault (instead of `aivault unlock`)
+  AIVAULT_RUNTIME_DIR  where `aivault unlock` keeps its session (default $XDG_RUNTIME_DIR/aivault)
+  NO_COLOR             disable colour
+
+Exit codes:
+  0 success            1 internal           2 invalid_input (and usage errors)
+  3 not_found          4 already_exists     5 vault_locked
+  6 decrypt_failed     7 policy_violation   8 capability_not_found
+  9 credential_not_found                    10 credential_ambiguous
+  11 rate_limited      12 upstream_error    13 io
+  14 integrity_failed";
+
+/// Top-level commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Show whether the vault exists and is unlocked, its key provider, key id and paths.
+    #[command(after_help = "Example:\n  aivault status\n  aivault status -v")]
+    Status,
+
+    /// Create the vault with a chosen key provider.
+    #[command(
+        after_help = "Examples:\n  aivault init --provider file\n  aivault init --provider env --env-var AIVAULT_KEY\n  aivault init --provider passphrase --passphrase-stdin < passphrase.txt"
+    )]
+    Init(InitArgs),
+
+    /// Unlock a passphrase vault for this user's processes (until `aivault lock`).
+    #[command(
+        after_help = "Examples:\n  aivault unlock                 # prompts on the terminal\n  aivault unlock --passphrase-stdin < passphrase.txt"
+    )]
+    Unlock(PassphraseArgs),
+
+    /// Lock a passphrase vault (removes the unlock session).
+    #[command(after_help = "Example:\n  aivault lock")]
+    Lock,
+
+    /// Rotate the master key: re-wraps every secret's key in one transaction.
+    #[command(
+        name = "rotate-master",
+        after_help = "Examples:\n  aivault rotate-master                       # file vault: fresh random key\n  aivault rotate-master --new-key \"$(head -c32 /dev/urandom | base64)\"\n  aivault rotate-master --new-passphrase-stdin < new-passphrase.txt"
+    )]
+    RotateMaster(RotateMasterArgs),
+
+    /// Show the audit log (JSON, newest first) or verify its HMAC chain.
+    #[command(
+        args_conflicts_with_subcommands = true,
+        after_help = "Examples:\n  aivault audit --limit 50\n  aivault audit --kind secret.rotate\n  aivault audit verify"
+    )]
+    Audit(AuditArgs),
+
+    /// Store and manage secrets (values are never printed).
+    #[command(subcommand)]
+    Secrets(SecretsCommand),
+
+    /// Inspect credentials (which secrets are injected, how, towards which hosts).
+    #[command(subcommand)]
+    Credential(CredentialCommand),
+
+    /// Inspect capabilities (what callers may invoke).
+    #[command(subcommand)]
+    Capability(CapabilityCommand),
+
+    /// Print a shell completion script.
+    #[command(
+        after_help = "Example:\n  aivault completions bash > ~/.local/share/bash-completion/completions/aivault"
+    )]
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+}
+
+/// Key providers of `init`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProviderArg {
+    /// A random key in a 0600 file (default).
+    File,
+    /// A key in an environment variable.
+    Env,
+    /// A key derived from a passphrase (Argon2id).
+    Passphrase,
+}
+
+/// `aivault init`.
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Key provider.
+    #[arg(long, value_enum, default_value = "file")]
+    pub provider: ProviderArg,
+    /// Env provider: the variable holding the key.
+    #[arg(long, value_name = "NAME")]
+    pub env_var: Option<String>,
+    /// File provider: where the key file lives.
+    #[arg(long, value_name = "PATH")]
+    pub file_path: Option<PathBuf>,
+    /// Passphrase provider: the passphrase.
+    #[command(flatten)]
+    pub passphrase: PassphraseArgs,
+}
+
+/// A passphrase from a flag, stdin, `AIVAULT_PASSPHRASE` or a terminal prompt.
+#[derive(Debug, Args)]
+pub struct PassphraseArgs {
+    /// The passphrase (visible in the process list; prefer --passphrase-stdin).
+    #[arg(long, conflicts_with = "passphrase_stdin")]
+    pub passphrase: Option<String>,
+    /// Read the passphrase from standard input (one line).
+    #[arg(long)]
+    pub passphrase_stdin: bool,
+}
+
+/// `aivault rotate-master`.
+#[derive(Debug, Args)]
+pub struct RotateMasterArgs {
+    /// The new 32-byte key, base64 or 64 hex digits (file and env vaults).
+    #[arg(long, value_name = "KEY", conflicts_with_all = ["new_passphrase", "new_passphrase_stdin"])]
+    pub new_key: Option<String>,
+    /// The new passphrase (passphrase vaults; prefer --new-passphrase-stdin).
+    #[arg(long, conflicts_with = "new_passphrase_stdin")]
+    pub new_passphrase: Option<String>,
+    /// Read the new passphrase from standard input (one line).
+    #[arg(long)]
+    pub new_passphrase_stdin: bool,
+}
+
+/// `aivault audit`.
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// `verify`.
+    #[command(subcommand)]
+    pub command: Option<AuditCommand>,
+    /// Show at most N events.
+    #[arg(long, default_value_t = 200)]
+    pub limit: u64,
+    /// Only events before this time (milliseconds since the epoch).
+    #[arg(long, value_name = "T")]
+    pub before_ts_ms: Option<i64>,
+    /// Only events of this kind (e.g. secret.create).
+    #[arg(long)]
+    pub kind: Option<String>,
+    /// Only events about this secret.
+    #[arg(long, value_name = "ID")]
+    pub secret_id: Option<String>,
+}
+
+/// `aivault audit verify`.
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Recompute the HMAC chain; fails if any event was edited, removed or reordered.
+    #[command(after_help = "Example:\n  aivault audit verify")]
+    Verify,
+}
+
+/// Scope levels on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ScopeArg {
+    /// Every caller.
+    Global,
+    /// Callers of one workspace (needs --workspace-id).
+    Workspace,
+    /// Callers of one group (needs --workspace-id and --group-id).
+    Group,
+}
+
+/// `--scope` with its ids.
+#[derive(Debug, Args)]
+pub struct ScopeArgs {
+    /// Scope of the secret.
+    #[arg(long, value_enum, default_value = "global")]
+    pub scope: ScopeArg,
+    /// Workspace id (workspace and group scopes).
+    #[arg(long, value_name = "ID")]
+    pub workspace_id: Option<String>,
+    /// Group id (group scope).
+    #[arg(long, value_name = "ID")]
+    pub group_id: Option<String>,
+}
+
+/// Where a secret value comes from: exactly one source.
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
+pub struct ValueArgs {
+    /// The value (visible in the process list; prefer --value-file or --value-stdin).
+    #[arg(long)]
+    pub value: Option<String>,
+    /// Read the value from a file (one trailing newline is removed).
+    #[arg(long, value_name = "PATH")]
+    pub value_file: Option<PathBuf>,
+    /// Read the value from standard input (one trailing newline is removed).
+    #[arg(long)]
+    pub value_stdin: bool,
+}
+
+/// `aivault secrets ...`.
+#[derive(Debug, Subcommand)]
+pub enum SecretsCommand {
+    /// List secrets (metadata only, never values).
+    #[command(
+        after_help = "Examples:\n  aivault secrets list\n  aivault secrets list --scope global\n  aivault secrets list --scope workspace --workspace-id my-ws\n  aivault secrets list -v"
+    )]
+    List {
+        /// Only this scope level.
+        #[arg(long, value_enum)]
+        scope: Option<ScopeArg>,
+        /// Only this workspace.
+        #[arg(long, value_name = "ID")]
+        workspace_id: Option<String>,
+        /// Only this group.
+        #[arg(long, value_name = "ID")]
+        group_id: Option<String>,
+    },
+
+    /// Create an encrypted secret; registry names are pinned and auto-provisioned.
+    #[command(
+        after_help = "Examples:\n  aivault secrets create --name OPENAI_API_KEY --value \"sk-...\" --scope global\n  aivault secrets create --name MY_CUSTOM_KEY --value-file key.txt\n  printf %s \"$TOKEN\" | aivault secrets create --name GITHUB_TOKEN --value-stdin\n  aivault secrets create --name OPENAI_API_KEY --value \"sk-...\" --scope workspace --workspace-id my-workspace"
+    )]
+    Create {
+        /// Unique name within the scope.
+        #[arg(long)]
+        name: String,
+        /// The value.
+        #[command(flatten)]
+        value: ValueArgs,
+        /// Scope.
+        #[command(flatten)]
+        scope: ScopeArgs,
+        /// An alias (repeatable).
+        #[arg(long = "alias", value_name = "ALIAS")]
+        aliases: Vec<String>,
+    },
+
+    /// Rename a secret or replace its aliases (not its value: use rotate).
+    #[command(
+        after_help = "Examples:\n  aivault secrets update --id <secret-id> --name NEW_NAME\n  aivault secrets update --id <secret-id> --alias new-alias\n  aivault secrets update --id <secret-id> --clear-aliases"
+    )]
+    Update {
+        /// The secret's id.
+        #[arg(long)]
+        id: String,
+        /// New name.
+        #[arg(long)]
+        name: Option<String>,
+        /// Replace the aliases with these (repeatable).
+        #[arg(long = "alias", value_name = "ALIAS", conflicts_with = "clear_aliases")]
+        aliases: Vec<String>,
+        /// Remove every alias.
+        #[arg(long)]
+        clear_aliases: bool,
+    },
+
+    /// Replace a secret's value (fresh encryption key, version + 1).
+    #[command(
+        after_help = "Example:\n  aivault secrets rotate --id <secret-id> --value \"new-value\""
+    )]
+    Rotate {
+        /// The secret's id.
+        #[arg(long)]
+        id: String,
+        /// The new value.
+        #[command(flatten)]
+        value: ValueArgs,
+    },
+
+    /// Delete a secret, destroying its ciphertext and the credentials that use it.
+    #[command(after_help = "Example:\n  aivault secrets delete --id <secret-id>")]
+    Delete {
+        /// The secret's id.
+        #[arg(long)]
+        id: String,
+    },
+
+    /// Attach a global secret to a workspace group.
+    #[command(
+        name = "attach-group",
+        after_help = "Example:\n  aivault secrets attach-group --id <secret-id> --workspace-id my-workspace --group-id my-group"
+    )]
+    AttachGroup(GroupArgs),
+
+    /// Detach a secret from a workspace group.
+    #[command(
+        name = "detach-group",
+        after_help = "Example:\n  aivault secrets detach-group --id <secret-id> --workspace-id my-workspace --group-id my-group"
+    )]
+    DetachGroup(GroupArgs),
+
+    /// Import many secrets in one transaction (existing names are rotated).
+    #[command(
+        after_help = "Examples:\n  aivault secrets import --entry OPENAI_API_KEY=sk-... --entry ANTHROPIC_API_KEY=sk-ant-... --scope global\n  aivault secrets import --env-file .env"
+    )]
+    Import {
+        /// KEY=VALUE (repeatable).
+        #[arg(long = "entry", value_name = "KEY=VALUE")]
+        entries: Vec<String>,
+        /// A dotenv file of KEY=VALUE lines.
+        #[arg(long, value_name = "PATH")]
+        env_file: Option<PathBuf>,
+        /// Scope.
+        #[command(flatten)]
+        scope: ScopeArgs,
+    },
+
+    /// Decrypt every secret to check the vault (values are discarded, never shown).
+    #[command(after_help = "Example:\n  aivault secrets verify")]
+    Verify,
+}
+
+/// `--id --workspace-id --group-id`.
+#[derive(Debug, Args)]
+pub struct GroupArgs {
+    /// The secret's id.
+    #[arg(long)]
+    pub id: String,
+    /// Workspace id.
+    #[arg(long, value_name = "ID")]
+    pub workspace_id: String,
+    /// Group id.
+    #[arg(long, value_name = "ID")]
+    pub group_id: String,
+}
+
+/// `aivault credential ...`.
+#[derive(Debug, Subcommand)]
+pub enum CredentialCommand {
+    /// List credentials.
+    #[command(after_help = "Examples:\n  aivault credential list\n  aivault credential list -v")]
+    List,
+}
+
+/// `aivault capability ...`.
+#[derive(Debug, Subcommand)]
+pub enum CapabilityCommand {
+    /// List capabilities: ready (a credential enables them) and available (needs a secret).
+    #[command(after_help = "Examples:\n  aivault capability list\n  aivault capability list -v")]
+    List,
+}

@@ -1,0 +1,206 @@
+//! `status`, `init`, `unlock`, `lock`, `rotate-master`, `audit`.
+
+use aivault_core::keys::parse_key_text;
+use aivault_core::{
+    AuditQuery, Config, Error, ErrorKind, InitOptions, KeyProviderKind, NewMasterKey, Result,
+    Status, Vault,
+};
+
+use crate::cli::{
+    AuditArgs, AuditCommand, InitArgs, PassphraseArgs, ProviderArg, RotateMasterArgs,
+};
+use crate::input;
+use crate::output::{Output, Style};
+
+fn provider_label(kind: KeyProviderKind) -> &'static str {
+    match kind {
+        KeyProviderKind::File => "Key file",
+        KeyProviderKind::Env => "Environment variable",
+        KeyProviderKind::Passphrase => "Passphrase",
+    }
+}
+
+fn print_status(status: &Status, out: &Output) {
+    if out.verbose {
+        return out.json(status);
+    }
+    let state = &status.state;
+    let label = if !state.initialized {
+        out.paint(Style::Warn, "not initialized")
+    } else if state.locked {
+        out.paint(Style::Warn, "locked")
+    } else {
+        out.paint(Style::Good, "unlocked")
+    };
+    out.line(&out.paint(Style::Heading, "Vault"));
+    out.line(&format!("  Status: {label}"));
+    if let Some(provider) = state.provider_type {
+        out.line(&format!("  Provider: {}", provider_label(provider)));
+    }
+    if let Some(kek_id) = &state.kek_id {
+        out.line(&format!(
+            "  KEK identifier: {}",
+            out.paint(Style::Dim, kek_id)
+        ));
+    }
+    if let (true, Some(reason)) = (state.initialized, &state.lock_reason) {
+        out.line(&format!("  Locked because: {reason}"));
+    }
+    if state.initialized {
+        let c = &status.counts;
+        out.line(&format!(
+            "  Contents: {} secrets, {} credentials, {} audit events",
+            c.secrets, c.credentials, c.audit_events
+        ));
+    }
+    out.line("");
+    out.line(&out.paint(Style::Heading, "Paths"));
+    let p = &status.paths;
+    out.line(&format!("  Root: {}", p.root_dir.display()));
+    out.line(&format!("  Database: {}", p.database.display()));
+    if let Some(key_file) = &p.key_file {
+        out.line(&format!("  Key file: {}", key_file.display()));
+    }
+    if let Some(var) = &p.key_env_var {
+        out.line(&format!("  Key variable: {var}"));
+    }
+    if let Some(session) = &p.session_file {
+        out.line(&format!("  Unlock session: {}", session.display()));
+    }
+}
+
+/// `aivault status`: never creates a vault.
+pub fn status(config: Config, out: &Output) -> Result<()> {
+    print_status(&Vault::status(config)?, out);
+    Ok(())
+}
+
+/// `aivault init`.
+pub fn init(args: InitArgs, config: Config, out: &Output) -> Result<()> {
+    let provider = match args.provider {
+        ProviderArg::File => KeyProviderKind::File,
+        ProviderArg::Env => KeyProviderKind::Env,
+        ProviderArg::Passphrase => KeyProviderKind::Passphrase,
+    };
+    let mismatch = |flag: &str, wanted: &str| {
+        Err(Error::new(
+            ErrorKind::InvalidInput,
+            format!("{flag} applies to --provider {wanted} only"),
+        ))
+    };
+    if args.env_var.is_some() && provider != KeyProviderKind::Env {
+        return mismatch("--env-var", "env");
+    }
+    if args.file_path.is_some() && provider != KeyProviderKind::File {
+        return mismatch("--file-path", "file");
+    }
+    let has_passphrase = args.passphrase.passphrase.is_some() || args.passphrase.passphrase_stdin;
+    if has_passphrase && provider != KeyProviderKind::Passphrase {
+        return mismatch("--passphrase", "passphrase");
+    }
+    let passphrase = match provider {
+        KeyProviderKind::Passphrase => {
+            Some(input::passphrase_args(&args.passphrase, &config, true)?)
+        }
+        _ => None,
+    };
+    let options = InitOptions {
+        provider,
+        key_file: args.file_path,
+        env_var: args.env_var,
+        passphrase,
+    };
+    let status_config = config.clone();
+    Vault::init(config, options)?;
+    out.note(&format!(
+        "Vault initialized (provider: {})",
+        provider.as_str()
+    ));
+    print_status(&Vault::status(status_config)?, out);
+    Ok(())
+}
+
+/// `aivault unlock`.
+pub fn unlock(args: PassphraseArgs, config: Config, out: &Output) -> Result<()> {
+    let passphrase = input::passphrase_args(&args, &config, false)?;
+    let vault = Vault::open_existing(config.clone())?;
+    vault.unlock(&passphrase)?;
+    out.note("Vault unlocked");
+    print_status(&Vault::status(config)?, out);
+    Ok(())
+}
+
+/// `aivault lock`.
+pub fn lock(config: Config, out: &Output) -> Result<()> {
+    let vault = Vault::open_existing(config.clone())?;
+    let removed = vault.lock()?;
+    out.note(if removed {
+        "Vault locked"
+    } else {
+        "Vault was not unlocked by a session"
+    });
+    print_status(&Vault::status(config)?, out);
+    Ok(())
+}
+
+/// `aivault rotate-master`.
+pub fn rotate_master(args: RotateMasterArgs, config: Config, out: &Output) -> Result<()> {
+    let vault = Vault::open_existing(config.clone())?;
+    let provider = vault.key_provider()?;
+    let wants_passphrase = args.new_passphrase.is_some() || args.new_passphrase_stdin;
+    let new = if let Some(key) = &args.new_key {
+        NewMasterKey::Key(parse_key_text("--new-key", key.as_bytes())?)
+    } else if wants_passphrase || provider == KeyProviderKind::Passphrase {
+        NewMasterKey::Passphrase(input::passphrase(
+            args.new_passphrase.as_ref(),
+            args.new_passphrase_stdin,
+            None,
+            "New passphrase: ",
+            true,
+        )?)
+    } else {
+        NewMasterKey::Random
+    };
+    let key_id = vault.rotate_master(new)?;
+    out.note(&format!("Master key rotated (new key id {key_id})"));
+    if provider == KeyProviderKind::Env {
+        out.note("Set the vault's key variable to the new key before the next command.");
+    }
+    print_status(&Vault::status(config)?, out);
+    Ok(())
+}
+
+/// `aivault audit [verify]`.
+pub fn audit(args: AuditArgs, config: Config, out: &Output) -> Result<()> {
+    let vault = Vault::open_existing(config)?;
+    match args.command {
+        Some(AuditCommand::Verify) => {
+            let report = vault.verify_audit()?;
+            if out.verbose {
+                out.json(&report);
+            } else if report.ok {
+                out.line(&format!(
+                    "Audit log intact: {} events verified",
+                    report.events
+                ));
+            }
+            match report.problem {
+                None => Ok(()),
+                Some(problem) => Err(Error::new(
+                    ErrorKind::IntegrityFailed,
+                    format!("audit log verification failed: {problem}"),
+                )),
+            }
+        }
+        None => {
+            let query = AuditQuery {
+                limit: Some(args.limit),
+                before_ts_ms: args.before_ts_ms,
+                kind: args.kind,
+                secret_id: args.secret_id,
+            };
+            out.json(&vault.audit(&query)?);
+            Ok(())
+        }
+    }
+}

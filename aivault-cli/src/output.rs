@@ -1,0 +1,151 @@
+//! Everything the CLI writes: JSON on stdout, human text with optional colour, the one-line
+//! error report on stderr, and the exit code of each error kind.
+
+use std::io::{self, IsTerminal, Write};
+
+use aivault_core::{Error, ErrorKind};
+use serde::Serialize;
+
+/// The exit code of each error kind (documented in `aivault --help` and the README).
+pub fn exit_code(kind: ErrorKind) -> u8 {
+    match kind {
+        ErrorKind::Internal => 1,
+        ErrorKind::InvalidInput => 2,
+        ErrorKind::NotFound => 3,
+        ErrorKind::AlreadyExists => 4,
+        ErrorKind::VaultLocked => 5,
+        ErrorKind::DecryptFailed => 6,
+        ErrorKind::PolicyViolation => 7,
+        ErrorKind::CapabilityNotFound => 8,
+        ErrorKind::CredentialNotFound => 9,
+        ErrorKind::CredentialAmbiguous => 10,
+        ErrorKind::RateLimited => 11,
+        ErrorKind::UpstreamError => 12,
+        ErrorKind::Io => 13,
+        ErrorKind::IntegrityFailed => 14,
+        _ => 1,
+    }
+}
+
+/// How to write output.
+pub struct Output {
+    /// `-v`: full JSON.
+    pub verbose: bool,
+    color_stdout: bool,
+    color_stderr: bool,
+}
+
+/// ANSI styles used by human output.
+#[derive(Clone, Copy)]
+pub enum Style {
+    /// Section headings.
+    Heading,
+    /// Names of items.
+    Name,
+    /// Good states.
+    Good,
+    /// Warnings and locked states.
+    Warn,
+    /// Secondary text.
+    Dim,
+}
+
+impl Style {
+    fn code(self) -> &'static str {
+        match self {
+            Style::Heading => "\x1b[1;36m",
+            Style::Name => "\x1b[96m",
+            Style::Good => "\x1b[32m",
+            Style::Warn => "\x1b[33m",
+            Style::Dim => "\x1b[2m",
+        }
+    }
+}
+
+impl Output {
+    /// Colour only on a terminal, and never when `NO_COLOR` is set to a non-empty value.
+    pub fn new(verbose: bool) -> Output {
+        let allowed = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+        Output {
+            verbose,
+            color_stdout: allowed && io::stdout().is_terminal(),
+            color_stderr: allowed && io::stderr().is_terminal(),
+        }
+    }
+
+    /// `text` in `style` when stdout is coloured.
+    pub fn paint(&self, style: Style, text: &str) -> String {
+        paint(self.color_stdout, style, text)
+    }
+
+    /// Writes a line to stdout.
+    pub fn line(&self, text: &str) {
+        write_stdout(&format!("{text}\n"));
+    }
+
+    /// Writes pretty JSON to stdout.
+    pub fn json<T: Serialize>(&self, value: &T) {
+        match serde_json::to_string_pretty(value) {
+            Ok(text) => write_stdout(&format!("{text}\n")),
+            Err(e) => self.error(&Error::new(
+                ErrorKind::Internal,
+                format!("cannot print JSON: {e}"),
+            )),
+        }
+    }
+
+    /// Writes an informational line to stderr (`Secret created: ...`).
+    pub fn note(&self, text: &str) {
+        let _ = writeln!(io::stderr().lock(), "{text}");
+    }
+
+    /// Reports an error on stderr: one line `error[kind]: message`, or with `-v`
+    /// `{"error":{"kind":..,"message":..}}`.
+    pub fn error(&self, error: &Error) {
+        let kind = error.kind().as_str();
+        let text = if self.verbose {
+            serde_json::json!({"error": {"kind": kind, "message": error.message()}}).to_string()
+        } else {
+            let label = paint(self.color_stderr, Style::Warn, &format!("error[{kind}]"));
+            format!("{label}: {}", error.message().replace('\n', " "))
+        };
+        let _ = writeln!(io::stderr().lock(), "{text}");
+    }
+}
+
+fn paint(enabled: bool, style: Style, text: &str) -> String {
+    if enabled {
+        format!("{}{text}\x1b[0m", style.code())
+    } else {
+        text.to_string()
+    }
+}
+
+/// Writes to stdout; a closed pipe (`aivault secrets list | head`) ends the process quietly.
+fn write_stdout(text: &str) {
+    let mut stdout = io::stdout().lock();
+    if let Err(e) = stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        if e.kind() == io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        let _ = writeln!(io::stderr(), "error[io]: cannot write to stdout: {e}");
+        std::process::exit(i32::from(exit_code(ErrorKind::Io)));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_has_its_own_exit_code() {
+        let mut codes: Vec<u8> = ErrorKind::ALL.iter().map(|k| exit_code(*k)).collect();
+        assert!(codes.iter().all(|&c| c != 0));
+        codes.sort();
+        codes.dedup();
+        assert_eq!(codes.len(), ErrorKind::ALL.len());
+    }
+}
