@@ -184,16 +184,18 @@ pub fn load_or_create_key_file(path: &Path) -> Result<Key32> {
     }
 }
 
-/// Path of the staged key of an in-progress rotation.
-pub fn staged_key_path(path: &Path) -> PathBuf {
+/// Path of the staged key of a rotation to `key_id`: `<key file>.new-<key id>`. Each
+/// rotation stages under its own name, so concurrent rotations never overwrite each other.
+pub fn staged_key_path(path: &Path, key_id: &str) -> PathBuf {
     let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(".new");
+    name.push(format!(".new-{key_id}"));
     path.with_file_name(name)
 }
 
-/// Step 1 of a file-key rotation: durably stage the new key beside the current one.
+/// Step 1 of a file-key rotation (inside the write transaction): durably stage the new key
+/// beside the current one.
 pub fn stage_key_file(path: &Path, key: &Key32) -> Result<()> {
-    let staged = staged_key_path(path);
+    let staged = staged_key_path(path, &key_id(key));
     let tmp = write_temp_key(path, key, "stage")?;
     fs::rename(&tmp, &staged)
         .map_err(|e| Error::io(format!("cannot stage {}", staged.display()), e))?;
@@ -201,39 +203,64 @@ pub fn stage_key_file(path: &Path, key: &Key32) -> Result<()> {
 }
 
 /// Step 3 (after the database commit): atomically replace the key file with the staged key.
-pub fn promote_staged_key(path: &Path) -> Result<()> {
-    let staged = staged_key_path(path);
-    fs::rename(&staged, path)
-        .map_err(|e| Error::io(format!("cannot replace {}", path.display()), e))?;
-    sync_dir(path)
+/// A staged key already promoted by another process (or superseded) is not an error.
+pub fn promote_staged_key(path: &Path, key_id: &str) -> Result<()> {
+    let staged = staged_key_path(path, key_id);
+    match fs::rename(&staged, path) {
+        Ok(()) => sync_dir(path),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::io(format!("cannot replace {}", path.display()), e)),
+    }
 }
 
-/// Loads a file provider's key, finishing or discarding an interrupted rotation: the vault's
-/// recorded key id decides whether the current or the staged key is the live one.
+/// Removes staged keys of rotations that never committed. Only call it while holding the
+/// vault's write lock: then no other rotation is between staging and commit, and a staged
+/// key for the committed id (a commit not yet promoted) is kept.
+pub fn remove_stale_staged_keys(path: &Path, committed_key_id: &str) -> Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let prefix = format!(
+        "{}.new-",
+        path.file_name().unwrap_or_default().to_string_lossy()
+    );
+    let entries =
+        fs::read_dir(dir).map_err(|e| Error::io(format!("cannot list {}", dir.display()), e))?;
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if let Some(id) = name.strip_prefix(&prefix)
+            && id != committed_key_id
+        {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
+    Ok(())
+}
+
+/// Loads a file provider's key. If the key file does not match the vault's committed key id,
+/// a rotation committed but did not finish: its staged key is promoted now.
 pub fn load_file_key(path: &Path, expected_key_id: &str) -> Result<Key32> {
-    let staged = staged_key_path(path);
     let current = read_key_file(path);
     if let Ok(key) = &current
         && key_id(key) == expected_key_id
     {
-        if staged.exists() {
-            let _ = fs::remove_file(&staged); // a rotation that never committed
-        }
         return current;
     }
+    let staged = staged_key_path(path, expected_key_id);
     if staged.exists() {
         let key = read_key_file(&staged)?;
         if key_id(&key) == expected_key_id {
-            promote_staged_key(path)?; // a rotation that committed but did not finish
+            promote_staged_key(path, expected_key_id)?;
             return Ok(key);
         }
     }
-    let key = current?;
-    Err(mismatch(
-        &format!("key file {}", path.display()),
-        expected_key_id,
-        &key,
-    ))
+    match read_key_file(path) {
+        Ok(key) if key_id(&key) == expected_key_id => Ok(key), // promoted by another process
+        Ok(key) => Err(mismatch(
+            &format!("key file {}", path.display()),
+            expected_key_id,
+            &key,
+        )),
+        Err(e) => Err(e),
+    }
 }
 
 /// The error for a key that is not this vault's.
@@ -321,14 +348,22 @@ mod tests {
         let old = load_or_create_key_file(&path).expect("create");
         let new = crypto::random_key().expect("key");
         stage_key_file(&path, &new).expect("stage");
-        // The database never committed: the old key is live and the staged one is dropped.
+        let staged = staged_key_path(&path, &key_id(&new));
+        // The database never committed: the old key is live, the staged one is never used.
         assert_eq!(load_file_key(&path, &key_id(&old)).expect("old"), old);
-        assert!(!staged_key_path(&path).exists());
-        // The database committed: the staged key is promoted.
+        assert_eq!(read_key_file(&path).expect("read"), old);
+        // Cleanup under the write lock drops it.
+        remove_stale_staged_keys(&path, &key_id(&old)).expect("cleanup");
+        assert!(!staged.exists());
+        // The database committed: the staged key is promoted, and a second promotion
+        // (another process got there first) is harmless.
         stage_key_file(&path, &new).expect("stage");
+        remove_stale_staged_keys(&path, &key_id(&new)).expect("keeps the committed one");
+        assert!(staged.exists());
         assert_eq!(load_file_key(&path, &key_id(&new)).expect("new"), new);
         assert_eq!(read_key_file(&path).expect("read"), new);
-        assert!(!staged_key_path(&path).exists());
+        assert!(!staged.exists());
+        promote_staged_key(&path, &key_id(&new)).expect("idempotent");
         // Neither matches: a clear decrypt_failed.
         let err = load_file_key(&path, "00").expect_err("mismatch");
         assert_eq!(err.kind(), ErrorKind::DecryptFailed);

@@ -513,6 +513,19 @@ impl Vault {
                 };
                 report.provisioning.extend(outcome.provisioning);
             }
+            // A provider completed later in this import is no longer waiting.
+            let completed: Vec<String> = report
+                .provisioning
+                .iter()
+                .filter_map(|p| match p {
+                    Provisioning::Provisioned { provider, .. } => Some(provider.clone()),
+                    Provisioning::Waiting { .. } => None,
+                })
+                .collect();
+            report.provisioning.retain(|p| match p {
+                Provisioning::Waiting { provider, .. } => !completed.contains(provider),
+                Provisioning::Provisioned { .. } => true,
+            });
             Ok(report)
         })
     }

@@ -411,9 +411,10 @@ impl Vault {
     /// and the new key is persisted where the provider reads it. Crash-safe: at every instant
     /// the vault opens with either the old or the new key and every secret decrypts.
     ///
-    /// - file: the new key (random unless given) is staged beside the key file before the
-    ///   commit and atomically renamed over it after; an interrupted rotation is completed or
-    ///   discarded at the next open, as the committed key id says.
+    /// - file: the new key (random unless given) is staged beside the key file inside the
+    ///   transaction and atomically renamed over it after the commit; a rotation interrupted
+    ///   after its commit is completed at the next open, one interrupted before it leaves a
+    ///   staged key that is never used and is removed by the next rotation.
     /// - env: the new key must be given; afterwards set the variable to it.
     /// - passphrase: a new passphrase and a fresh salt; the unlock session is renewed.
     ///
@@ -456,11 +457,8 @@ impl Vault {
             }
         };
         let new_key_id = keys::key_id(&new_master);
-        let staged_file = match (provider, &key_file) {
-            (KeyProviderKind::File, Some(path)) => {
-                keys::stage_key_file(path, &new_master)?;
-                Some(path.clone())
-            }
+        let staged_file = match (provider, key_file) {
+            (KeyProviderKind::File, Some(path)) => Some(path),
             (KeyProviderKind::File, None) => {
                 return Err(Error::internal("vault metadata 'key_file' is missing"));
             }
@@ -472,6 +470,12 @@ impl Vault {
                 return Err(Error::invalid(
                     "the new master key is the vault's current key",
                 ));
+            }
+            if let Some(path) = &staged_file {
+                // Under the write lock: drop keys staged by rotations that never committed,
+                // then stage ours; it becomes live only if this transaction commits.
+                keys::remove_stale_staged_keys(path, &old.key_id)?;
+                keys::stage_key_file(path, &new_master)?;
             }
             let new_wrapping = keys::wrapping_key(&new_master);
             for id in tx.secret_ids()? {
@@ -515,14 +519,14 @@ impl Vault {
         });
         if let Err(e) = result {
             if let Some(path) = &staged_file {
-                let _ = std::fs::remove_file(keys::staged_key_path(path));
+                let _ = std::fs::remove_file(keys::staged_key_path(path, &new_key_id));
             }
             return Err(e);
         }
         *keys = None; // reloaded from the new key on next use
         self.stall("rotate-master-after-commit");
         if let Some(path) = &staged_file {
-            keys::promote_staged_key(path)?;
+            keys::promote_staged_key(path, &new_key_id)?;
         }
         if provider == KeyProviderKind::Passphrase {
             keys::write_session(&self.config.runtime_dir, &vault_id, &new_master)?;
