@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# aivault's main job end to end, in a throwaway vault: store an API key, see it pinned to its
+# provider with the credential and capabilities provisioned, list secrets (never values), and
+# check that the key is nowhere in plaintext on disk.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+cargo build --release --quiet -p aivault-cli
+aivault="$PWD/target/release/aivault"
+
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+export AIVAULT_DIR="$work/vault"
+export AIVAULT_RUNTIME_DIR="$work/runtime"
+unset AIVAULT_KEY AIVAULT_PASSPHRASE
+demo_key="sk-demo-$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')"
+
+if [ -t 1 ] && [ -z "${NO_COLOR:-}" ]; then bold=$'\033[1m' reset=$'\033[0m'; else bold='' reset=''; fi
+step() { printf '\n%s$ %s%s\n' "$bold" "$*" "$reset"; }
+
+step aivault status
+"$aivault" status
+
+step 'aivault secrets create --name OPENAI_API_KEY --value "sk-demo-..." --scope global'
+"$aivault" secrets create --name OPENAI_API_KEY --value "$demo_key" --scope global
+
+step 'aivault secrets import --entry TRELLO_API_KEY=... --entry TRELLO_TOKEN=... --entry MY_CUSTOM_KEY=...'
+"$aivault" secrets import --entry TRELLO_API_KEY=demo-key --entry TRELLO_TOKEN=demo-token --entry MY_CUSTOM_KEY=demo-custom
+
+step aivault secrets list
+"$aivault" secrets list
+
+step aivault credential list
+"$aivault" credential list
+
+step 'aivault capability list | head -n 12'
+"$aivault" capability list | head -n 12
+
+step aivault secrets verify
+"$aivault" secrets verify
+
+step aivault audit verify
+"$aivault" audit verify
+
+step "grep -rc <the demo key> \$AIVAULT_DIR   # the value is stored encrypted only"
+if grep -r -q -F "$demo_key" "$AIVAULT_DIR"; then
+  echo "FAIL: the demo key is in plaintext on disk" >&2
+  exit 1
+fi
+echo "not found in any file: ok"
