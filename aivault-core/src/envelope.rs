@@ -95,7 +95,8 @@ pub fn open_value(
 }
 
 /// Re-wraps the DEK under a new wrapping key (master-key rotation); the value ciphertext is
-/// untouched. Returns the new DEK nonce and wrapped DEK.
+/// untouched but must still decrypt (`decrypt_failed` otherwise), so a rotation never re-keys
+/// a tampered value. Returns the new DEK nonce and wrapped DEK.
 pub fn rewrap_dek(
     old_key: &Key32,
     new_key: &Key32,
@@ -103,6 +104,13 @@ pub fn rewrap_dek(
     envelope: &Envelope,
 ) -> Result<(Vec<u8>, Vec<u8>)> {
     let dek = unwrap_dek(old_key, binding, envelope)?;
+    crypto::open(
+        &dek,
+        &envelope.value_nonce,
+        &binding.aad(ROLE_VALUE),
+        &envelope.value_ciphertext,
+    )
+    .map_err(|_| tampered(binding))?;
     let (nonce, wrapped) = crypto::seal(new_key, &binding.aad(ROLE_DEK), dek.expose())?;
     Ok((nonce.to_vec(), wrapped))
 }
@@ -216,5 +224,9 @@ mod tests {
         env.wrapped_dek = wrapped;
         assert_eq!(open_value(&new, &b, &env).expect("open").expose(), b"value");
         assert!(open_value(&old, &b, &env).is_err());
+        // A value that no longer decrypts is not re-wrapped.
+        env.value_ciphertext[0] ^= 1;
+        let err = rewrap_dek(&new, &old, &b, &env).expect_err("tampered value");
+        assert_eq!(err.kind(), ErrorKind::DecryptFailed);
     }
 }

@@ -137,6 +137,9 @@ pub(crate) struct Keys {
     pub key_id: String,
     pub wrapping: Key32,
     pub audit: Key32,
+    /// The unlock session the key came from: once it is gone (`aivault lock` in any
+    /// process), this handle is locked too.
+    pub session: Option<PathBuf>,
 }
 
 struct State {
@@ -364,8 +367,12 @@ impl Vault {
                 )));
             }
             let master = passphrase_master(tx, passphrase)?;
-            let loaded = keys_from_master(tx, &master, "the passphrase")?;
+            let mut loaded = keys_from_master(tx, &master, "the passphrase")?;
             keys::write_session(&self.config.runtime_dir, &loaded.vault_id, &master)?;
+            loaded.session = Some(keys::session_path(
+                &self.config.runtime_dir,
+                &loaded.vault_id,
+            ));
             audit::append(
                 tx,
                 &loaded.audit,
@@ -669,7 +676,8 @@ fn ensure_keys<'k>(
     tx: &dyn StoreTx,
 ) -> Result<&'k Keys> {
     let key_id = required_meta(tx, meta::KEY_ID)?;
-    if cache.as_ref().is_none_or(|k| k.key_id != key_id) {
+    let stale = |k: &Keys| k.key_id != key_id || k.session.as_ref().is_some_and(|p| !p.exists());
+    if cache.as_ref().is_none_or(stale) {
         *cache = None;
         *cache = Some(load_keys(config, tx)?);
     }
@@ -682,6 +690,7 @@ fn ensure_keys<'k>(
 fn load_keys(config: &Config, tx: &dyn StoreTx) -> Result<Keys> {
     let provider = KeyProviderKind::parse(&required_meta(tx, meta::KEY_PROVIDER)?)?;
     let expected = required_meta(tx, meta::KEY_ID)?;
+    let mut session_file = None;
     let (master, source) = match provider {
         KeyProviderKind::File => {
             let path = PathBuf::from(required_meta(tx, meta::KEY_FILE)?);
@@ -702,6 +711,7 @@ fn load_keys(config: &Config, tx: &dyn StoreTx) -> Result<Keys> {
             let vault_id = required_meta(tx, meta::VAULT_ID)?;
             match keys::read_session(&config.runtime_dir, &vault_id)? {
                 Some(key) if keys::key_id(&key) == expected => {
+                    session_file = Some(keys::session_path(&config.runtime_dir, &vault_id));
                     (key, "the unlock session".to_string())
                 }
                 session => match (config.env)(ENV_PASSPHRASE) {
@@ -726,7 +736,9 @@ fn load_keys(config: &Config, tx: &dyn StoreTx) -> Result<Keys> {
             }
         }
     };
-    keys_from_master(tx, &master, &source)
+    let mut keys = keys_from_master(tx, &master, &source)?;
+    keys.session = session_file;
+    Ok(keys)
 }
 
 /// Derives a passphrase vault's master key with its stored salt and parameters.
@@ -778,5 +790,6 @@ fn keys_from_master(tx: &dyn StoreTx, master: &Key32, source: &str) -> Result<Ke
         key_id,
         wrapping,
         audit,
+        session: None,
     })
 }
