@@ -14,7 +14,7 @@ fn entries(prefix: &str, n: usize) -> Vec<String> {
         .collect()
 }
 
-fn import_args<'a>(entries: &'a [String]) -> Vec<&'a str> {
+fn import_args(entries: &[String]) -> Vec<&str> {
     let mut args = vec!["secrets", "import"];
     args.extend(entries.iter().map(String::as_str));
     args
