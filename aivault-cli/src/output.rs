@@ -83,14 +83,15 @@ impl Output {
         write_stdout(&format!("{text}\n"));
     }
 
-    /// Writes pretty JSON to stdout.
+    /// Writes pretty JSON to stdout, streamed (a 10,000-secret listing is never copied).
     pub fn json<T: Serialize>(&self, value: &T) {
-        match serde_json::to_string_pretty(value) {
-            Ok(text) => write_stdout(&format!("{text}\n")),
-            Err(e) => self.error(&Error::new(
-                ErrorKind::Internal,
-                format!("cannot print JSON: {e}"),
-            )),
+        let mut stdout = io::BufWriter::with_capacity(64 * 1024, io::stdout().lock());
+        let written = serde_json::to_writer_pretty(&mut stdout, value)
+            .map_err(io::Error::from)
+            .and_then(|()| stdout.write_all(b"\n"))
+            .and_then(|()| stdout.flush());
+        if let Err(e) = written {
+            stdout_failed(e);
         }
     }
 
@@ -121,19 +122,25 @@ fn paint(enabled: bool, style: Style, text: &str) -> String {
     }
 }
 
-/// Writes to stdout; a closed pipe (`aivault secrets list | head`) ends the process quietly.
+/// Writes to stdout.
 fn write_stdout(text: &str) {
     let mut stdout = io::stdout().lock();
     if let Err(e) = stdout
         .write_all(text.as_bytes())
         .and_then(|()| stdout.flush())
     {
-        if e.kind() == io::ErrorKind::BrokenPipe {
-            std::process::exit(0);
-        }
-        let _ = writeln!(io::stderr(), "error[io]: cannot write to stdout: {e}");
-        std::process::exit(i32::from(exit_code(ErrorKind::Io)));
+        stdout_failed(e);
     }
+}
+
+/// A closed pipe (`aivault secrets list | head`) ends the process quietly; any other write
+/// failure is an `io` error.
+fn stdout_failed(e: io::Error) -> ! {
+    if e.kind() == io::ErrorKind::BrokenPipe {
+        std::process::exit(0);
+    }
+    let _ = writeln!(io::stderr(), "error[io]: cannot write to stdout: {e}");
+    std::process::exit(i32::from(exit_code(ErrorKind::Io)));
 }
 
 #[cfg(test)]

@@ -244,9 +244,7 @@ impl Vault {
             };
             let mut paths = uninitialized.paths.clone();
             match provider {
-                KeyProviderKind::File => {
-                    paths.key_file = tx.meta_get(meta::KEY_FILE)?.map(PathBuf::from)
-                }
+                KeyProviderKind::File => paths.key_file = Some(key_file_path(&vault.config, tx)?),
                 KeyProviderKind::Env => paths.key_env_var = tx.meta_get(meta::KEY_ENV_VAR)?,
                 KeyProviderKind::Passphrase => {
                     paths.session_file =
@@ -432,7 +430,9 @@ impl Vault {
         let info = store::read(store.as_mut(), |tx| {
             Ok((
                 KeyProviderKind::parse(&required_meta(tx, meta::KEY_PROVIDER)?)?,
-                tx.meta_get(meta::KEY_FILE)?.map(PathBuf::from),
+                tx.meta_get(meta::KEY_FILE)?
+                    .map(|_| key_file_path(&self.config, tx))
+                    .transpose()?,
                 required_meta(tx, meta::VAULT_ID)?,
             ))
         })?;
@@ -605,7 +605,10 @@ fn initialize(
                     None => config.default_key_file.clone(),
                 };
                 let key = keys::load_or_create_key_file(&path)?;
-                tx.meta_set(meta::KEY_FILE, &path.to_string_lossy())?;
+                // Inside the vault directory the path is stored relative to it, so a moved or
+                // restored vault directory still finds its key.
+                let stored = path.strip_prefix(&config.dir).unwrap_or(&path);
+                tx.meta_set(meta::KEY_FILE, &stored.to_string_lossy())?;
                 key
             }
             KeyProviderKind::Env => {
@@ -658,14 +661,22 @@ fn initialize(
     })
 }
 
-/// A fresh random UUID v4 string.
+/// A fresh id: a UUID v7 (RFC 9562), time-ordered so that new rows append to the end of the
+/// store's indexes instead of touching pages all over them, with 74 random bits.
 pub(crate) fn new_id() -> Result<String> {
+    let random = crypto::random_bytes::<10>()?;
     Ok(
-        uuid::Builder::from_random_bytes(crypto::random_bytes::<16>()?)
+        uuid::Builder::from_unix_timestamp_millis(now_ms().max(0) as u64, &random)
             .into_uuid()
             .hyphenated()
             .to_string(),
     )
+}
+
+/// The file provider's key file: the stored path, relative paths resolved against the vault
+/// directory.
+fn key_file_path(config: &Config, tx: &dyn StoreTx) -> Result<PathBuf> {
+    Ok(config.dir.join(required_meta(tx, meta::KEY_FILE)?))
 }
 
 /// Returns the cached keys, (re)loading them when absent or when the committed key id
@@ -693,7 +704,7 @@ fn load_keys(config: &Config, tx: &dyn StoreTx) -> Result<Keys> {
     let mut session_file = None;
     let (master, source) = match provider {
         KeyProviderKind::File => {
-            let path = PathBuf::from(required_meta(tx, meta::KEY_FILE)?);
+            let path = key_file_path(config, tx)?;
             let key = keys::load_file_key(&path, &expected)?;
             (key, format!("key file {}", path.display()))
         }

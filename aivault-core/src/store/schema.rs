@@ -32,7 +32,8 @@ const MIGRATIONS: &[&str] = &[
         updated_at_ms    INTEGER NOT NULL,
         UNIQUE (scope_kind, workspace_id, group_id, name)
     ) STRICT;
-    CREATE INDEX secrets_by_name ON secrets (name);
+    -- Listing order; also finds a name across scopes.
+    CREATE INDEX secrets_by_name ON secrets (name, scope_kind, workspace_id, group_id);
 
     CREATE TABLE secret_aliases (
         scope_kind   TEXT NOT NULL,

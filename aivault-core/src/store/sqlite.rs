@@ -391,9 +391,13 @@ impl StoreTx for Tx<'_> {
             .enumerate()
             .map(|(i, s)| (s.secret_id.clone(), i))
             .collect();
-        let sub = format!("SELECT id FROM secrets{clause}");
+        let only = if clause.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE secret_id IN (SELECT id FROM secrets{clause})")
+        };
         let mut stmt = self.0.prepare(&format!(
-            "SELECT secret_id, alias FROM secret_aliases WHERE secret_id IN ({sub}) ORDER BY alias"
+            "SELECT secret_id, alias FROM secret_aliases{only} ORDER BY alias"
         ))?;
         let mut rows = stmt.query(rusqlite::params_from_iter(&args))?;
         while let Some(row) = rows.next()? {
@@ -403,7 +407,7 @@ impl StoreTx for Tx<'_> {
             }
         }
         let mut stmt = self.0.prepare(&format!(
-            "SELECT secret_id, workspace_id, group_id FROM secret_groups WHERE secret_id IN ({sub}) \
+            "SELECT secret_id, workspace_id, group_id FROM secret_groups{only} \
              ORDER BY workspace_id, group_id"
         ))?;
         let mut rows = stmt.query(rusqlite::params_from_iter(&args))?;
