@@ -365,3 +365,33 @@ fn no_colour_unless_a_terminal() {
     ]);
     assert!(!run.stderr.contains('\x1b'));
 }
+
+/// Runs `aivault status` on a pseudo-terminal (util-linux `script`) and returns what it printed.
+fn status_on_a_terminal(env: &Env, no_color: bool) -> String {
+    let command = format!("{} status", common::bin());
+    let mut cmd = std::process::Command::new("script");
+    cmd.args(["-qec", &command, "/dev/null"]);
+    cmd.env_remove("NO_COLOR");
+    for (name, value) in &env.vars {
+        if name != "NO_COLOR" {
+            cmd.env(name, value);
+        }
+    }
+    if no_color {
+        cmd.env("NO_COLOR", "1");
+    }
+    let output = cmd.output().expect("util-linux script");
+    assert!(output.status.success(), "{output:?}");
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[test]
+fn colour_on_a_terminal_unless_no_color() {
+    let env = Env::new();
+    env.create("A", "b", &[]);
+    let coloured = status_on_a_terminal(&env, false);
+    assert!(coloured.contains("\x1b[32munlocked\x1b[0m"), "{coloured:?}");
+    let plain = status_on_a_terminal(&env, true);
+    assert!(plain.contains("Status: unlocked"), "{plain:?}");
+    assert!(!plain.contains('\x1b'), "{plain:?}");
+}

@@ -357,13 +357,7 @@ impl Vault {
         let mut state = self.lock_state();
         let State { store, keys } = &mut *state;
         store::write(store.as_mut(), |tx| {
-            let provider = KeyProviderKind::parse(&required_meta(tx, meta::KEY_PROVIDER)?)?;
-            if provider != KeyProviderKind::Passphrase {
-                return Err(Error::invalid(format!(
-                    "this vault uses the {} key provider; only passphrase vaults are unlocked",
-                    provider.as_str()
-                )));
-            }
+            require_passphrase_vault(tx, "unlocked")?;
             let master = passphrase_master(tx, passphrase)?;
             let mut loaded = keys_from_master(tx, &master, "the passphrase")?;
             keys::write_session(&self.config.runtime_dir, &loaded.vault_id, &master)?;
@@ -389,13 +383,7 @@ impl Vault {
         let mut state = self.lock_state();
         let State { store, keys } = &mut *state;
         store::write(store.as_mut(), |tx| {
-            let provider = KeyProviderKind::parse(&required_meta(tx, meta::KEY_PROVIDER)?)?;
-            if provider != KeyProviderKind::Passphrase {
-                return Err(Error::invalid(format!(
-                    "this vault uses the {} key provider; only passphrase vaults are locked",
-                    provider.as_str()
-                )));
-            }
+            require_passphrase_vault(tx, "locked")?;
             let vault_id = required_meta(tx, meta::VAULT_ID)?;
             let loaded = ensure_keys(&self.config, keys, tx).ok();
             let removed = keys::remove_session(&self.config.runtime_dir, &vault_id)?;
@@ -551,6 +539,18 @@ impl Vault {
     pub fn verify_audit(&self) -> Result<AuditVerification> {
         self.read_keyed(|tx, keys| audit::verify(tx, &keys.audit))
     }
+}
+
+/// Fails unless the vault uses the passphrase provider (`verb`: what only such vaults are).
+fn require_passphrase_vault(tx: &dyn StoreTx, verb: &str) -> Result<()> {
+    let provider = KeyProviderKind::parse(&required_meta(tx, meta::KEY_PROVIDER)?)?;
+    if provider == KeyProviderKind::Passphrase {
+        return Ok(());
+    }
+    Err(Error::invalid(format!(
+        "this vault uses the {} key provider; only passphrase vaults are {verb}",
+        provider.as_str()
+    )))
 }
 
 fn not_initialized(config: &Config) -> Error {
