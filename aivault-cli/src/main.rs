@@ -58,8 +58,14 @@ fn usage_error(e: clap::Error) -> ExitCode {
         .find(|l| !l.trim().is_empty())
         .unwrap_or("invalid arguments")
         .trim_start_matches("error: ");
-    let verbose = std::env::args().any(|a| a == "-v" || a == "--verbose");
-    let message = format!("{first} (see --help)");
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let verbose = args.iter().any(|a| a == "-v" || a == "--verbose");
+    // clap quotes the offending argument; a misplaced secret value must not reach stderr.
+    let mut message = first.to_string();
+    for arg in args.iter().filter(|a| !a.starts_with('-')) {
+        message = message.replace(&format!("'{arg}'"), "'<redacted>'");
+    }
+    let message = format!("{message} (see --help)");
     Output::new(verbose).error(&Error::new(ErrorKind::InvalidInput, message));
     ExitCode::from(exit_code(ErrorKind::InvalidInput))
 }

@@ -91,6 +91,18 @@ fn canaries_never_leak() {
         &canaries[7],
     ]));
     runs.push(env.run(&["secrets", "import", "--entry", &canaries[7]]));
+    // A value given where a flag was expected: clap's usage error must not echo it.
+    runs.push(env.run(&["secrets", "create", "--name", "X", &canaries[7]]));
+    runs.push(env.run(&[
+        "secrets",
+        "create",
+        "--name",
+        "X",
+        "--scope",
+        &canaries[7],
+        "--value",
+        "v",
+    ]));
     runs.push(env.run(&[
         "secrets",
         "import",

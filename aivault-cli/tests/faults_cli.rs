@@ -203,7 +203,7 @@ fn bad_input_fails_clearly_and_persists_nothing() {
             ],
             2,
             "invalid_input",
-            "planet",
+            "'<redacted>' for '--scope <SCOPE>'",
         ),
         (
             vec!["secrets", "create", "--name", "", "--value", "v"],
@@ -430,7 +430,12 @@ fn bad_input_fails_clearly_and_persists_nothing() {
             "invalid_input",
             "--workspace-id",
         ),
-        (vec!["audit", "--limit", "many"], 2, "invalid_input", "many"),
+        (
+            vec!["audit", "--limit", "many"],
+            2,
+            "invalid_input",
+            "for '--limit <LIMIT>'",
+        ),
     ];
     for (args, code, kind, needle) in cases {
         let run = env.run(&args);
