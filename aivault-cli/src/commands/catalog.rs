@@ -6,12 +6,8 @@ use aivault_core::{CapabilityInfo, Config, Result, Vault};
 
 use crate::output::{Output, Style};
 
-fn plural(n: usize, noun: &str) -> String {
-    if n == 1 {
-        format!("1 {noun}")
-    } else {
-        format!("{n} {noun}s")
-    }
+fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 /// `aivault credential list`.
@@ -35,7 +31,10 @@ pub fn credentials(config: Config, out: &Output) -> Result<()> {
         text.push_str(&format!("      Scope: {}\n", c.scope));
         text.push_str(&format!("      Capabilities: {}\n\n", c.capabilities.len()));
     }
-    text.push_str(&out.paint(Style::Dim, &plural(credentials.len(), "credential")));
+    text.push_str(&out.paint(
+        Style::Dim,
+        &plural(credentials.len(), "credential", "credentials"),
+    ));
     text.push_str("\nUse --verbose for full JSON detail.");
     out.line(&text);
     Ok(())
@@ -89,7 +88,7 @@ pub fn capabilities(config: Config, out: &Output) -> Result<()> {
         Style::Dim,
         &format!(
             "{} ({} ready)",
-            plural(total, "capability").replace("capabilitys", "capabilities"),
+            plural(total, "capability", "capabilities"),
             listing.ready.len()
         ),
     ));
