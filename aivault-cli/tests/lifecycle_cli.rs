@@ -172,15 +172,7 @@ fn passphrase_vault_lock_unlock_and_rotation() {
     env.run_with_stdin(&["unlock", "--passphrase-stdin"], b"battery staple\n")
         .ok();
     env.assert_intact();
-    let kinds: Vec<String> = env
-        .run(&["audit", "--limit", "1000"])
-        .ok()
-        .json()
-        .as_array()
-        .expect("events")
-        .iter()
-        .map(|e| e["kind"].as_str().expect("kind").to_string())
-        .collect();
+    let kinds = env.audit_kinds(&["--limit", "1000"]);
     for kind in [
         "vault.init",
         "vault.lock",

@@ -273,15 +273,7 @@ fn update_rotate_delete_and_groups() {
         .json();
     assert_eq!(detached["attachedGroups"], serde_json::json!([]));
 
-    let kinds: Vec<String> = env
-        .run(&["audit", "--secret-id", &id])
-        .ok()
-        .json()
-        .as_array()
-        .expect("events")
-        .iter()
-        .map(|e| e["kind"].as_str().expect("kind").to_string())
-        .collect();
+    let kinds = env.audit_kinds(&["--secret-id", &id]);
     assert_eq!(
         kinds,
         [
@@ -328,15 +320,7 @@ fn delete_removes_dependent_credentials_and_frees_the_name() {
             .stderr
             .contains("Credential auto-provisioned: openai (17 capabilities enabled)")
     );
-    let kinds: Vec<String> = env
-        .run(&["audit", "--limit", "10"])
-        .ok()
-        .json()
-        .as_array()
-        .expect("events")
-        .iter()
-        .map(|e| e["kind"].as_str().expect("kind").to_string())
-        .collect();
+    let kinds = env.audit_kinds(&["--limit", "10"]);
     assert!(kinds.contains(&"secret.delete".to_string()));
     assert!(kinds.contains(&"credential.delete".to_string()));
 }

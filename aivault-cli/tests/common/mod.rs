@@ -180,6 +180,19 @@ impl Env {
             .collect()
     }
 
+    /// The kinds of the audit events `aivault audit <filters>` prints, newest first.
+    pub fn audit_kinds(&self, filters: &[&str]) -> Vec<String> {
+        let mut args = vec!["audit"];
+        args.extend_from_slice(filters);
+        let events = self.run(&args).ok().json();
+        events
+            .as_array()
+            .expect("events")
+            .iter()
+            .map(|e| e["kind"].as_str().expect("kind").to_string())
+            .collect()
+    }
+
     /// Number of audit events.
     pub fn audit_count(&self) -> u64 {
         self.run(&["status", "-v"]).ok().json()["counts"]["auditEvents"]
