@@ -58,6 +58,23 @@ fn init_provider_is_exactly_the_one_asked_for() {
         .fails(2, "invalid_input");
     env.run(&["init", "--provider", "file", "--env-var", "X"])
         .fails(2, "invalid_input");
+    let run = env.run(&["init", "--provider", "env", "--file-path", "k.key"]);
+    let run = run.fails(2, "invalid_input");
+    assert!(
+        run.stderr
+            .contains("a key file path applies to the file key provider only")
+    );
+    let run = env.run(&["init", "--provider", "file", "--passphrase", "p"]);
+    let run = run.fails(2, "invalid_input");
+    assert!(
+        run.stderr
+            .contains("a passphrase applies to the passphrase key provider only")
+    );
+    let status = env.run(&["status", "-v"]).ok().json();
+    assert_eq!(
+        status["status"]["initialized"], false,
+        "a rejected init created a vault"
+    );
     env.set("AIVAULT_KEY", KEY_B64);
     let run = env.run(&["init", "--provider", "env"]).ok();
     assert_eq!(run.stderr, "Vault initialized (provider: env)\n");

@@ -234,6 +234,7 @@ impl Vault {
 
     /// Lists secret metadata (no values), sorted by name.
     pub fn list_secrets(&self, filter: &SecretFilter) -> Result<Vec<SecretMeta>> {
+        filter.check()?;
         self.read(|tx| tx.secret_list(filter))
     }
 

@@ -57,6 +57,39 @@ impl InitOptions {
     }
 }
 
+impl InitOptions {
+    /// Fails when an option belongs to another provider (a key file for an env vault, ...).
+    fn check(&self) -> Result<()> {
+        let misplaced = [
+            (
+                self.key_file.is_some(),
+                KeyProviderKind::File,
+                "a key file path",
+            ),
+            (
+                self.env_var.is_some(),
+                KeyProviderKind::Env,
+                "a key variable",
+            ),
+            (
+                self.passphrase.is_some(),
+                KeyProviderKind::Passphrase,
+                "a passphrase",
+            ),
+        ];
+        for (given, owner, what) in misplaced {
+            if given && self.provider != owner {
+                return Err(Error::invalid(format!(
+                    "{what} applies to the {} key provider only, not {}",
+                    owner.as_str(),
+                    self.provider.as_str()
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// The new master key of `rotate-master`.
 #[derive(Debug, Clone)]
 pub enum NewMasterKey {
@@ -200,6 +233,7 @@ impl Vault {
     /// `already_exists` if the directory already holds a vault; `vault_locked` if the env
     /// provider's variable is unset; `invalid_input` for a malformed key or empty passphrase.
     pub fn init(config: Config, options: InitOptions) -> Result<Vault> {
+        options.check()?;
         keys::ensure_private_dir(&config.dir)?;
         let mut store = SqliteStore::open(&config.db_path())?;
         initialize(&config, &mut store, &options, true)?;

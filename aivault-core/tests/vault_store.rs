@@ -437,3 +437,43 @@ fn handles_create_and_delete_at_once() {
         .expect("audit");
     assert_eq!(deletes.len(), 60);
 }
+
+/// Options of another provider and a group filter without its workspace are refused before
+/// anything is created or read.
+#[test]
+fn misplaced_options_are_refused() {
+    use aivault_core::{InitOptions, KeyProviderKind, SecretFilter};
+    let t = TestDir::new();
+    for options in [
+        InitOptions {
+            env_var: Some("K".into()),
+            ..InitOptions::file()
+        },
+        InitOptions {
+            passphrase: Some("p".into()),
+            ..InitOptions::file()
+        },
+        InitOptions {
+            provider: KeyProviderKind::Passphrase,
+            key_file: Some("k.key".into()),
+            passphrase: Some("p".into()),
+            env_var: None,
+        },
+    ] {
+        let err = Vault::init(t.config(), options).err().expect("refused");
+        assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+    }
+    assert!(
+        !t.dir.exists(),
+        "a refused init created the vault directory"
+    );
+    let vault = t.open();
+    let filter = SecretFilter {
+        group_id: Some("g".into()),
+        ..SecretFilter::default()
+    };
+    let err = vault
+        .list_secrets(&filter)
+        .expect_err("group without workspace");
+    assert_eq!(err.kind(), ErrorKind::InvalidInput);
+}

@@ -82,27 +82,13 @@ pub fn init(args: InitArgs, config: Config, out: &Output) -> Result<()> {
         ProviderArg::Env => KeyProviderKind::Env,
         ProviderArg::Passphrase => KeyProviderKind::Passphrase,
     };
-    let mismatch = |flag: &str, wanted: &str| {
-        Err(Error::new(
-            ErrorKind::InvalidInput,
-            format!("{flag} applies to --provider {wanted} only"),
-        ))
-    };
-    if args.env_var.is_some() && provider != KeyProviderKind::Env {
-        return mismatch("--env-var", "env");
-    }
-    if args.file_path.is_some() && provider != KeyProviderKind::File {
-        return mismatch("--file-path", "file");
-    }
-    let has_passphrase = args.passphrase.passphrase.is_some() || args.passphrase.passphrase_stdin;
-    if has_passphrase && provider != KeyProviderKind::Passphrase {
-        return mismatch("--passphrase", "passphrase");
-    }
-    let passphrase = match provider {
-        KeyProviderKind::Passphrase => {
-            Some(input::passphrase_args(&args.passphrase, &config, true)?)
-        }
-        _ => None,
+    // Read a passphrase when one is given, or needed (a prompt); the core rejects one given
+    // to another provider.
+    let given = args.passphrase.passphrase.is_some() || args.passphrase.passphrase_stdin;
+    let passphrase = if given || provider == KeyProviderKind::Passphrase {
+        Some(input::passphrase_args(&args.passphrase, &config, true)?)
+    } else {
+        None
     };
     let options = InitOptions {
         provider,

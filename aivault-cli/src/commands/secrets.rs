@@ -52,17 +52,12 @@ pub fn run(command: SecretsCommand, config: Config, out: &Output) -> Result<()> 
         group_id,
     } = command
     {
-        if group_id.is_some() && workspace_id.is_none() {
-            return Err(Error::new(
-                ErrorKind::InvalidInput,
-                "--group-id requires --workspace-id",
-            ));
-        }
         let filter = SecretFilter {
             kind: scope.map(scope_kind),
             workspace_id,
             group_id,
         };
+        filter.check()?; // before the vault is opened (and perhaps created)
         let vault = Vault::open(config)?;
         return list(&vault.list_secrets(&filter)?, out);
     }

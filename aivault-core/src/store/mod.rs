@@ -54,6 +54,16 @@ pub struct SecretFilter {
     pub group_id: Option<String>,
 }
 
+impl SecretFilter {
+    /// Fails for a group filter without its workspace.
+    pub fn check(&self) -> Result<()> {
+        if self.group_id.is_some() && self.workspace_id.is_none() {
+            return Err(Error::invalid("--group-id requires --workspace-id"));
+        }
+        Ok(())
+    }
+}
+
 /// Which audit events a query returns, newest first.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AuditQuery {
