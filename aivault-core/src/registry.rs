@@ -230,6 +230,58 @@ impl AuthSpec {
         }
     }
 
+    /// The secret roles this strategy needs: its template placeholders and its fixed roles.
+    pub fn required_roles(&self) -> BTreeSet<String> {
+        let mut roles: BTreeSet<String> = self
+            .templates()
+            .into_iter()
+            .flat_map(placeholders)
+            .filter(|role| *role != "signature")
+            .map(str::to_string)
+            .collect();
+        roles.extend(self.fixed_roles().iter().map(|r| r.to_string()));
+        roles
+    }
+
+    /// Roles the strategy uses when present (`session_token` of AWS).
+    pub fn optional_roles(&self) -> &'static [&'static str] {
+        match self {
+            AuthSpec::AwsSigv4 { .. } => &["session_token"],
+            _ => &[],
+        }
+    }
+
+    /// Header names the strategy sets (callers may not send them).
+    pub fn header_names(&self) -> Vec<&str> {
+        match self {
+            AuthSpec::Header { header_name, .. } => vec![header_name],
+            AuthSpec::Hmac {
+                header_name,
+                timestamp_header,
+                ..
+            } => std::iter::once(header_name)
+                .chain(timestamp_header)
+                .map(String::as_str)
+                .collect(),
+            AuthSpec::MultiHeader { headers } => {
+                headers.iter().map(|h| h.header_name.as_str()).collect()
+            }
+            AuthSpec::Basic { .. } | AuthSpec::Oauth2 { .. } => vec!["authorization"],
+            _ => vec![],
+        }
+    }
+
+    /// Query parameter names the strategy sets (callers may not send them).
+    pub fn param_names(&self) -> Vec<&str> {
+        match self {
+            AuthSpec::Query { param_name, .. } => vec![param_name],
+            AuthSpec::MultiQuery { params } => {
+                params.iter().map(|p| p.param_name.as_str()).collect()
+            }
+            _ => vec![],
+        }
+    }
+
     /// Secret roles the strategy itself needs beyond its templates.
     fn fixed_roles(&self) -> &'static [&'static str] {
         match self {
@@ -507,43 +559,13 @@ fn check_credential(
     let declared = |role: &str| {
         credential.secrets.contains_key(role) || credential.optional_secrets.contains_key(role)
     };
-    for template in credential.auth.templates() {
-        if template.matches("{{").count() != template.matches("}}").count() {
-            report(format!(
-                "credential '{alt}': unbalanced braces in template '{template}'"
-            ));
-        }
-        for role in placeholders(template) {
-            if role != "signature" && !declared(role) {
-                report(format!(
-                    "credential '{alt}': template '{template}' refers to '{{{{{role}}}}}', which is not one of its secrets"
-                ));
-            }
-        }
-    }
-    for role in credential.auth.fixed_roles() {
-        if !credential.secrets.contains_key(*role) {
-            report(format!(
-                "credential '{alt}': {} auth needs a secret with role '{role}'",
-                credential.auth.kind_name()
-            ));
-        }
-    }
-    if let AuthSpec::Oauth2 { token_endpoint, .. } = &credential.auth {
-        let host = token_endpoint
-            .strip_prefix("https://")
-            .and_then(|rest| rest.split(['/', '?']).next());
-        match host {
-            Some(host)
-                if provider
-                    .credential_hosts(credential)
-                    .iter()
-                    .any(|p| host_matches(p, host)) => {}
-            _ => report(format!(
-                "credential '{alt}': token endpoint must be https on one of the credential's hosts"
-            )),
-        }
-    }
+    check_auth(
+        &credential.auth,
+        &declared,
+        &|role| credential.secrets.contains_key(role),
+        provider.credential_hosts(credential),
+        &mut |e| report(format!("credential '{alt}': {e}")),
+    );
     if let Some(hosts) = &credential.hosts {
         for host in hosts {
             if let Err(e) = check_host_pattern(host) {
@@ -563,6 +585,78 @@ fn check_credential(
     }
 }
 
+/// Checks an auth strategy against the secret roles a credential has (`declared`: any role,
+/// `required`: roles always present) and its hosts: balanced templates naming declared roles,
+/// the roles the strategy itself needs, header and parameter names, and an https token
+/// endpoint on one of the hosts.
+pub(crate) fn check_auth(
+    auth: &AuthSpec,
+    declared: &dyn Fn(&str) -> bool,
+    required: &dyn Fn(&str) -> bool,
+    hosts: &[String],
+    report: &mut dyn FnMut(String),
+) {
+    for template in auth.templates() {
+        if template.matches("{{").count() != template.matches("}}").count() {
+            report(format!("unbalanced braces in template '{template}'"));
+        }
+        if template.chars().any(char::is_control) {
+            report("templates cannot contain control characters".into());
+        }
+        for role in placeholders(template) {
+            if role != "signature" && !declared(role) {
+                report(format!(
+                    "template '{template}' refers to '{{{{{role}}}}}', which is not one of its secrets"
+                ));
+            }
+        }
+    }
+    for role in auth.fixed_roles() {
+        if !required(role) {
+            report(format!(
+                "{} auth needs a secret with role '{role}'",
+                auth.kind_name()
+            ));
+        }
+    }
+    for name in auth.header_names() {
+        if !is_valid_header_name(name) {
+            report(format!("'{name}' is not a valid header name"));
+        }
+    }
+    for name in auth.param_names() {
+        if name.is_empty()
+            || name.contains(['&', '=', '#', '?', ' '])
+            || name.chars().any(char::is_control)
+        {
+            report(format!("'{name}' is not a valid query parameter name"));
+        }
+    }
+    if let AuthSpec::Path { prefix_template } = auth
+        && !prefix_template.starts_with('/')
+    {
+        report(format!(
+            "path prefix template '{prefix_template}' must start with '/'"
+        ));
+    }
+    if let AuthSpec::Oauth2 { token_endpoint, .. } = auth {
+        let host = token_endpoint
+            .strip_prefix("https://")
+            .and_then(|rest| rest.split(['/', '?']).next());
+        match host {
+            Some(host) if hosts.iter().any(|p| host_matches(p, host)) => {}
+            _ => report("token endpoint must be https on one of the credential's hosts".into()),
+        }
+    }
+}
+
+fn is_valid_header_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
 fn check_capability(
     provider: &ProviderDef,
     capability: &CapabilityDef,
@@ -570,9 +664,9 @@ fn check_capability(
 ) {
     let id = &capability.id;
     match id.split_once('/') {
-        Some((prefix, name)) if prefix == provider.id && is_valid_id(name) => {}
+        Some((prefix, name)) if prefix == provider.id && is_valid_capability_name(name) => {}
         _ => report(format!(
-            "capability id '{id}' must be '{}/<name>' with a lower-case name",
+            "capability id '{id}' must be '{}/<name>' with a lower-case name (a-z, 0-9, '-', '_')",
             provider.id
         )),
     }
@@ -590,10 +684,8 @@ fn check_capability(
         report(format!("capability '{id}' has no path prefixes"));
     }
     for path in &capability.paths {
-        if !path.starts_with('/') || path.contains("..") || path.contains(['?', '#', '\\', ' ']) {
-            report(format!(
-                "capability '{id}': path prefix '{path}' must start with '/' and hold no '..', '?', '#', '\\' or spaces"
-            ));
+        if let Err(e) = check_path_prefix(path) {
+            report(format!("capability '{id}': {e}"));
         }
     }
     for host in provider.capability_hosts(capability) {
@@ -614,6 +706,22 @@ fn check_capability(
             "capability '{id}' is served by no credential alternative"
         ));
     }
+}
+
+/// Checks a capability path prefix: starts with `/`, no `..` segment, `?`, `#`, backslash,
+/// whitespace or control characters.
+pub fn check_path_prefix(path: &str) -> std::result::Result<(), String> {
+    if !path.starts_with('/')
+        || path.split('/').any(|segment| segment == "..")
+        || path.contains(['?', '#', '\\'])
+        || path.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(format!(
+            "path prefix '{}' must start with '/' and hold no '..' segment, '?', '#', backslash, spaces or control characters",
+            crate::model::printable(path)
+        ));
+    }
+    Ok(())
 }
 
 /// Checks a host or host pattern: lower-case DNS labels (a-z, 0-9, '-'), at least two
@@ -640,7 +748,15 @@ pub fn check_host_pattern(pattern: &str) -> std::result::Result<(), String> {
     Ok(())
 }
 
-fn is_valid_id(s: &str) -> bool {
+/// A capability name after `<provider>/`: lower-case a-z, 0-9, '-', '_' (`calendly/event_types`).
+fn is_valid_capability_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+        && !s.starts_with(['-', '_'])
+}
+
+pub(crate) fn is_valid_id(s: &str) -> bool {
     !s.is_empty()
         && s.bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
@@ -660,7 +776,7 @@ fn is_valid_secret_name(s: &str) -> bool {
         && !s.starts_with(|c: char| c.is_ascii_digit())
 }
 
-fn is_valid_method(s: &str) -> bool {
+pub(crate) fn is_valid_method(s: &str) -> bool {
     matches!(
         s,
         "GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE" | "OPTIONS"

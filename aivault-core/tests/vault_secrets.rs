@@ -71,7 +71,11 @@ fn openai_key_is_pinned_and_provisions_its_credential() {
     );
     assert!(!listing.available.is_empty());
     for info in &listing.available {
-        assert!(!info.id.starts_with("openai/"), "{}", info.id);
+        // The codex capabilities need their own credential alternative (CODEX_OAUTH_JSON).
+        if info.id.starts_with("openai/") {
+            assert!(info.id.starts_with("openai/codex-"), "{}", info.id);
+            assert_eq!(info.required_secrets, ["CODEX_OAUTH_JSON"]);
+        }
         assert!(info.credentials.is_empty());
         assert!(!info.required_secrets.is_empty(), "{}", info.id);
     }
