@@ -76,11 +76,11 @@ pub enum Command {
     #[command(subcommand)]
     Secrets(SecretsCommand),
 
-    /// Inspect credentials (which secrets are injected, how, towards which hosts).
+    /// Manage credentials (which secrets are injected, how, towards which hosts).
     #[command(subcommand)]
     Credential(CredentialCommand),
 
-    /// Inspect capabilities (what callers may invoke).
+    /// Manage capabilities (what callers may invoke), their policies and bindings.
     #[command(subcommand)]
     Capability(CapabilityCommand),
 
@@ -189,7 +189,7 @@ pub enum ScopeArg {
 /// `--scope` with its ids.
 #[derive(Debug, Args)]
 pub struct ScopeArgs {
-    /// Scope of the secret.
+    /// Scope (global, workspace or group).
     #[arg(long, value_enum, default_value = "global")]
     pub scope: ScopeArg,
     /// Workspace id (workspace and group scopes).
@@ -345,9 +345,86 @@ pub struct GroupArgs {
 /// `aivault credential ...`.
 #[derive(Debug, Subcommand)]
 pub enum CredentialCommand {
+    /// Create a credential: which secret(s) a provider's requests carry, how, and where.
+    #[command(
+        after_help = "Registry providers default --auth and --host from the registry; other providers need both.\n\nExamples:\n  aivault credential create my-store --provider shopify --secret-ref vault:secret:<id> --host my-store.myshopify.com\n  aivault credential create acme --provider acme --secret-ref vault:secret:<id> --auth header --header-name authorization --value-template \"Bearer {{secret}}\" --host api.acme.example\n  aivault credential create team-trello --provider trello --secret-ref key=vault:secret:<id1> --secret-ref token=vault:secret:<id2> --workspace-id my-workspace"
+    )]
+    Create(Box<CredentialCreateArgs>),
     /// List credentials.
     #[command(after_help = "Examples:\n  aivault credential list\n  aivault credential list -v")]
     List,
+    /// Delete a credential (an auto-provisioned one stays revoked until its secret is
+    /// created, rotated or imported again).
+    #[command(after_help = "Example:\n  aivault credential delete openai")]
+    Delete {
+        /// The credential id.
+        id: String,
+    },
+}
+
+/// `aivault credential create`.
+#[derive(Debug, Args)]
+pub struct CredentialCreateArgs {
+    /// The credential id.
+    pub id: String,
+    /// The provider (a registry provider id, or your own).
+    #[arg(long)]
+    pub provider: String,
+    /// The secret to inject: `vault:secret:<id>`, or `ROLE=vault:secret:<id>` when the
+    /// strategy takes several (repeatable).
+    #[arg(long = "secret-ref", value_name = "REF", required = true)]
+    pub secret_refs: Vec<String>,
+    /// Auth strategy (default: the registry's).
+    #[arg(long, value_parser = ["header", "query", "path", "basic", "multi-header", "multi-query", "oauth2", "aws-sigv4", "hmac", "mtls"])]
+    pub auth: Option<String>,
+    /// Allowed host (repeatable; default: the registry's hosts).
+    #[arg(long = "host", value_name = "HOST")]
+    pub hosts: Vec<String>,
+    /// Header name (header, hmac).
+    #[arg(long)]
+    pub header_name: Option<String>,
+    /// Value template such as `Bearer {{secret}}` (header, query, hmac).
+    #[arg(long)]
+    pub value_template: Option<String>,
+    /// Query parameter: `NAME` (query) or `NAME=TEMPLATE` (multi-query; repeatable).
+    #[arg(long = "query-param", value_name = "PARAM")]
+    pub query_params: Vec<String>,
+    /// Path prefix template such as `/bot{{secret}}` (path).
+    #[arg(long)]
+    pub path_prefix_template: Option<String>,
+    /// `NAME=TEMPLATE` header (multi-header; repeatable).
+    #[arg(long = "auth-header", value_name = "NAME=TEMPLATE")]
+    pub auth_headers: Vec<String>,
+    /// Username template (basic; default `{{username}}`).
+    #[arg(long)]
+    pub username_template: Option<String>,
+    /// Password template (basic; default `{{password}}`).
+    #[arg(long)]
+    pub password_template: Option<String>,
+    /// OAuth2 grant: refresh_token (default) or client_credentials.
+    #[arg(long)]
+    pub grant_type: Option<String>,
+    /// OAuth2 token endpoint (https, on one of the hosts).
+    #[arg(long)]
+    pub token_endpoint: Option<String>,
+    /// OAuth2 scope (repeatable).
+    #[arg(long = "scope", value_name = "SCOPE")]
+    pub scopes: Vec<String>,
+    /// AWS service (aws-sigv4).
+    #[arg(long)]
+    pub aws_service: Option<String>,
+    /// AWS region (aws-sigv4).
+    #[arg(long)]
+    pub aws_region: Option<String>,
+    /// Header carrying the signed timestamp (hmac).
+    #[arg(long)]
+    pub timestamp_header: Option<String>,
+    /// Scope the credential to a workspace.
+    #[arg(long, value_name = "ID")]
+    pub workspace_id: Option<String>,
+    /// Scope the credential to a group of the workspace.
+    #[arg(long, value_name = "ID")]
+    pub group_id: Option<String>,
 }
 
 /// `aivault capability ...`.
@@ -356,4 +433,143 @@ pub enum CapabilityCommand {
     /// List capabilities: ready (a credential enables them) and available (needs a secret).
     #[command(after_help = "Examples:\n  aivault capability list\n  aivault capability list -v")]
     List,
+    /// How to call a capability: hosts, methods, path prefixes, setup and examples (JSON).
+    #[command(
+        visible_aliases = ["args", "shape", "inspect"],
+        after_help = "Examples:\n  aivault capability describe openai/chat-completions\n  aivault capability shape trello/boards"
+    )]
+    Describe {
+        /// The capability id.
+        id: String,
+    },
+    /// Create your own capability for a provider's or a credential's hosts.
+    #[command(
+        after_help = "Examples:\n  aivault capability create acme/reports --credential acme --method GET --path /v1/reports\n  aivault capability create openai/containers --provider openai --method GET --method POST --path /v1/containers"
+    )]
+    Create(CapabilityCreateArgs),
+    /// Delete a capability you created (with its policy and bindings).
+    #[command(after_help = "Example:\n  aivault capability delete acme/reports")]
+    Delete {
+        /// The capability id.
+        id: String,
+    },
+    /// Capability policies (rate limit, body caps, response redaction).
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+    /// Bind a secret to a capability for a scope and (optionally) one consumer.
+    #[command(
+        after_help = "Examples:\n  aivault capability bind --capability openai/chat-completions --secret-ref vault:secret:<id>\n  aivault capability bind --capability openai/chat-completions --secret-ref vault:secret:<id> --scope workspace --workspace-id my-workspace --consumer research-agent"
+    )]
+    Bind(BindArgs),
+    /// Remove a binding.
+    #[command(
+        after_help = "Example:\n  aivault capability unbind --capability openai/chat-completions --scope workspace --workspace-id my-workspace --consumer research-agent"
+    )]
+    Unbind(UnbindArgs),
+    /// List bindings.
+    #[command(
+        after_help = "Examples:\n  aivault capability bindings\n  aivault capability bindings --capability openai/chat-completions -v"
+    )]
+    Bindings(BindingsArgs),
+}
+
+/// `aivault capability create`.
+#[derive(Debug, Args)]
+pub struct CapabilityCreateArgs {
+    /// The capability id (`acme/reports`).
+    pub id: String,
+    /// The provider whose credentials serve it.
+    #[arg(long)]
+    pub provider: Option<String>,
+    /// The one credential that serves it.
+    #[arg(long)]
+    pub credential: Option<String>,
+    /// Allowed method (repeatable).
+    #[arg(long = "method", value_name = "METHOD")]
+    pub methods: Vec<String>,
+    /// Allowed path prefix, matched segment by segment (repeatable).
+    #[arg(long = "path", value_name = "PREFIX")]
+    pub paths: Vec<String>,
+    /// Allowed host (repeatable; default: the credential's or provider's).
+    #[arg(long = "host", value_name = "HOST")]
+    pub hosts: Vec<String>,
+}
+
+/// `aivault capability policy ...`.
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Set fields of a capability's policy (others keep their value).
+    #[command(
+        after_help = "Example:\n  aivault capability policy set --capability openai/chat-completions --rate-limit-per-minute 60 --max-response-body-bytes 1048576 --response-block internal-id"
+    )]
+    Set(PolicySetArgs),
+}
+
+/// `aivault capability policy set`.
+#[derive(Debug, Args)]
+pub struct PolicySetArgs {
+    /// The capability id.
+    #[arg(long)]
+    pub capability: String,
+    /// Maximum invocations per minute.
+    #[arg(long, value_name = "N")]
+    pub rate_limit_per_minute: Option<u32>,
+    /// Maximum request body size in bytes.
+    #[arg(long, value_name = "N")]
+    pub max_request_body_bytes: Option<u64>,
+    /// Maximum response body size in bytes.
+    #[arg(long, value_name = "N")]
+    pub max_response_body_bytes: Option<u64>,
+    /// A string to redact from responses (repeatable; replaces the list).
+    #[arg(long = "response-block", value_name = "S")]
+    pub response_block: Vec<String>,
+}
+
+/// `aivault capability bind`.
+#[derive(Debug, Args)]
+pub struct BindArgs {
+    /// The capability id.
+    #[arg(long)]
+    pub capability: String,
+    /// The secret: `vault:secret:<id>`.
+    #[arg(long)]
+    pub secret_ref: String,
+    #[command(flatten)]
+    pub scope: ScopeArgs,
+    /// Only for this caller.
+    #[arg(long)]
+    pub consumer: Option<String>,
+}
+
+/// `aivault capability unbind`.
+#[derive(Debug, Args)]
+pub struct UnbindArgs {
+    /// The capability id.
+    #[arg(long)]
+    pub capability: String,
+    #[command(flatten)]
+    pub scope: ScopeArgs,
+    /// The caller the binding was for.
+    #[arg(long)]
+    pub consumer: Option<String>,
+}
+
+/// `aivault capability bindings`.
+#[derive(Debug, Args)]
+pub struct BindingsArgs {
+    /// Only this capability.
+    #[arg(long)]
+    pub capability: Option<String>,
+    /// Only this scope level.
+    #[arg(long, value_enum)]
+    pub scope: Option<ScopeArg>,
+    /// Only this workspace.
+    #[arg(long, value_name = "ID")]
+    pub workspace_id: Option<String>,
+    /// Only this group.
+    #[arg(long, value_name = "ID")]
+    pub group_id: Option<String>,
+    /// Only this consumer.
+    #[arg(long)]
+    pub consumer: Option<String>,
 }

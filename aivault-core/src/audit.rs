@@ -41,6 +41,18 @@ pub mod kinds {
     pub const CREDENTIAL_PROVISION: &str = "credential.provision";
     /// A credential was removed.
     pub const CREDENTIAL_DELETE: &str = "credential.delete";
+    /// An operator created a credential.
+    pub const CREDENTIAL_CREATE: &str = "credential.create";
+    /// An operator created a capability.
+    pub const CAPABILITY_CREATE: &str = "capability.create";
+    /// An operator deleted a capability (with its policy and bindings).
+    pub const CAPABILITY_DELETE: &str = "capability.delete";
+    /// A capability's policy was set.
+    pub const CAPABILITY_POLICY: &str = "capability.policy";
+    /// A secret was bound to a capability.
+    pub const CAPABILITY_BIND: &str = "capability.bind";
+    /// A binding was removed.
+    pub const CAPABILITY_UNBIND: &str = "capability.unbind";
 }
 
 /// One audit event as printed by `aivault audit`.
@@ -103,6 +115,10 @@ impl NewEvent {
     }
     pub fn credential(mut self, id: &str) -> Self {
         self.credential_id = Some(id.to_string());
+        self
+    }
+    pub fn capability(mut self, id: &str) -> Self {
+        self.capability = Some(id.to_string());
         self
     }
     pub fn scope(mut self, scope: impl ToString) -> Self {

@@ -21,29 +21,46 @@
 #![forbid(unsafe_code)]
 
 pub mod audit;
+mod bindings;
+mod capabilities;
 mod catalog;
 pub mod config;
+mod credentials;
 pub mod crypto;
 pub mod dotenv;
 pub mod envelope;
 pub mod error;
 pub mod keys;
 pub mod model;
+pub mod operator_registry;
 pub mod provision;
 pub mod registry;
+mod resolve;
 mod secrets;
 pub mod sensitive;
 pub mod store;
 mod vault;
 
 pub use audit::{AuditEvent, AuditVerification};
-pub use catalog::{Allow, CapabilityInfo, CapabilityListing};
+pub use bindings::{BindOutcome, BindingFilter, NewBinding, UnbindOutcome};
+pub use capabilities::{
+    CapabilityDeletion, CapabilityOrigin, CapabilityPolicy, CapabilityView, NewCapability,
+    PolicyUpdate,
+};
+pub use catalog::{
+    Allow, CallShape, CapabilityDescription, CapabilityInfo, CapabilityListing, PolicyEntry, Setup,
+};
 pub use config::Config;
+pub use credentials::{AuthOptions, CredentialDeletion, NewCredential};
 pub use error::{Error, ErrorKind, Result};
 pub use keys::KeyProviderKind;
-pub use model::{Credential, GroupRef, Scope, ScopeKind, SecretMeta};
+pub use model::{
+    Binding, Credential, CredentialOrigin, CustomCapability, GroupRef, Policy, Scope, ScopeKind,
+    SecretMeta,
+};
 pub use provision::Provisioning;
 pub use registry::Registry;
+pub use resolve::{Plan, PlanContext};
 pub use secrets::{
     DeleteOutcome, ImportReport, NewSecret, SecretOutcome, SecretUpdate, SecretsCheck,
 };

@@ -138,6 +138,29 @@ impl Scope {
     }
 }
 
+impl Scope {
+    /// The context scope of optional workspace and group ids: none is global, a workspace id
+    /// alone is that workspace, both are that group. A group id alone is refused.
+    pub fn from_context(workspace_id: Option<&str>, group_id: Option<&str>) -> Result<Scope> {
+        let kind = match (workspace_id, group_id) {
+            (None, None) => ScopeKind::Global,
+            (Some(_), None) => ScopeKind::Workspace,
+            _ => ScopeKind::Group,
+        };
+        Scope::from_parts(kind, workspace_id, group_id)
+    }
+
+    /// Whether `self` is `other` or one of its ancestors (global ⊇ workspace(ws) ⊇ group(ws, g)):
+    /// a secret in `self` may serve a credential or binding in `other`.
+    pub fn covers(&self, other: &Scope) -> bool {
+        match self {
+            Scope::Global => true,
+            Scope::Workspace { workspace_id } => other.workspace_id() == Some(workspace_id),
+            Scope::Group { .. } => self == other,
+        }
+    }
+}
+
 /// `global`, `workspace:<ws>` or `group:<ws>:<g>`.
 impl fmt::Display for Scope {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -284,6 +307,71 @@ pub struct Credential {
     /// Creation time, milliseconds since the Unix epoch.
     pub created_at_ms: i64,
     /// Last update time, milliseconds since the Unix epoch.
+    pub updated_at_ms: i64,
+}
+
+/// A capability an operator created (`capability create`), next to the registry's.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CustomCapability {
+    /// Unique id, distinct from every registry capability.
+    pub id: String,
+    /// The provider whose credentials serve it.
+    pub provider: String,
+    /// The one credential that serves it, when created with `--credential`.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub credential: Option<String>,
+    /// Allowed hosts (concrete or registry patterns).
+    pub hosts: Vec<String>,
+    /// Allowed upper-case methods.
+    pub methods: Vec<String>,
+    /// Allowed path prefixes (segment-aware).
+    pub paths: Vec<String>,
+    /// Creation time, milliseconds since the Unix epoch.
+    pub created_at_ms: i64,
+}
+
+/// Limits and response rules of one capability (`capability policy set`); every field is
+/// optional and an empty policy restricts nothing beyond the capability itself.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Policy {
+    /// Maximum invocations per minute, across processes.
+    #[serde(default)]
+    pub rate_limit_per_minute: Option<u32>,
+    /// Maximum request body size.
+    #[serde(default)]
+    pub max_request_body_bytes: Option<u64>,
+    /// Maximum response body size.
+    #[serde(default)]
+    pub max_response_body_bytes: Option<u64>,
+    /// Strings redacted from response bodies.
+    #[serde(default)]
+    pub response_body_blocklist: Vec<String>,
+}
+
+impl Policy {
+    /// Whether the policy sets nothing.
+    pub fn is_empty(&self) -> bool {
+        *self == Policy::default()
+    }
+}
+
+/// A binding: for one capability, in one scope and optionally for one consumer, inject this
+/// secret instead of the credential's own. One binding per (capability, scope, consumer).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Binding {
+    /// The capability id.
+    pub capability: String,
+    /// The scope of callers it applies to.
+    pub scope: Scope,
+    /// The caller it applies to; `None` applies to every caller in the scope.
+    #[serde(default)]
+    pub consumer: Option<String>,
+    /// `vault:secret:<id>`.
+    pub secret_ref: String,
+    /// Creation (or last re-binding) time, milliseconds since the Unix epoch.
     pub updated_at_ms: i64,
 }
 

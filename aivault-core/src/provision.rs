@@ -100,6 +100,15 @@ pub(crate) fn provision(
     }
     let id = registry_credential_id(provider, def, scope);
     let existing = tx.credential_get(&id)?;
+    if existing
+        .as_ref()
+        .is_some_and(|old| old.origin == CredentialOrigin::Custom)
+    {
+        return Err(crate::error::Error::exists(format!(
+            "credential id '{id}' is taken by an operator credential; delete it to let aivault provision {}",
+            provider.id
+        )));
+    }
     let capabilities: Vec<String> = provider
         .capabilities_for(def)
         .into_iter()

@@ -55,6 +55,8 @@ pub struct DeleteOutcome {
     pub secret: SecretMeta,
     /// Credentials removed because they injected it.
     pub removed_credentials: Vec<String>,
+    /// Bindings removed because they selected it.
+    pub removed_bindings: usize,
 }
 
 /// The result of `secrets import` (its JSON is the brief's `{"created","rotated","skipped"}`).
@@ -384,6 +386,24 @@ impl Vault {
                     now,
                 )?;
             }
+            let bindings = tx.bindings_using_secret(&meta.secret_id)?;
+            for binding in &bindings {
+                tx.binding_delete(
+                    &binding.capability,
+                    &binding.scope,
+                    binding.consumer.as_deref(),
+                )?;
+                audit::append(
+                    tx,
+                    &keys.audit,
+                    NewEvent::new(kinds::CAPABILITY_UNBIND)
+                        .capability(&binding.capability)
+                        .secret(&meta.secret_id)
+                        .scope(&binding.scope)
+                        .note("its secret was deleted"),
+                    now,
+                )?;
+            }
             tx.secret_delete(&meta.secret_id)?;
             audit::append(
                 tx,
@@ -397,6 +417,7 @@ impl Vault {
             Ok(DeleteOutcome {
                 secret: meta,
                 removed_credentials: removed,
+                removed_bindings: bindings.len(),
             })
         })?;
         self.purge_deleted()?;

@@ -14,6 +14,7 @@ use crate::crypto::{self, Argon2Params};
 use crate::envelope::{self, Binding};
 use crate::error::{Error, ErrorKind, Result};
 use crate::keys::{self, KeyProviderKind};
+use crate::operator_registry::{self, RegistryRef};
 use crate::registry::Registry;
 use crate::sensitive::{Key32, SecretValue};
 use crate::store::{self, AuditQuery, SqliteStore, Store, StoreTx};
@@ -184,7 +185,8 @@ struct State {
 /// inside the handle and across processes by the store.
 pub struct Vault {
     config: Config,
-    registry: &'static Registry,
+    registry: RegistryRef,
+    registry_warnings: Vec<String>,
     state: Mutex<State>,
 }
 
@@ -305,9 +307,11 @@ impl Vault {
     }
 
     fn from_store(config: Config, store: Box<dyn Store>) -> Vault {
+        let (registry, registry_warnings) = operator_registry::load(&config.dir);
         Vault {
             config,
-            registry: Registry::builtin(),
+            registry,
+            registry_warnings,
             state: Mutex::new(State { store, keys: None }),
         }
     }
@@ -322,9 +326,15 @@ impl Vault {
         self.read(|tx| KeyProviderKind::parse(&required_meta(tx, meta::KEY_PROVIDER)?))
     }
 
-    /// The provider registry in use.
-    pub fn registry(&self) -> &'static Registry {
-        self.registry
+    /// The provider registry in use: built-in providers plus the operator's
+    /// (`<vault dir>/registry/*.toml`).
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// One line per operator provider file that was skipped (file, line and reason).
+    pub fn registry_warnings(&self) -> &[String] {
+        &self.registry_warnings
     }
 
     fn lock_state(&self) -> MutexGuard<'_, State> {

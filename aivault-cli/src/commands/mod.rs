@@ -1,13 +1,14 @@
 //! One module per command group; each function converts arguments, calls the core and
 //! prints. No behaviour lives here.
 
-mod catalog;
+mod capabilities;
+mod credentials;
 mod lifecycle;
 mod secrets;
 
-use aivault_core::{Config, Result};
+use aivault_core::{Config, Result, Scope, ScopeKind, Vault};
 
-use crate::cli::{CapabilityCommand, Command, CredentialCommand};
+use crate::cli::{Command, ScopeArg, ScopeArgs};
 use crate::output::Output;
 
 /// Runs one parsed command.
@@ -20,8 +21,40 @@ pub fn run(command: Command, config: Config, out: &Output) -> Result<()> {
         Command::RotateMaster(args) => lifecycle::rotate_master(args, config, out),
         Command::Audit(args) => lifecycle::audit(args, config, out),
         Command::Secrets(command) => secrets::run(command, config, out),
-        Command::Credential(CredentialCommand::List) => catalog::credentials(config, out),
-        Command::Capability(CapabilityCommand::List) => catalog::capabilities(config, out),
+        Command::Credential(command) => credentials::run(command, config, out),
+        Command::Capability(command) => capabilities::run(command, config, out),
         Command::Completions { .. } => unreachable!("handled before the vault is opened"),
     }
+}
+
+/// Opens (creating if needed) the vault and reports operator provider files that were
+/// skipped, so a broken file is never silently ignored.
+pub(crate) fn open_vault(config: Config, out: &Output) -> Result<Vault> {
+    let vault = Vault::open(config)?;
+    for warning in vault.registry_warnings() {
+        out.note(&format!("warning: {warning}"));
+    }
+    Ok(vault)
+}
+
+/// `1 credential`, `2 credentials`.
+pub(crate) fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+pub(crate) fn scope_kind(arg: ScopeArg) -> ScopeKind {
+    match arg {
+        ScopeArg::Global => ScopeKind::Global,
+        ScopeArg::Workspace => ScopeKind::Workspace,
+        ScopeArg::Group => ScopeKind::Group,
+    }
+}
+
+/// The scope of `--scope` with its ids.
+pub(crate) fn scope(args: &ScopeArgs) -> Result<Scope> {
+    Scope::from_parts(
+        scope_kind(args.scope),
+        args.workspace_id.as_deref(),
+        args.group_id.as_deref(),
+    )
 }

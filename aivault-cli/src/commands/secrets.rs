@@ -1,29 +1,14 @@
 //! `aivault secrets ...`.
 
 use aivault_core::{
-    Config, Error, ErrorKind, GroupRef, NewSecret, Provisioning, Result, Scope, ScopeKind,
-    SecretFilter, SecretMeta, SecretUpdate, SecretValue, Vault, dotenv,
+    Config, Error, ErrorKind, GroupRef, NewSecret, Provisioning, Result, SecretFilter, SecretMeta,
+    SecretUpdate, SecretValue, dotenv,
 };
 
-use crate::cli::{ScopeArg, ScopeArgs, SecretsCommand};
+use crate::cli::SecretsCommand;
+use crate::commands::{open_vault, scope, scope_kind};
 use crate::input;
 use crate::output::{Output, Style};
-
-fn scope_kind(arg: ScopeArg) -> ScopeKind {
-    match arg {
-        ScopeArg::Global => ScopeKind::Global,
-        ScopeArg::Workspace => ScopeKind::Workspace,
-        ScopeArg::Group => ScopeKind::Group,
-    }
-}
-
-fn scope(args: &ScopeArgs) -> Result<Scope> {
-    Scope::from_parts(
-        scope_kind(args.scope),
-        args.workspace_id.as_deref(),
-        args.group_id.as_deref(),
-    )
-}
 
 /// Prints the brief's lines for what happened to a provider's credential.
 fn print_provisioning(provisioning: &Provisioning, out: &Output) {
@@ -58,10 +43,10 @@ pub fn run(command: SecretsCommand, config: Config, out: &Output) -> Result<()> 
             group_id,
         };
         filter.check()?; // before the vault is opened (and perhaps created)
-        let vault = Vault::open(config)?;
+        let vault = open_vault(config, out)?;
         return list(&vault.list_secrets(&filter)?, out);
     }
-    let vault = Vault::open(config)?;
+    let vault = open_vault(config, out)?;
     match command {
         SecretsCommand::List { .. } => unreachable!("handled above"),
         SecretsCommand::Create {

@@ -9,7 +9,9 @@ pub use sqlite::SqliteStore;
 
 use crate::audit::AuditRecord;
 use crate::error::{Error, Result};
-use crate::model::{Credential, GroupRef, Scope, ScopeKind, SecretMeta};
+use crate::model::{
+    Binding, Credential, CustomCapability, GroupRef, Policy, Scope, ScopeKind, SecretMeta,
+};
 
 /// The ciphertexts of one secret value version (see `envelope.rs`).
 #[derive(Clone, PartialEq, Eq)]
@@ -133,6 +135,45 @@ pub trait StoreTx {
     fn credentials_using_secret(&self, secret_id: &str) -> Result<Vec<String>>;
     /// Deletes a credential and its links.
     fn credential_delete(&self, id: &str) -> Result<()>;
+
+    /// Credentials of one provider, sorted by id.
+    fn credentials_of_provider(&self, provider: &str) -> Result<Vec<Credential>>;
+    /// Whether a secret is attached to a group.
+    fn secret_attached(&self, secret_id: &str, group: &GroupRef) -> Result<bool>;
+
+    /// Inserts an operator capability. Callers check id uniqueness first.
+    fn capability_insert(&self, capability: &CustomCapability) -> Result<()>;
+    /// One operator capability.
+    fn capability_get(&self, id: &str) -> Result<Option<CustomCapability>>;
+    /// Every operator capability, sorted by id.
+    fn capability_list(&self) -> Result<Vec<CustomCapability>>;
+    /// Deletes an operator capability; false if there was none.
+    fn capability_delete(&self, id: &str) -> Result<bool>;
+
+    /// The policy of a capability (registry or operator).
+    fn policy_get(&self, capability: &str) -> Result<Option<Policy>>;
+    /// Sets the policy of a capability.
+    fn policy_set(&self, capability: &str, policy: &Policy, now_ms: i64) -> Result<()>;
+    /// Deletes the policy of a capability; false if there was none.
+    fn policy_delete(&self, capability: &str) -> Result<bool>;
+    /// Every policy, sorted by capability id.
+    fn policy_list(&self) -> Result<Vec<(String, Policy)>>;
+
+    /// Inserts or replaces the binding of (capability, scope, consumer); true if it replaced one.
+    fn binding_upsert(&self, binding: &Binding) -> Result<bool>;
+    /// Deletes the binding of (capability, scope, consumer); false if there was none.
+    fn binding_delete(
+        &self,
+        capability: &str,
+        scope: &Scope,
+        consumer: Option<&str>,
+    ) -> Result<bool>;
+    /// The bindings of one capability.
+    fn bindings_of_capability(&self, capability: &str) -> Result<Vec<Binding>>;
+    /// Every binding, sorted by capability, scope and consumer.
+    fn binding_list(&self) -> Result<Vec<Binding>>;
+    /// The bindings that inject this secret.
+    fn bindings_using_secret(&self, secret_id: &str) -> Result<Vec<Binding>>;
 
     /// Appends an audit record (its `seq` must be the next one).
     fn audit_append(&self, record: &AuditRecord) -> Result<()>;

@@ -90,6 +90,40 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX audit_by_ts ON audit_events (ts_ms);
     CREATE INDEX audit_by_secret ON audit_events (secret_id);
     "#,
+    // 2: operator capabilities, capability policies and bindings.
+    r#"
+    CREATE INDEX credentials_by_provider ON credentials (provider);
+
+    CREATE TABLE capabilities (
+        id            TEXT PRIMARY KEY,
+        provider      TEXT NOT NULL,
+        credential_id TEXT,
+        hosts         TEXT NOT NULL,
+        methods       TEXT NOT NULL,
+        paths         TEXT NOT NULL,
+        created_at_ms INTEGER NOT NULL
+    ) STRICT;
+
+    -- Policies also apply to registry capabilities, so no foreign key to capabilities.
+    CREATE TABLE capability_policies (
+        capability_id TEXT PRIMARY KEY,
+        policy        TEXT NOT NULL,
+        updated_at_ms INTEGER NOT NULL
+    ) STRICT;
+
+    -- consumer is '' for a binding that applies to every caller of its scope.
+    CREATE TABLE bindings (
+        capability_id TEXT NOT NULL,
+        scope_kind    TEXT NOT NULL CHECK (scope_kind IN ('global', 'workspace', 'group')),
+        workspace_id  TEXT NOT NULL,
+        group_id      TEXT NOT NULL,
+        consumer      TEXT NOT NULL,
+        secret_id     TEXT NOT NULL REFERENCES secrets (id) ON DELETE CASCADE,
+        updated_at_ms INTEGER NOT NULL,
+        PRIMARY KEY (capability_id, scope_kind, workspace_id, group_id, consumer)
+    ) STRICT;
+    CREATE INDEX bindings_by_secret ON bindings (secret_id);
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -12,7 +12,8 @@ use super::{AuditQuery, Envelope, SecretFilter, SecretRecord, Store, StoreTx, sc
 use crate::audit::{AuditEvent, AuditRecord};
 use crate::error::{Error, Result};
 use crate::model::{
-    Credential, CredentialOrigin, CredentialSecret, GroupRef, Scope, ScopeKind, SecretMeta,
+    Binding, Credential, CredentialOrigin, CredentialSecret, CustomCapability, GroupRef, Policy,
+    SECRET_REF_PREFIX, Scope, ScopeKind, SecretMeta,
 };
 
 /// How long a writer waits for another process's transaction before giving up.
@@ -229,6 +230,49 @@ impl Tx<'_> {
         })
     }
 
+    /// Credentials matching `clause` (a `WHERE ...` or empty), sorted by id, with their links.
+    fn credentials_where<P: rusqlite::Params>(
+        &self,
+        clause: &str,
+        args: P,
+    ) -> Result<Vec<Credential>> {
+        let sql = format!("SELECT {CREDENTIAL_COLUMNS} FROM credentials{clause} ORDER BY id");
+        let mut stmt = self.0.prepare_cached(&sql)?;
+        let mut rows = stmt.query(args)?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next()? {
+            out.push(self.credential_from_row(row)?);
+        }
+        for credential in &mut out {
+            credential.secrets = self.credential_secrets(&credential.id)?;
+        }
+        Ok(out)
+    }
+
+    /// Bindings matching `clause`, sorted by capability, scope and consumer.
+    fn bindings_where<P: rusqlite::Params>(&self, clause: &str, args: P) -> Result<Vec<Binding>> {
+        let sql = format!(
+            "SELECT capability_id, scope_kind, workspace_id, group_id, consumer, secret_id, \
+             updated_at_ms FROM bindings{clause} \
+             ORDER BY capability_id, scope_kind, workspace_id, group_id, consumer"
+        );
+        let mut stmt = self.0.prepare_cached(&sql)?;
+        let mut rows = stmt.query(args)?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next()? {
+            let kind: String = row.get(1)?;
+            let consumer: String = row.get(4)?;
+            out.push(Binding {
+                capability: row.get(0)?,
+                scope: scope_from_columns(&kind, row.get(2)?, row.get(3)?)?,
+                consumer: (!consumer.is_empty()).then_some(consumer),
+                secret_ref: format!("{SECRET_REF_PREFIX}{}", row.get::<_, String>(5)?),
+                updated_at_ms: row.get(6)?,
+            });
+        }
+        Ok(out)
+    }
+
     fn credential_secrets(&self, id: &str) -> Result<Vec<CredentialSecret>> {
         let mut stmt = self.0.prepare_cached(
             "SELECT role, secret_id FROM credential_secrets WHERE credential_id = ? ORDER BY role",
@@ -244,6 +288,38 @@ impl Tx<'_> {
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+}
+
+impl Tx<'_> {
+    /// Operator capabilities matching `clause`, sorted by id.
+    fn capabilities_where<P: rusqlite::Params>(
+        &self,
+        clause: &str,
+        args: P,
+    ) -> Result<Vec<CustomCapability>> {
+        let sql = format!(
+            "SELECT id, provider, credential_id, hosts, methods, paths, created_at_ms \
+             FROM capabilities{clause} ORDER BY id"
+        );
+        let mut stmt = self.0.prepare_cached(&sql)?;
+        let mut rows = stmt.query(args)?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next()? {
+            let hosts: String = row.get(3)?;
+            let methods: String = row.get(4)?;
+            let paths: String = row.get(5)?;
+            out.push(CustomCapability {
+                id: row.get(0)?,
+                provider: row.get(1)?,
+                credential: row.get(2)?,
+                hosts: json_column("hosts", &hosts)?,
+                methods: json_column("methods", &methods)?,
+                paths: json_column("paths", &paths)?,
+                created_at_ms: row.get(6)?,
+            });
+        }
+        Ok(out)
     }
 }
 
@@ -578,17 +654,7 @@ impl StoreTx for Tx<'_> {
     }
 
     fn credential_list(&self) -> Result<Vec<Credential>> {
-        let sql = format!("SELECT {CREDENTIAL_COLUMNS} FROM credentials ORDER BY id");
-        let mut stmt = self.0.prepare_cached(&sql)?;
-        let mut rows = stmt.query([])?;
-        let mut out = Vec::new();
-        while let Some(row) = rows.next()? {
-            out.push(self.credential_from_row(row)?);
-        }
-        for credential in &mut out {
-            credential.secrets = self.credential_secrets(&credential.id)?;
-        }
-        Ok(out)
+        self.credentials_where("", [])
     }
 
     fn credentials_using_secret(&self, secret_id: &str) -> Result<Vec<String>> {
@@ -604,6 +670,156 @@ impl StoreTx for Tx<'_> {
             .prepare_cached("DELETE FROM credentials WHERE id = ?")?
             .execute([id])?;
         Ok(())
+    }
+
+    fn credentials_of_provider(&self, provider: &str) -> Result<Vec<Credential>> {
+        self.credentials_where(" WHERE provider = ?", [provider])
+    }
+
+    fn secret_attached(&self, secret_id: &str, group: &GroupRef) -> Result<bool> {
+        Ok(self
+            .0
+            .prepare_cached(
+                "SELECT 1 FROM secret_groups WHERE secret_id = ? AND workspace_id = ? AND group_id = ?",
+            )?
+            .query_row([secret_id, &group.workspace_id, &group.group_id], |_| Ok(()))
+            .optional()?
+            .is_some())
+    }
+
+    fn capability_insert(&self, capability: &CustomCapability) -> Result<()> {
+        self.0
+            .prepare_cached(
+                "INSERT INTO capabilities (id, provider, credential_id, hosts, methods, paths, \
+                 created_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            )?
+            .execute(params![
+                capability.id,
+                capability.provider,
+                capability.credential,
+                to_json(&capability.hosts)?,
+                to_json(&capability.methods)?,
+                to_json(&capability.paths)?,
+                capability.created_at_ms,
+            ])?;
+        Ok(())
+    }
+
+    fn capability_get(&self, id: &str) -> Result<Option<CustomCapability>> {
+        Ok(self
+            .capabilities_where(" WHERE id = ?", [id])?
+            .into_iter()
+            .next())
+    }
+
+    fn capability_list(&self) -> Result<Vec<CustomCapability>> {
+        self.capabilities_where("", [])
+    }
+
+    fn capability_delete(&self, id: &str) -> Result<bool> {
+        Ok(self
+            .0
+            .prepare_cached("DELETE FROM capabilities WHERE id = ?")?
+            .execute([id])?
+            > 0)
+    }
+
+    fn policy_get(&self, capability: &str) -> Result<Option<Policy>> {
+        let text: Option<String> = self
+            .0
+            .prepare_cached("SELECT policy FROM capability_policies WHERE capability_id = ?")?
+            .query_row([capability], |row| row.get(0))
+            .optional()?;
+        text.map(|t| json_column("policy", &t)).transpose()
+    }
+
+    fn policy_set(&self, capability: &str, policy: &Policy, now_ms: i64) -> Result<()> {
+        self.0
+            .prepare_cached(
+                "INSERT INTO capability_policies (capability_id, policy, updated_at_ms) \
+                 VALUES (?1, ?2, ?3) ON CONFLICT (capability_id) DO UPDATE SET policy = ?2, \
+                 updated_at_ms = ?3",
+            )?
+            .execute(params![capability, to_json(policy)?, now_ms])?;
+        Ok(())
+    }
+
+    fn policy_delete(&self, capability: &str) -> Result<bool> {
+        Ok(self
+            .0
+            .prepare_cached("DELETE FROM capability_policies WHERE capability_id = ?")?
+            .execute([capability])?
+            > 0)
+    }
+
+    fn policy_list(&self) -> Result<Vec<(String, Policy)>> {
+        let mut stmt = self.0.prepare_cached(
+            "SELECT capability_id, policy FROM capability_policies ORDER BY capability_id",
+        )?;
+        let rows = stmt.query_map([], |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, text) = row?;
+            out.push((id, json_column("policy", &text)?));
+        }
+        Ok(out)
+    }
+
+    fn binding_upsert(&self, binding: &Binding) -> Result<bool> {
+        let (kind, ws, g) = scope_columns(&binding.scope);
+        let consumer = binding.consumer.as_deref().unwrap_or("");
+        let replaced = self.binding_delete(
+            &binding.capability,
+            &binding.scope,
+            binding.consumer.as_deref(),
+        )?;
+        let secret_id = crate::model::parse_secret_ref(&binding.secret_ref)?;
+        self.0
+            .prepare_cached(
+                "INSERT INTO bindings (capability_id, scope_kind, workspace_id, group_id, consumer, \
+                 secret_id, updated_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            )?
+            .execute(params![
+                binding.capability,
+                kind,
+                ws,
+                g,
+                consumer,
+                secret_id,
+                binding.updated_at_ms
+            ])?;
+        Ok(replaced)
+    }
+
+    fn binding_delete(
+        &self,
+        capability: &str,
+        scope: &Scope,
+        consumer: Option<&str>,
+    ) -> Result<bool> {
+        let (kind, ws, g) = scope_columns(scope);
+        Ok(self
+            .0
+            .prepare_cached(
+                "DELETE FROM bindings WHERE capability_id = ? AND scope_kind = ? \
+                 AND workspace_id = ? AND group_id = ? AND consumer = ?",
+            )?
+            .execute([capability, kind, ws, g, consumer.unwrap_or("")])?
+            > 0)
+    }
+
+    fn bindings_of_capability(&self, capability: &str) -> Result<Vec<Binding>> {
+        self.bindings_where(" WHERE capability_id = ?", [capability])
+    }
+
+    fn binding_list(&self) -> Result<Vec<Binding>> {
+        self.bindings_where("", [])
+    }
+
+    fn bindings_using_secret(&self, secret_id: &str) -> Result<Vec<Binding>> {
+        self.bindings_where(" WHERE secret_id = ?", [secret_id])
     }
 
     fn audit_append(&self, record: &AuditRecord) -> Result<()> {

@@ -1,0 +1,151 @@
+//! Operator providers: TOML files in `<vault dir>/registry/` (same schema as the built-in
+//! `registry/*.toml`) that add providers next to the built-in ones. An operator file may add
+//! providers, but never redefine a built-in provider, capability or claimed secret name: a
+//! file that tries, or does not parse, is skipped with a warning naming the file and line, and
+//! every other provider keeps working.
+
+use std::ops::Deref;
+use std::path::{Path, PathBuf};
+
+use crate::registry::{ProviderDef, Registry};
+
+/// The registry a vault uses: the built-in one, or the built-in one extended with operator
+/// providers.
+#[derive(Debug)]
+pub enum RegistryRef {
+    /// Only the embedded providers (no operator files).
+    Builtin(&'static Registry),
+    /// Embedded plus operator providers.
+    Extended(Box<Registry>),
+}
+
+impl Deref for RegistryRef {
+    type Target = Registry;
+
+    fn deref(&self) -> &Registry {
+        match self {
+            RegistryRef::Builtin(registry) => registry,
+            RegistryRef::Extended(registry) => registry,
+        }
+    }
+}
+
+/// The directory operator provider files are read from.
+pub fn operator_registry_dir(vault_dir: &Path) -> PathBuf {
+    vault_dir.join("registry")
+}
+
+/// Loads the built-in registry plus every valid `*.toml` in `<vault_dir>/registry/` (sorted
+/// by file name). Returns the registry and one warning per skipped file.
+pub fn load(vault_dir: &Path) -> (RegistryRef, Vec<String>) {
+    let builtin = Registry::builtin();
+    let dir = operator_registry_dir(vault_dir);
+    let mut files: Vec<PathBuf> = match std::fs::read_dir(&dir) {
+        Ok(entries) => entries
+            .filter_map(|entry| entry.ok().map(|e| e.path()))
+            .filter(|path| path.extension().is_some_and(|ext| ext == "toml"))
+            .collect(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => {
+            let warning = format!("{}: cannot read operator providers: {e}", dir.display());
+            return (RegistryRef::Builtin(builtin), vec![warning]);
+        }
+    };
+    if files.is_empty() {
+        return (RegistryRef::Builtin(builtin), Vec::new());
+    }
+    files.sort();
+    let mut providers = builtin.providers().to_vec();
+    let mut warnings = Vec::new();
+    for path in files {
+        match load_file(&path, builtin, &providers) {
+            Ok(provider) => providers.push(provider),
+            Err(problem) => warnings.push(format!("{problem}; provider file skipped")),
+        }
+    }
+    if providers.len() == builtin.providers().len() {
+        return (RegistryRef::Builtin(builtin), warnings);
+    }
+    match Registry::from_providers(providers) {
+        Ok(registry) => (RegistryRef::Extended(Box::new(registry)), warnings),
+        // Unreachable: every accepted file was indexed together with its predecessors.
+        Err(e) => {
+            warnings.push(format!("operator providers ignored: {}", e.message()));
+            (RegistryRef::Builtin(builtin), warnings)
+        }
+    }
+}
+
+/// Parses and checks one operator file against the built-in registry and the providers
+/// accepted so far.
+fn load_file(
+    path: &Path,
+    builtin: &Registry,
+    accepted: &[ProviderDef],
+) -> std::result::Result<ProviderDef, String> {
+    let shown = path.display();
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{shown}: cannot read: {e}"))?;
+    let mut provider: ProviderDef = toml::from_str(&text).map_err(|e| {
+        let (line, column) = e
+            .span()
+            .map_or((1, 1), |span| line_column(&text, span.start));
+        format!("{shown}:{line}:{column}: {}", e.message().trim())
+    })?;
+    provider.source = shown.to_string();
+    if builtin.provider(&provider.id).is_some() {
+        return Err(format!(
+            "{shown}: provider '{}' is built in and cannot be redefined",
+            provider.id
+        ));
+    }
+    for capability in &provider.capabilities {
+        if builtin.capability(&capability.id).is_some() {
+            return Err(format!(
+                "{shown}: capability '{}' is built in and cannot be redefined",
+                capability.id
+            ));
+        }
+    }
+    for credential in &provider.credentials {
+        for name in credential
+            .secrets
+            .values()
+            .chain(credential.optional_secrets.values())
+        {
+            if let Some(claim) = builtin.claim(name) {
+                return Err(format!(
+                    "{shown}: secret name '{name}' is claimed by built-in provider '{}'",
+                    claim.provider.id
+                ));
+            }
+        }
+    }
+    let alone = Registry::from_providers(vec![provider.clone()]).map_err(|e| e.to_string())?;
+    let problems = alone.problems();
+    if !problems.is_empty() {
+        return Err(problems.join("; "));
+    }
+    let mut together = accepted.to_vec();
+    together.push(provider.clone());
+    Registry::from_providers(together).map_err(|e| e.message().to_string())?;
+    Ok(provider)
+}
+
+/// 1-based line and column of a byte offset.
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_and_column_are_one_based() {
+        assert_eq!(line_column("ab\ncd", 0), (1, 1));
+        assert_eq!(line_column("ab\ncd", 4), (2, 2));
+    }
+}
