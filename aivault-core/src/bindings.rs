@@ -109,7 +109,7 @@ impl Vault {
                     .credentials
                     .iter()
                     .filter(|c| provider.capabilities_for(c).iter().any(|cap| cap.id == view.id))
-                    .max_by_key(|c| c.priority)
+                    .min_by_key(|c| std::cmp::Reverse(c.priority))
                 && alternative.secrets.len() != 1
             {
                 return Err(Error::invalid(format!(

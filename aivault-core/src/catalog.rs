@@ -154,7 +154,7 @@ fn preferred_alternative<'r>(
                 .iter()
                 .any(|cap| cap.id == view.id)
         })
-        .max_by_key(|c| c.priority)
+        .min_by_key(|c| std::cmp::Reverse(c.priority))
         .map(|c| (provider, c))
 }
 

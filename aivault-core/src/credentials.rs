@@ -649,7 +649,7 @@ fn choose_alternative<'p>(
         0 => provider
             .credentials
             .iter()
-            .max_by_key(|c| c.priority)
+            .min_by_key(|c| std::cmp::Reverse(c.priority))
             .ok_or_else(|| Error::internal("registry provider without credentials")),
         1 => provider
             .credentials

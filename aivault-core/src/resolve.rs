@@ -314,7 +314,7 @@ fn registry_definition(
         p.credentials
             .iter()
             .filter(|c| p.capabilities_for(c).iter().any(|cap| cap.id == view.id))
-            .max_by_key(|c| c.priority)
+            .min_by_key(|c| std::cmp::Reverse(c.priority))
             .map(|c| (p, c))
     });
     match alternative {
@@ -340,7 +340,7 @@ fn no_credential(registry: &Registry, view: &CapabilityView, scope: &Scope) -> E
             p.credentials
                 .iter()
                 .filter(|c| p.capabilities_for(c).iter().any(|cap| cap.id == view.id))
-                .max_by_key(|c| c.priority)
+                .min_by_key(|c| std::cmp::Reverse(c.priority))
                 .map(|c| (p, c))
         })
         .map(|(p, c)| {
