@@ -36,6 +36,20 @@ step aivault credential list
 step 'aivault capability list | head -n 12'
 "$aivault" capability list | head -n 12
 
+step 'aivault capability describe openai/chat-completions   # how an agent calls it'
+"$aivault" capability describe openai/chat-completions
+
+custom_ref="vault:secret:$("$aivault" secrets list -v | python3 -c 'import json,sys; print(next(s["secretId"] for s in json.load(sys.stdin) if s["name"] == "MY_CUSTOM_KEY"))')"
+step "aivault credential create acme --provider acme --secret-ref $custom_ref --auth header --header-name authorization --value-template 'Bearer {{secret}}' --host api.acme.example"
+"$aivault" credential create acme --provider acme --secret-ref "$custom_ref" --auth header \
+  --header-name authorization --value-template 'Bearer {{secret}}' --host api.acme.example
+
+step 'aivault capability create acme/reports --credential acme --method GET --path /v1/reports'
+"$aivault" capability create acme/reports --credential acme --method GET --path /v1/reports
+
+step 'aivault capability policy set --capability acme/reports --rate-limit-per-minute 30'
+"$aivault" capability policy set --capability acme/reports --rate-limit-per-minute 30
+
 step aivault secrets verify
 "$aivault" secrets verify
 

@@ -213,9 +213,17 @@ fn enabling(view: &CapabilityView, credentials: &[Credential]) -> Vec<String> {
 }
 
 impl Vault {
-    /// Every credential, sorted by id.
+    /// Every credential, sorted by id; `capabilities` also names the custom capabilities it
+    /// serves.
     pub fn list_credentials(&self) -> Result<Vec<Credential>> {
-        self.read(|tx| tx.credential_list())
+        let (mut credentials, custom) =
+            self.read(|tx| Ok((tx.credential_list()?, tx.capability_list()?)))?;
+        for view in custom.into_iter().map(custom_view) {
+            for credential in credentials.iter_mut().filter(|c| serves(&view, c)) {
+                credential.capabilities.push(view.id.clone());
+            }
+        }
+        Ok(credentials)
     }
 
     /// Every capability (registry and custom), ready or available, with the policies set.

@@ -54,15 +54,22 @@ fn create(args: CredentialCreateArgs, config: Config, out: &Output) -> Result<()
     new.auth.build()?;
     let credential = open_vault(config, out)?.create_credential(new)?;
     out.json(&credential);
-    out.note(&format!(
-        "Credential created: {} ({})",
-        credential.id,
-        plural(
-            credential.capabilities.len(),
-            "capability enabled",
-            "capabilities enabled"
-        )
-    ));
+    if credential.capabilities.is_empty() {
+        out.note(&format!(
+            "Credential created: {id} (add capabilities with `aivault capability create <id> --credential {id} --method M --path /prefix`)",
+            id = credential.id
+        ));
+    } else {
+        out.note(&format!(
+            "Credential created: {} ({})",
+            credential.id,
+            plural(
+                credential.capabilities.len(),
+                "capability enabled",
+                "capabilities enabled"
+            )
+        ));
+    }
     Ok(())
 }
 
