@@ -7,9 +7,10 @@ use serde::Serialize;
 
 use crate::audit::{self, NewEvent, kinds};
 use crate::capabilities::{CapabilityOrigin, find_capability};
-use crate::credentials::check_secret_use;
-use crate::error::{Error, Result};
-use crate::model::{Binding, Scope, ScopeKind, parse_secret_ref, printable};
+use crate::credentials::{check_secret_use, host_fits};
+use crate::error::{Error, ErrorKind, Result};
+use crate::model::{Binding, Scope, ScopeKind, SecretMeta, parse_secret_ref, printable};
+use crate::registry::Registry;
 use crate::vault::{Vault, now_ms};
 
 /// `capability bind`.
@@ -82,14 +83,45 @@ pub fn validate_consumer(consumer: &str) -> Result<String> {
     }
 }
 
+/// A bound secret pinned to a registry provider may only go to the hosts of the credential
+/// alternative that claims its name (OpenAI's API key never reaches chatgpt.com, although
+/// chatgpt.com is an OpenAI host): the pin is per alternative, not only per provider.
+pub(crate) fn check_bound_host(
+    registry: &Registry,
+    meta: &SecretMeta,
+    capability: &str,
+    host: &str,
+) -> Result<()> {
+    let Some(claim) = registry.claim(&meta.name) else {
+        return Ok(());
+    };
+    if meta.pinned_provider.as_deref() != Some(claim.provider.id.as_str()) {
+        return Ok(());
+    }
+    let allowed = claim.provider.credential_hosts(claim.credential);
+    if host_fits(allowed, host) {
+        return Ok(());
+    }
+    Err(Error::new(
+        ErrorKind::PolicyViolation,
+        format!(
+            "capability '{capability}' would send bound secret {} to {host}, but it may only go to {}",
+            meta.name,
+            allowed.join(", ")
+        ),
+    ))
+}
+
 impl Vault {
     /// Binds a secret to a capability for a scope and consumer; re-binding the same key
     /// replaces it (`capability bind`).
     ///
     /// # Errors
     /// `capability_not_found`; `not_found` / `invalid_input` for the secret ref;
-    /// `policy_violation` when the secret is pinned to another provider or lives outside the
-    /// binding's scope; `invalid_input` when the capability's credential needs several secrets.
+    /// `policy_violation` when the secret is pinned to another provider (or to another of its
+    /// provider's credential alternatives than the one enabling the capability) or lives
+    /// outside the binding's scope; `invalid_input` when the capability's credential needs
+    /// several secrets.
     pub fn bind(&self, new: NewBinding) -> Result<BindOutcome> {
         let secret_id = parse_secret_ref(&new.secret_ref)?;
         let consumer = new.consumer.as_deref().map(validate_consumer).transpose()?;
@@ -103,6 +135,23 @@ impl Vault {
                 })?
                 .meta;
             check_secret_use(&meta, &view.provider, &new.scope)?;
+            if view.origin == CapabilityOrigin::Registry
+                && let Some(claim) = registry.claim(&meta.name)
+                && meta.pinned_provider.as_deref() == Some(claim.provider.id.as_str())
+                && !claim
+                    .provider
+                    .capabilities_for(claim.credential)
+                    .iter()
+                    .any(|cap| cap.id == view.id)
+            {
+                return Err(Error::new(
+                    ErrorKind::PolicyViolation,
+                    format!(
+                        "secret {} belongs to {}'s '{}' credential, which does not enable capability '{}'; it can only be bound to that credential's capabilities",
+                        meta.name, claim.provider.id, claim.credential.id, view.id
+                    ),
+                ));
+            }
             if view.origin == CapabilityOrigin::Registry
                 && let Some(provider) = registry.provider(&view.provider)
                 && let Some(alternative) = provider

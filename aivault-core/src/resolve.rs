@@ -44,9 +44,8 @@ pub struct PlanContext {
 pub struct Plan {
     /// The capability.
     pub capability: CapabilityView,
-    /// The stored credential used, or `None` when a binding uses the registry's definition of
-    /// the provider's credential (no credential stored).
-    pub credential: Option<String>,
+    /// The credential used.
+    pub credential: String,
     /// The provider.
     pub provider: String,
     /// How the secrets are injected.
@@ -99,18 +98,19 @@ fn plan_in(
         Some(id) => Some(explicit_credential(tx, &view, id, scope)?),
         None => resolve_credential(registry, tx, &view, scope)?,
     };
-    let (credential_id, auth, hosts, mut secrets) = match credential {
-        Some(c) => (Some(c.id), c.auth, c.hosts, c.secrets),
-        None if binding.is_some() => {
-            let (auth, hosts, role) = registry_definition(registry, &view)?;
-            let secrets = vec![CredentialSecret {
-                role,
-                secret_ref: String::new(),
-            }];
-            (None, auth, hosts, secrets)
-        }
-        None => return Err(no_credential(registry, &view, scope)),
+    // A binding only selects the secret: without a credential there is nothing to carry it,
+    // so deleting a provider's credentials always stops its calls.
+    let Some(Credential {
+        id: credential_id,
+        auth,
+        hosts,
+        mut secrets,
+        ..
+    }) = credential
+    else {
+        return Err(no_credential(registry, &view, scope));
     };
+    let mut bound_secret = None;
     if let Some(binding) = &binding {
         let [single] = secrets.as_mut_slice() else {
             return Err(Error::new(
@@ -118,7 +118,7 @@ fn plan_in(
                 format!(
                     "capability '{}' is bound to a secret, but credential '{}' injects {} secrets; a binding replaces exactly one",
                     view.id,
-                    credential_id.as_deref().unwrap_or("-"),
+                    credential_id,
                     secrets.len()
                 ),
             ));
@@ -132,8 +132,12 @@ fn plan_in(
             .meta;
         check_secret_use(&meta, &view.provider, &binding.scope)?;
         single.secret_ref = binding.secret_ref.clone();
+        bound_secret = Some(meta);
     }
-    let host = effective_host(&view, credential_id.as_deref(), &hosts)?;
+    let host = effective_host(&view, &credential_id, &hosts)?;
+    if let Some(meta) = &bound_secret {
+        crate::bindings::check_bound_host(registry, meta, &view.id, &host)?;
+    }
     Ok(Plan {
         provider: view.provider.clone(),
         capability: view,
@@ -301,38 +305,6 @@ fn select_binding(
         .max_by_key(|b| (b.scope.kind() as u8, b.consumer.is_some()))
 }
 
-/// The registry's own credential definition for a bound registry capability: auth, hosts and
-/// the single role the bound secret plays.
-fn registry_definition(
-    registry: &Registry,
-    view: &CapabilityView,
-) -> Result<(AuthSpec, Vec<String>, String)> {
-    let provider = registry
-        .provider(&view.provider)
-        .filter(|_| view.origin == CapabilityOrigin::Registry);
-    let alternative = provider.and_then(|p| {
-        p.credentials
-            .iter()
-            .filter(|c| p.capabilities_for(c).iter().any(|cap| cap.id == view.id))
-            .min_by_key(|c| std::cmp::Reverse(c.priority))
-            .map(|c| (p, c))
-    });
-    match alternative {
-        Some((provider, def)) if def.secrets.len() == 1 => Ok((
-            def.auth.clone(),
-            provider.credential_hosts(def).to_vec(),
-            def.secrets.keys().next().cloned().unwrap_or_default(),
-        )),
-        _ => Err(Error::new(
-            ErrorKind::CredentialNotFound,
-            format!(
-                "capability '{}' is bound to a secret but no credential of '{}' can carry it; create one with `aivault credential create`",
-                view.id, view.provider
-            ),
-        )),
-    }
-}
-
 fn no_credential(registry: &Registry, view: &CapabilityView, scope: &Scope) -> Error {
     let hint = registry
         .provider(&view.provider)
@@ -374,19 +346,11 @@ fn concrete_host<'h>(view: &CapabilityView, hosts: &'h [String]) -> Option<&'h s
 
 /// The one concrete host both the capability and the credential allow (the capability's
 /// order decides between several).
-fn effective_host(
-    view: &CapabilityView,
-    credential: Option<&str>,
-    hosts: &[String],
-) -> Result<String> {
-    for pattern in &view.hosts {
-        for host in hosts {
-            if !host.starts_with("*.") && (host == pattern || host_matches(pattern, host)) {
-                return Ok(host.clone());
-            }
-        }
+fn effective_host(view: &CapabilityView, credential: &str, hosts: &[String]) -> Result<String> {
+    if let Some(host) = concrete_host(view, hosts) {
+        return Ok(host.to_string());
     }
-    let name = credential.unwrap_or(&view.provider);
+    let name = credential;
     let message = if hosts.iter().any(|h| h.starts_with("*.")) {
         format!(
             "credential '{name}' allows only host pattern(s) {}; '{}' needs a concrete host: create a credential with --host (for example {})",
