@@ -967,7 +967,13 @@ fn a_binding_needs_a_credential_to_carry_its_secret() {
     let vault = t.open();
     let value = canary();
     let mine = create(&vault, "MY_OPENAI_KEY", &value).secret;
-    bind(&vault, "openai/chat-completions", &mine, Scope::Global, None);
+    bind(
+        &vault,
+        "openai/chat-completions",
+        &mine,
+        Scope::Global,
+        None,
+    );
     // A binding only selects the secret: with no credential of the provider there is
     // nothing to carry it, so deleting a provider's credentials always stops its calls.
     let err = plan_err(
@@ -985,7 +991,9 @@ fn a_binding_needs_a_credential_to_carry_its_secret() {
     assert_eq!(secret_of(&p), mine.secret_ref());
     assert_plan_clean(&p, &[&value, &default_value]);
     // Revoking the credential revokes the bound capability too.
-    vault.delete_credential("openai").expect("delete credential");
+    vault
+        .delete_credential("openai")
+        .expect("delete credential");
     plan_err(
         &vault,
         "openai/chat-completions",
