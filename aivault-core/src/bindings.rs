@@ -138,11 +138,7 @@ impl Vault {
             if view.origin == CapabilityOrigin::Registry
                 && let Some(claim) = registry.claim(&meta.name)
                 && meta.pinned_provider.as_deref() == Some(claim.provider.id.as_str())
-                && !claim
-                    .provider
-                    .capabilities_for(claim.credential)
-                    .iter()
-                    .any(|cap| cap.id == view.id)
+                && !claim.provider.enables(claim.credential, &view.id)
             {
                 return Err(Error::new(
                     ErrorKind::PolicyViolation,
@@ -154,11 +150,7 @@ impl Vault {
             }
             if view.origin == CapabilityOrigin::Registry
                 && let Some(provider) = registry.provider(&view.provider)
-                && let Some(alternative) = provider
-                    .credentials
-                    .iter()
-                    .filter(|c| provider.capabilities_for(c).iter().any(|cap| cap.id == view.id))
-                    .min_by_key(|c| std::cmp::Reverse(c.priority))
+                && let Some(alternative) = provider.preferred_alternative_for(&view.id)
                 && alternative.secrets.len() != 1
             {
                 return Err(Error::invalid(format!(

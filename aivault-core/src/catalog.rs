@@ -146,15 +146,7 @@ fn preferred_alternative<'r>(
     }
     let provider = registry.provider(&view.provider)?;
     provider
-        .credentials
-        .iter()
-        .filter(|c| {
-            provider
-                .capabilities_for(c)
-                .iter()
-                .any(|cap| cap.id == view.id)
-        })
-        .min_by_key(|c| std::cmp::Reverse(c.priority))
+        .preferred_alternative_for(&view.id)
         .map(|c| (provider, c))
 }
 
@@ -308,15 +300,9 @@ impl Vault {
             Some(match preferred_alternative(registry, &view) {
                 Some((provider, def)) => {
                     let others: Vec<String> = provider
-                        .credentials
-                        .iter()
+                        .alternatives_for(&view.id)
+                        .into_iter()
                         .filter(|c| c.id != def.id)
-                        .filter(|c| {
-                            provider
-                                .capabilities_for(c)
-                                .iter()
-                                .any(|cap| cap.id == view.id)
-                        })
                         .map(|c| c.secrets.values().cloned().collect::<Vec<_>>().join(" + "))
                         .collect();
                     let mut note = format!(

@@ -470,6 +470,28 @@ impl ProviderDef {
         capability.hosts.as_deref().unwrap_or(&self.hosts)
     }
 
+    /// Whether a credential alternative enables the capability `id`.
+    pub fn enables(&self, credential: &CredentialDef, id: &str) -> bool {
+        self.capabilities_for(credential).iter().any(|c| c.id == id)
+    }
+
+    /// The alternatives that enable capability `id`, most preferred first (highest priority;
+    /// file order on a tie).
+    pub fn alternatives_for(&self, id: &str) -> Vec<&CredentialDef> {
+        let mut out: Vec<&CredentialDef> = self
+            .credentials
+            .iter()
+            .filter(|c| self.enables(c, id))
+            .collect();
+        out.sort_by_key(|c| std::cmp::Reverse(c.priority));
+        out
+    }
+
+    /// The most preferred alternative enabling capability `id`.
+    pub fn preferred_alternative_for(&self, id: &str) -> Option<&CredentialDef> {
+        self.alternatives_for(id).into_iter().next()
+    }
+
     /// The capabilities a credential alternative enables: its explicit list, or every
     /// capability whose hosts all lie within the alternative's hosts.
     pub fn capabilities_for(&self, credential: &CredentialDef) -> Vec<&CapabilityDef> {
@@ -697,11 +719,7 @@ fn check_capability(
             ));
         }
     }
-    if !provider
-        .credentials
-        .iter()
-        .any(|c| provider.capabilities_for(c).iter().any(|cap| &cap.id == id))
-    {
+    if !provider.credentials.iter().any(|c| provider.enables(c, id)) {
         report(format!(
             "capability '{id}' is served by no credential alternative"
         ));

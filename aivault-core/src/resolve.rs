@@ -308,13 +308,7 @@ fn select_binding(
 fn no_credential(registry: &Registry, view: &CapabilityView, scope: &Scope) -> Error {
     let hint = registry
         .provider(&view.provider)
-        .and_then(|p| {
-            p.credentials
-                .iter()
-                .filter(|c| p.capabilities_for(c).iter().any(|cap| cap.id == view.id))
-                .min_by_key(|c| std::cmp::Reverse(c.priority))
-                .map(|c| (p, c))
-        })
+        .and_then(|p| p.preferred_alternative_for(&view.id).map(|c| (p, c)))
         .map(|(p, c)| {
             let names: Vec<&str> = c.secrets.values().map(String::as_str).collect();
             format!(
