@@ -1431,4 +1431,21 @@ paths = ["/"]
         .ok()
         .json();
     assert_eq!(describe["provider"], "acme");
+    // A command that needs the broken provider fails, after the warning that explains why.
+    let run = env.run(&["capability", "describe", "broken/x"]);
+    assert_eq!(run.code, 8, "{}", run.stderr);
+    let lines: Vec<&str> = run.stderr.lines().collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with(&format!("warning: {broken}:3:"))),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        lines.last().copied(),
+        Some(
+            "error[capability_not_found]: capability 'broken/x' not found (see `aivault capability list`)"
+        )
+    );
 }
