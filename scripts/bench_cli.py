@@ -11,7 +11,12 @@ exit; median and min of N runs) and records each process's peak RSS, for:
   - `secrets import` of 1,000 into a fresh copy of a vault of 9,000, and the same import into
     a fresh copy of an initialized empty vault: their ratio shows whether cost grows with size;
   - a variant: 1,000 entries of which the registry-claimed names (OPENAI_API_KEY, ...) are a
-    few; they pin and provision credentials.
+    few; they pin and provision credentials;
+  - the capability catalog: `capability list`, `capability list -v` (JSON) and `capability
+    describe openai/chat-completions` on the vault of 10,000 and on an initialized empty
+    vault (timed runs interleaved), with their ratios (they read no secret, so ~1.0), and
+    `status` on the empty vault as the baseline cost of an aivault process. The number of
+    registry providers (60+ wanted) and capabilities is printed (from `capability list -v`).
 
 The large vaults are built with the CLI's own import (1,000 entries per command). Every process
 gets an explicit environment (PATH, AIVAULT_DIR, LC_ALL, NO_COLOR): no HOME, no
@@ -33,6 +38,7 @@ from __future__ import annotations
 import argparse
 import ctypes
 import datetime
+import json
 import os
 import platform
 import shutil
@@ -51,6 +57,8 @@ ROOT = Path(__file__).resolve().parent.parent
 CHUNK = 1_000
 LARGE = 10_000
 MEMORY_TARGET_MB = 30.0
+CATALOG_TARGET_MS = 50.0
+DESCRIBED = "openai/chat-completions"
 
 # ptrace(2) requests and options (Linux, every architecture).
 PTRACE_TRACEME = 0
@@ -204,6 +212,19 @@ class Bench:
                 )
         return wall_ms, kib
 
+    def output(self, args: list[str], vault_dir: Path) -> str:
+        """Runs one untimed aivault process and returns its stdout."""
+        proc = subprocess.run(
+            [str(self.binary), *args], env=self.env(vault_dir), stdin=subprocess.DEVNULL,
+            capture_output=True, text=True, check=False,
+        )
+        if proc.returncode != 0:
+            raise CommandFailed(
+                f"`aivault {' '.join(args)}` (AIVAULT_DIR={vault_dir}) exited "
+                f"{proc.returncode}: {proc.stderr.strip()}"
+            )
+        return proc.stdout
+
     def build_vault(self, vault_dir: Path, count: int) -> None:
         if count == 0:
             self.run(["init"], vault_dir)
@@ -247,6 +268,25 @@ class Bench:
                 n += 1
                 result.hwm_kib.append(kib)
         return result
+
+    def measure_pair(
+        self, a: Result, b: Result, runs: int, rss_runs: int,
+        vault_a: Path, vault_b: Path, args: list[str],
+    ) -> tuple[Result, Result]:
+        """`measure` of the same read-only command on two vaults, with the timed runs
+        interleaved (a, b, a, b, ...) so that a change of load affects both alike."""
+        self.run(args, vault_a)  # warm-up runs
+        self.run(args, vault_b)
+        for _ in range(runs):
+            for result, vault in ((a, vault_a), (b, vault_b)):
+                wall_ms, kib = self.run(args, vault)
+                result.wall_ms.append(wall_ms)
+                result.wait4_kib.append(kib)
+        if self.tracer:
+            for _ in range(rss_runs):
+                for result, vault in ((a, vault_a), (b, vault_b)):
+                    result.hwm_kib.append(self.run(args, vault, traced=True)[1])
+        return a, b
 
 
 def machine_lines(work: Path, binary: Path) -> list[str]:
@@ -372,6 +412,31 @@ def main() -> int:
             Result("`secrets list -v` over 10,000", 40),
             runs, rss_runs, lambda: large, lambda i: ["-v", "secrets", "list"],
         ))
+        # The catalog, before `secrets create` adds to the vault of 10,000.
+        listing = json.loads(bench.output(["capability", "list", "-v"], large))
+        catalog = listing["capabilities"] + listing["registryCapabilities"]
+        providers = len({c["provider"] for c in catalog})
+        if json.loads(bench.output(["capability", "list", "-v"], empty)) != listing:
+            raise CommandFailed("`capability list -v` differs between the vaults of 10,000 and 0")
+        catalog_pairs: list[tuple[str, Result, Result]] = []
+        for label, cmd, target in [
+            ("`capability list`", ["capability", "list"], CATALOG_TARGET_MS),
+            ("`capability list -v`", ["capability", "list", "-v"], CATALOG_TARGET_MS),
+            (f"`capability describe {DESCRIBED}`", ["capability", "describe", DESCRIBED],
+             None),
+        ]:
+            on_large, on_empty = bench.measure_pair(
+                Result(f"{label} on 10,000", target),
+                Result(f"{label} on empty vault", target),
+                runs, rss_runs, large, empty, cmd,
+            )
+            results += [on_large, on_empty]
+            catalog_pairs.append((label, on_large, on_empty))
+        status_empty = bench.measure(
+            Result("`status` on empty vault (process baseline)", None),
+            runs, rss_runs, lambda: empty, lambda i: ["status"],
+        )
+        results.append(status_empty)
         results.append(bench.measure(
             Result("`secrets create` 1 -> vault of 10,000", 10),
             runs, rss_runs, lambda: large,
@@ -421,6 +486,18 @@ def main() -> int:
         f"Ratio import 1,000 into 9,000 / into 0 (medians): {ratio:.2f} "
         f"({into_nine.median_ms:.1f} ms / {into_zero.median_ms:.1f} ms; "
         "~1.0 means the cost does not grow with the vault)"
+    )
+    for label, on_large, on_empty in catalog_pairs:
+        lines.append(
+            f"Ratio {label} on 10,000 / on empty vault (medians): "
+            f"{on_large.median_ms / on_empty.median_ms:.2f} "
+            f"({on_large.median_ms:.1f} ms / {on_empty.median_ms:.1f} ms)"
+        )
+    lines.append(
+        f"Catalog: {len(catalog)} capabilities of {providers} providers (built-in registry; "
+        f"60+ providers {'met' if providers >= 60 else '**MISSED**'}; "
+        f"{len(listing['capabilities'])} ready); process baseline (`status` on the empty "
+        f"vault): {status_empty.median_ms:.1f} ms"
     )
     wait4_max = max(max(r.wait4_kib) for r in results) / 1024.0
     if bench.tracer:

@@ -7,6 +7,17 @@
 //! - `import_1000_into/{0,9000}`: `import_secrets` of 1,000 entries into a fresh copy of a
 //!   vault that already holds 0 or 9,000 secrets; the two figures should be close, showing that
 //!   the cost of an import does not grow with the vault.
+//! - `plan/{context}/{secrets}`: one [`Vault::plan`] of `openai/chat-completions` (the broker's
+//!   per-call resolution: one read transaction) in a vault holding only `OPENAI_API_KEY`
+//!   (`no_context/1`), and in vaults of 0 and of 10,000 custom secrets plus `OPENAI_API_KEY` in
+//!   global and in workspace `bench-ws` scope (credentials `openai` and `openai:ws:bench-ws`;
+//!   2 and 10,002 secrets), the global one attached to group `bench-ws2/bench-g`: no context
+//!   (`openai`), the workspace context (`openai:ws:bench-ws`) and the group context (global
+//!   `openai`, found through the attachment). `/2` and `/10002` should be close.
+//! - `catalog/{list_capabilities,describe_capability}/{0,10000}`: [`Vault::list_capabilities`]
+//!   (every registry capability, 76 providers) and [`Vault::describe_capability`] of
+//!   `openai/chat-completions` in an empty vault and in a vault of 10,000 secrets; neither
+//!   reads a secret, so the two sizes should cost the same.
 //!
 //! Secret names are custom (`BENCH_KEY_0001`...): names claimed by the provider registry
 //! (`OPENAI_API_KEY`...) are few, so a vault of thousands of secrets is custom names almost
@@ -19,7 +30,9 @@ use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use aivault_core::{Config, NewSecret, Scope, SecretFilter, SecretValue, Vault};
+use aivault_core::{
+    Config, GroupRef, NewSecret, PlanContext, Scope, SecretFilter, SecretValue, Vault,
+};
 use criterion::{BatchSize, BenchmarkId, Criterion, SamplingMode, criterion_group, criterion_main};
 use tempfile::TempDir;
 
@@ -27,6 +40,8 @@ use tempfile::TempDir;
 const CHUNK: usize = 1_000;
 /// Size of the "large" vault.
 const LARGE: usize = 10_000;
+/// The capability the planning and catalog benchmarks resolve and describe.
+const CAPABILITY: &str = "openai/chat-completions";
 
 /// `count` entries `{prefix}_{start..}` with distinct, realistic-length values.
 fn entries(prefix: &str, start: usize, count: usize) -> Vec<(String, SecretValue)> {
@@ -177,10 +192,128 @@ fn bench_import_growth(c: &mut Criterion) {
     group.finish();
 }
 
+/// Stores `OPENAI_API_KEY` in `scope` (provisioning its `openai` credential there).
+fn store_openai_key(vault: &Vault, scope: Scope) -> aivault_core::SecretMeta {
+    vault
+        .create_secret(NewSecret {
+            name: "OPENAI_API_KEY".into(),
+            value: SecretValue::from("sk-bench-openai-0123456789abcdefghijklmnopqrstuv"),
+            scope,
+            aliases: vec![],
+        })
+        .expect("create OPENAI_API_KEY")
+        .secret
+}
+
+/// A context of optional workspace and group ids.
+fn context(workspace: Option<&str>, group: Option<&str>) -> PlanContext {
+    PlanContext {
+        workspace_id: workspace.map(str::to_string),
+        group_id: group.map(str::to_string),
+        ..PlanContext::default()
+    }
+}
+
+/// Adds the credentials the planning benchmark resolves to `vault`: `OPENAI_API_KEY` in global
+/// scope (credential `openai`, attached to group `bench-ws2/bench-g`) and in workspace
+/// `bench-ws` (credential `openai:ws:bench-ws`).
+fn add_openai_credentials(vault: &Vault) {
+    let global = store_openai_key(vault, Scope::Global);
+    store_openai_key(
+        vault,
+        Scope::Workspace {
+            workspace_id: "bench-ws".into(),
+        },
+    );
+    vault
+        .attach_group(
+            &global.secret_id,
+            &GroupRef {
+                workspace_id: "bench-ws2".into(),
+                group_id: "bench-g".into(),
+            },
+        )
+        .expect("attach group");
+}
+
+/// (e) `plan` per call: in a vault of 1 secret, and with the same two credentials in vaults of
+/// 2 and 10,002 secrets.
+fn bench_plan(c: &mut Criterion) {
+    let (_one_dir, one) = new_vault();
+    store_openai_key(&one, Scope::Global);
+    let (_two_dir, two) = new_vault();
+    add_openai_credentials(&two);
+    let (_large_dir, large) = vault_with(LARGE);
+    add_openai_credentials(&large);
+
+    let no_context = context(None, None);
+    let workspace = context(Some("bench-ws"), None);
+    let group_attached = context(Some("bench-ws2"), Some("bench-g"));
+    let mut cases = vec![("no_context", 1, &one, &no_context, "openai")];
+    for (secrets, vault) in [(2, &two), (LARGE + 2, &large)] {
+        cases.push(("no_context", secrets, vault, &no_context, "openai"));
+        cases.push((
+            "workspace",
+            secrets,
+            vault,
+            &workspace,
+            "openai:ws:bench-ws",
+        ));
+        cases.push(("group_attached", secrets, vault, &group_attached, "openai"));
+    }
+    let mut group = c.benchmark_group("plan");
+    group
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3));
+    for (name, secrets, vault, context, credential) in cases {
+        let plan = vault.plan(CAPABILITY, context).expect("plan");
+        assert_eq!(plan.credential, credential, "{name}/{secrets}");
+        group.bench_function(BenchmarkId::new(name, secrets), |b| {
+            b.iter(|| black_box(vault.plan(black_box(CAPABILITY), context).expect("plan")));
+        });
+    }
+    group.finish();
+}
+
+/// (f) `list_capabilities` and `describe_capability` in an empty vault and in one of 10,000.
+fn bench_catalog(c: &mut Criterion) {
+    let (_empty_dir, empty) = new_vault();
+    let (_large_dir, large) = vault_with(LARGE);
+    let mut group = c.benchmark_group("catalog");
+    group
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3));
+    for (secrets, vault) in [(0, &empty), (LARGE, &large)] {
+        let listing = vault.list_capabilities().expect("list capabilities");
+        assert!(listing.available.len() > 500, "{}", listing.available.len());
+        group.bench_with_input(
+            BenchmarkId::new("list_capabilities", secrets),
+            vault,
+            |b, vault| b.iter(|| black_box(vault.list_capabilities().expect("list"))),
+        );
+        group.bench_with_input(
+            BenchmarkId::new("describe_capability", secrets),
+            vault,
+            |b, vault| {
+                b.iter(|| {
+                    black_box(
+                        vault
+                            .describe_capability(black_box(CAPABILITY))
+                            .expect("describe"),
+                    )
+                });
+            },
+        );
+    }
+    group.finish();
+}
+
 criterion_group!(
     benches,
     bench_import_empty,
     bench_large_vault,
-    bench_import_growth
+    bench_import_growth,
+    bench_plan,
+    bench_catalog
 );
 criterion_main!(benches);
