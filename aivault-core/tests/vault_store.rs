@@ -477,3 +477,47 @@ fn misplaced_options_are_refused() {
         .expect_err("group without workspace");
     assert_eq!(err.kind(), ErrorKind::InvalidInput);
 }
+
+/// A vault written by the previous release (schema 1: no capability, policy or binding
+/// tables) opens with its secrets and credentials intact and gains the new tables.
+#[test]
+fn a_schema_1_vault_is_migrated_at_open() {
+    let t = TestDir::new();
+    {
+        let vault = t.open();
+        create(&vault, "OPENAI_API_KEY", "sk-old");
+    }
+    // Turn the fresh vault back into what schema 1 wrote.
+    t.db()
+        .execute_batch(
+            "DROP TABLE bindings; DROP TABLE capability_policies; DROP TABLE capabilities; \
+         DROP INDEX credentials_by_provider; PRAGMA user_version = 1;",
+        )
+        .expect("downgrade");
+
+    let vault = t.open();
+    assert_eq!(all_secrets(&vault).len(), 1);
+    assert_eq!(vault.list_credentials().expect("credentials").len(), 1);
+    let plan = vault
+        .plan(
+            "openai/chat-completions",
+            &aivault_core::PlanContext::default(),
+        )
+        .expect("plan");
+    assert_eq!(plan.credential, "openai");
+    vault
+        .set_policy(
+            "openai/chat-completions",
+            aivault_core::PolicyUpdate {
+                rate_limit_per_minute: Some(5),
+                ..Default::default()
+            },
+        )
+        .expect("the new tables exist");
+    let version: i64 = t
+        .db()
+        .pragma_query_value(None, "user_version", |row| row.get(0))
+        .expect("version");
+    assert_eq!(version, 2);
+    assert_audit_ok(&vault);
+}
