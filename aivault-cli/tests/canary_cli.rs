@@ -129,6 +129,91 @@ fn canaries_never_leak() {
         "--value",
         &canaries[7],
     ]));
+    // Credentials, capabilities, policies and bindings built on those secrets.
+    let secret_ref = format!("vault:secret:{id}");
+    let custom = format!("vault:secret:{}", env.create("ACME_KEY", &canaries[7], &[]));
+    for args in [
+        &[
+            "credential",
+            "create",
+            "acme",
+            "--provider",
+            "acme",
+            "--secret-ref",
+            custom.as_str(),
+            "--auth",
+            "header",
+            "--header-name",
+            "x-key",
+            "--value-template",
+            "Key {{secret}}",
+            "--host",
+            "api.acme.example",
+        ][..],
+        &[
+            "capability",
+            "create",
+            "acme/reports",
+            "--credential",
+            "acme",
+            "--method",
+            "GET",
+            "--path",
+            "/v1/reports",
+        ],
+        &[
+            "capability",
+            "policy",
+            "set",
+            "--capability",
+            "acme/reports",
+            "--rate-limit-per-minute",
+            "5",
+        ],
+        &[
+            "capability",
+            "bind",
+            "--capability",
+            "openai/chat-completions",
+            "--secret-ref",
+            secret_ref.as_str(),
+            "--consumer",
+            "agent",
+        ],
+        &[
+            "credential",
+            "create",
+            "mine",
+            "--provider",
+            "openai",
+            "--secret-ref",
+            secret_ref.as_str(),
+        ],
+        &["capability", "describe", "openai/chat-completions"],
+        &["capability", "bindings", "-v"],
+        &["credential", "list"],
+        &["capability", "list"],
+    ] {
+        runs.push(env.run(args).ok());
+    }
+    // Refused: another provider's pinned secret.
+    runs.push(env.run(&[
+        "credential",
+        "create",
+        "evil",
+        "--provider",
+        "acme",
+        "--secret-ref",
+        &secret_ref,
+        "--auth",
+        "header",
+        "--header-name",
+        "x",
+        "--value-template",
+        "{{secret}}",
+        "--host",
+        "api.acme.example",
+    ]));
     // Every read-only view, plain and verbose.
     for args in [
         &["secrets", "list"][..],
