@@ -794,18 +794,22 @@ fn capability_create_delete_and_policy() {
         "api.acme.example",
     ])
     .ok();
-    env.run(&[
-        "capability",
-        "create",
-        "openai/containers",
-        "--provider",
-        "openai",
-        "--method",
-        "GET",
-        "--path",
-        "/v1/containers",
-    ])
-    .ok();
+    // On a registry provider the hosts default to its preferred credential's (not chatgpt.com).
+    let containers = env
+        .run(&[
+            "capability",
+            "create",
+            "openai/containers",
+            "--provider",
+            "openai",
+            "--method",
+            "GET",
+            "--path",
+            "/v1/containers",
+        ])
+        .ok()
+        .json();
+    assert_eq!(containers["hosts"], serde_json::json!(["api.openai.com"]));
     assert!(ready_ids(&env).contains(&"acme/reports".to_string()));
 
     refused(

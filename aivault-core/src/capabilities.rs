@@ -142,6 +142,9 @@ pub struct CapabilityPolicy {
     pub policy: Policy,
 }
 
+const NEEDS_PROVIDER: &str =
+    "pass --provider P or --credential C: whose credentials serve the capability";
+
 /// Longest response redaction string.
 const MAX_BLOCK_LEN: usize = 4096;
 
@@ -220,9 +223,7 @@ impl Vault {
         let methods = normalize_methods(&new.methods)?;
         let paths = normalize_paths(&new.paths)?;
         if new.provider.is_none() && new.credential.is_none() {
-            return Err(Error::invalid(
-                "pass --provider P or --credential C: whose credentials serve the capability",
-            ));
+            return Err(Error::invalid(NEEDS_PROVIDER));
         }
         let registry = self.registry();
         if registry.capability(&id).is_some() {
@@ -263,19 +264,26 @@ impl Vault {
                     }
                     p
                 }
-                (None, None) => unreachable_provider()?,
+                (None, None) => return Err(Error::invalid(NEEDS_PROVIDER)),
             };
             // The hosts the capability may reach: within its credential's, or the registry
-            // provider's, or (operator provider) any concrete DNS name.
-            let limit: Option<Vec<String>> = match (&credential, registry.provider(&provider)) {
+            // provider's, or (operator provider) any concrete DNS name. Without --host: the
+            // credential's, the registry provider's preferred credential's, or those of the
+            // operator provider's credentials.
+            let registry_provider = registry.provider(&provider);
+            let limit: Option<Vec<String>> = match (&credential, registry_provider) {
                 (Some(c), _) => Some(c.hosts.clone()),
                 (None, Some(def)) => Some(def.hosts.clone()),
                 (None, None) => None,
             };
             let hosts = if new.hosts.is_empty() {
-                match &limit {
-                    Some(hosts) => hosts.clone(),
-                    None => {
+                match (&credential, registry_provider) {
+                    (Some(c), _) => c.hosts.clone(),
+                    (None, Some(def)) => def.preferred_alternative().map_or_else(
+                        || def.hosts.clone(),
+                        |alt| def.credential_hosts(alt).to_vec(),
+                    ),
+                    (None, None) => {
                         let mut hosts: Vec<String> = Vec::new();
                         for c in tx.credentials_of_provider(&provider)? {
                             for h in c.hosts {
@@ -459,10 +467,4 @@ impl Vault {
 
 fn opt<T: ToString>(value: Option<T>) -> String {
     value.map_or_else(|| "-".into(), |v| v.to_string())
-}
-
-fn unreachable_provider() -> Result<String> {
-    Err(Error::invalid(
-        "pass --provider P or --credential C: whose credentials serve the capability",
-    ))
 }

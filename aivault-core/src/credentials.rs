@@ -647,9 +647,7 @@ fn choose_alternative<'p>(
         .collect();
     match claimed.len() {
         0 => provider
-            .credentials
-            .iter()
-            .min_by_key(|c| std::cmp::Reverse(c.priority))
+            .preferred_alternative()
             .ok_or_else(|| Error::internal("registry provider without credentials")),
         1 => provider
             .credentials

@@ -487,6 +487,13 @@ impl ProviderDef {
         out
     }
 
+    /// The provider's most preferred alternative (highest priority; file order on a tie).
+    pub fn preferred_alternative(&self) -> Option<&CredentialDef> {
+        self.credentials
+            .iter()
+            .min_by_key(|c| std::cmp::Reverse(c.priority))
+    }
+
     /// The most preferred alternative enabling capability `id`.
     pub fn preferred_alternative_for(&self, id: &str) -> Option<&CredentialDef> {
         self.alternatives_for(id).into_iter().next()

@@ -1193,7 +1193,8 @@ fn capability_create_validates_everything_and_persists_nothing_on_failure() {
         "duplicate custom id",
         &[&value],
     );
-    // A registry provider's capability defaults to the provider's hosts, and may narrow them.
+    // A registry provider's capability defaults to its preferred credential's hosts (never
+    // chatgpt.com for openai), and may name any of the provider's hosts.
     let narrowed = vault
         .create_capability(NewCapability {
             hosts: vec!["store.myshopify.com".into()],
@@ -1209,10 +1210,7 @@ fn capability_create_validates_everything_and_persists_nothing_on_failure() {
             &["/v1/files"],
         ))
         .expect("wide");
-    assert_eq!(
-        wide.hosts,
-        vault.registry().provider("openai").expect("openai").hosts
-    );
+    assert_eq!(wide.hosts, ["api.openai.com"]);
     // Without a credential it is available, with a setup line.
     let listing = vault.list_capabilities().expect("list");
     let info = listing
