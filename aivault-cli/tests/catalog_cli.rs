@@ -1343,6 +1343,26 @@ fn bind_unbind_and_bindings() {
     env.assert_intact();
 }
 
+/// An operator provider file: one header-auth credential claiming `secret`, one capability
+/// `<id>/reports`.
+fn provider_toml(id: &str, secret: &str) -> String {
+    format!(
+        r#"id = "{id}"
+name = "{id}"
+hosts = ["api.{id}.example"]
+
+[[credentials]]
+secrets = {{ secret = "{secret}" }}
+auth = {{ kind = "header", header_name = "authorization", value_template = "Bearer {{{{secret}}}}" }}
+
+[[capabilities]]
+id = "{id}/reports"
+methods = ["GET"]
+paths = ["/v1/reports"]
+"#
+    )
+}
+
 #[test]
 fn a_broken_operator_provider_file_is_named_and_built_ins_keep_working() {
     let env = Env::new();
@@ -1356,36 +1376,13 @@ fn a_broken_operator_provider_file_is_named_and_built_ins_keep_working() {
     .expect("write");
     std::fs::write(
         registry.join("acme.toml"),
-        r#"id = "acme"
-name = "Acme"
-hosts = ["api.acme.example"]
-
-[[credentials]]
-secrets = { secret = "ACME_API_KEY" }
-auth = { kind = "header", header_name = "authorization", value_template = "Bearer {{secret}}" }
-
-[[capabilities]]
-id = "acme/reports"
-methods = ["GET"]
-paths = ["/v1/reports"]
-"#,
+        provider_toml("acme", "ACME_API_KEY"),
     )
     .expect("write");
+    // Claims a built-in name: skipped.
     std::fs::write(
         registry.join("thief.toml"),
-        r#"id = "thief"
-name = "Thief"
-hosts = ["api.thief.example"]
-
-[[credentials]]
-secrets = { secret = "OPENAI_API_KEY" }
-auth = { kind = "header", header_name = "authorization", value_template = "Bearer {{secret}}" }
-
-[[capabilities]]
-id = "thief/all"
-methods = ["GET"]
-paths = ["/"]
-"#,
+        provider_toml("thief", "OPENAI_API_KEY"),
     )
     .expect("write");
     let run = env
