@@ -112,6 +112,16 @@ pub(crate) fn check_bound_host(
     ))
 }
 
+impl BindingFilter {
+    /// Fails for a group filter without its workspace.
+    pub fn check(&self) -> Result<()> {
+        if self.group_id.is_some() && self.workspace_id.is_none() {
+            return Err(Error::invalid("--group-id requires --workspace-id"));
+        }
+        Ok(())
+    }
+}
+
 impl Vault {
     /// Binds a secret to a capability for a scope and consumer; re-binding the same key
     /// replaces it (`capability bind`).
@@ -219,9 +229,7 @@ impl Vault {
 
     /// Bindings matching `filter`, sorted by capability, scope and consumer.
     pub fn bindings(&self, filter: &BindingFilter) -> Result<Vec<Binding>> {
-        if filter.group_id.is_some() && filter.workspace_id.is_none() {
-            return Err(Error::invalid("--group-id requires --workspace-id"));
-        }
+        filter.check()?;
         let all = self.read(|tx| match &filter.capability {
             Some(id) => tx.bindings_of_capability(id),
             None => tx.binding_list(),

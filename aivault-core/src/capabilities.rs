@@ -7,7 +7,9 @@ use crate::audit::{self, NewEvent, kinds};
 use crate::credentials::{check_concrete_host, host_fits};
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::{CustomCapability, Policy, printable};
-use crate::registry::{Registry, check_host_pattern, check_path_prefix, is_valid_method};
+use crate::registry::{
+    CapabilityDef, ProviderDef, Registry, check_host_pattern, check_path_prefix, is_valid_method,
+};
 use crate::store::StoreTx;
 use crate::vault::{Vault, now_ms};
 
@@ -52,16 +54,7 @@ pub(crate) fn find_capability(
     id: &str,
 ) -> Result<CapabilityView> {
     if let Some((provider, capability)) = registry.capability(id) {
-        return Ok(CapabilityView {
-            id: capability.id.clone(),
-            provider: provider.id.clone(),
-            description: capability.description.clone(),
-            origin: CapabilityOrigin::Registry,
-            credential: None,
-            hosts: provider.capability_hosts(capability).to_vec(),
-            methods: capability.methods.clone(),
-            paths: capability.paths.clone(),
-        });
+        return Ok(registry_view(provider, capability));
     }
     match tx.capability_get(id)? {
         Some(custom) => Ok(custom_view(custom)),
@@ -72,6 +65,19 @@ pub(crate) fn find_capability(
                 printable(id)
             ),
         )),
+    }
+}
+
+pub(crate) fn registry_view(provider: &ProviderDef, capability: &CapabilityDef) -> CapabilityView {
+    CapabilityView {
+        id: capability.id.clone(),
+        provider: provider.id.clone(),
+        description: capability.description.clone(),
+        origin: CapabilityOrigin::Registry,
+        credential: None,
+        hosts: provider.capability_hosts(capability).to_vec(),
+        methods: capability.methods.clone(),
+        paths: capability.paths.clone(),
     }
 }
 

@@ -7,7 +7,9 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::capabilities::{CapabilityOrigin, CapabilityView, custom_view, find_capability};
+use crate::capabilities::{
+    CapabilityOrigin, CapabilityView, custom_view, find_capability, registry_view,
+};
 use crate::error::Result;
 use crate::model::{Binding, Credential, Policy};
 use crate::provision::registry_credential_id;
@@ -250,16 +252,7 @@ impl Vault {
             provider
                 .capabilities
                 .iter()
-                .map(|capability| CapabilityView {
-                    id: capability.id.clone(),
-                    provider: provider.id.clone(),
-                    description: capability.description.clone(),
-                    origin: CapabilityOrigin::Registry,
-                    credential: None,
-                    hosts: provider.capability_hosts(capability).to_vec(),
-                    methods: capability.methods.clone(),
-                    paths: capability.paths.clone(),
-                })
+                .map(move |capability| registry_view(provider, capability))
         });
         for view in registry_views.chain(custom.into_iter().map(custom_view)) {
             let of_provider: Vec<Credential> = by_provider

@@ -258,6 +258,15 @@ pub struct NewCredential {
     pub group_id: Option<String>,
 }
 
+impl NewCredential {
+    /// The checks that need no vault: scope ids and auth options (so a wrapper can refuse a
+    /// bad command before opening, and perhaps creating, a vault).
+    pub fn check(&self) -> Result<(Scope, Option<AuthSpec>)> {
+        let scope = Scope::from_context(self.workspace_id.as_deref(), self.group_id.as_deref())?;
+        Ok((scope, self.auth.build()?))
+    }
+}
+
 /// `credential delete`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -324,6 +333,7 @@ impl Vault {
     /// secret pinned to another provider, a secret outside the credential's scope, or hosts
     /// outside the registry's.
     pub fn create_credential(&self, new: NewCredential) -> Result<Credential> {
+        let (scope, explicit_auth) = new.check()?;
         let id = validate_credential_id(new.id.trim())?;
         let provider_id = new.provider.trim().to_string();
         if !is_valid_id(&provider_id) {
@@ -332,7 +342,6 @@ impl Vault {
                 printable(&provider_id)
             )));
         }
-        let scope = Scope::from_context(new.workspace_id.as_deref(), new.group_id.as_deref())?;
         if let Some(owner) = self.registry().providers().iter().find(|p| {
             id == p.id
                 || id.starts_with(&format!("{}:", p.id))
@@ -343,7 +352,6 @@ impl Vault {
                 owner.id
             )));
         }
-        let explicit_auth = new.auth.build()?;
         let refs = parse_role_refs(&new.secret_refs)?;
         let registry = self.registry();
         let provider = registry.provider(&provider_id);

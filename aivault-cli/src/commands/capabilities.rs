@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use aivault_core::{
-    BindingFilter, CapabilityInfo, Config, NewBinding, NewCapability, PolicyUpdate, Result, Scope,
+    BindingFilter, CapabilityInfo, Config, NewBinding, NewCapability, PolicyUpdate, Result,
 };
 
 use crate::cli::{BindingsArgs, CapabilityCommand, PolicyCommand};
@@ -137,10 +137,7 @@ fn bindings(args: BindingsArgs, config: Config, out: &Output) -> Result<()> {
         group_id: args.group_id,
         consumer: args.consumer,
     };
-    if filter.group_id.is_some() && filter.workspace_id.is_none() {
-        // Checked before the vault is opened (and perhaps created).
-        Scope::from_context(None, filter.group_id.as_deref())?;
-    }
+    filter.check()?; // before the vault is opened (and perhaps created)
     let bindings = open_vault(config, out)?.bindings(&filter)?;
     if out.verbose {
         out.json(&serde_json::json!({ "bindings": bindings }));

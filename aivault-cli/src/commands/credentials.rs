@@ -1,6 +1,6 @@
 //! `aivault credential create | list | delete`.
 
-use aivault_core::{AuthOptions, Config, CredentialOrigin, NewCredential, Result, Scope};
+use aivault_core::{AuthOptions, Config, CredentialOrigin, NewCredential, Result};
 
 use crate::cli::{CredentialCommand, CredentialCreateArgs};
 use crate::commands::{open_vault, plural};
@@ -25,8 +25,6 @@ pub fn run(command: CredentialCommand, config: Config, out: &Output) -> Result<(
 }
 
 fn create(args: CredentialCreateArgs, config: Config, out: &Output) -> Result<()> {
-    // Checked before the vault is opened (and perhaps created).
-    Scope::from_context(args.workspace_id.as_deref(), args.group_id.as_deref())?;
     let new = NewCredential {
         id: args.id,
         provider: args.provider,
@@ -51,7 +49,7 @@ fn create(args: CredentialCreateArgs, config: Config, out: &Output) -> Result<()
         workspace_id: args.workspace_id,
         group_id: args.group_id,
     };
-    new.auth.build()?;
+    new.check()?; // before the vault is opened (and perhaps created)
     let credential = open_vault(config, out)?.create_credential(new)?;
     out.json(&credential);
     if credential.capabilities.is_empty() {
