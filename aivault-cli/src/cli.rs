@@ -84,6 +84,18 @@ pub enum Command {
     #[command(subcommand)]
     Capability(CapabilityCommand),
 
+    /// Invoke a capability: the broker injects the credential; prints the upstream body.
+    #[command(after_help = INVOKE_HELP)]
+    Invoke(InvokeArgs),
+
+    /// Invoke and print `{"planned":{..},"response":{"status","json"}}`.
+    #[command(after_help = INVOKE_HELP)]
+    Json(InvokeArgs),
+
+    /// Invoke and render the JSON body as markdown.
+    #[command(visible_alias = "md", after_help = INVOKE_HELP)]
+    Markdown(InvokeArgs),
+
     /// Print a shell completion script.
     #[command(
         after_help = "Example:\n  aivault completions bash > ~/.local/share/bash-completion/completions/aivault"
@@ -425,11 +437,99 @@ pub struct CredentialCreateArgs {
     /// Scope the credential to a group of the workspace.
     #[arg(long, value_name = "ID")]
     pub group_id: Option<String>,
+    /// Let this credential reach loopback and private addresses (local services; providers
+    /// of your own only).
+    #[arg(long)]
+    pub allow_private_network: bool,
+    /// Use plain HTTP, towards a loopback host only (needs --allow-private-network).
+    #[arg(long)]
+    pub insecure_http: bool,
+    /// Trust this private CA (PEM file) for this credential's hosts, instead of the web roots.
+    #[arg(long, value_name = "PATH")]
+    pub ca_cert: Option<PathBuf>,
 }
+
+/// `aivault invoke | json | markdown` and their `capability` aliases.
+#[derive(Debug, Args)]
+pub struct InvokeArgs {
+    /// The capability id (`openai/chat-completions`).
+    pub capability: String,
+    /// HTTP method (default: the capability's only method).
+    #[arg(long, short = 'X')]
+    pub method: Option<String>,
+    /// Path and query under the capability's prefixes (default: its only path).
+    #[arg(long)]
+    pub path: Option<String>,
+    /// A request header `NAME=VALUE` (repeatable; never auth headers: the broker injects them).
+    #[arg(long = "header", short = 'H', value_name = "NAME=VALUE")]
+    pub headers: Vec<String>,
+    /// The request body as text.
+    #[arg(long, conflicts_with_all = ["body_file_path", "multipart_fields", "multipart_files"])]
+    pub body: Option<String>,
+    /// The request body from a file.
+    #[arg(long, value_name = "PATH", conflicts_with_all = ["multipart_fields", "multipart_files"])]
+    pub body_file_path: Option<PathBuf>,
+    /// A multipart text field `NAME=VALUE` (repeatable).
+    #[arg(long = "multipart-field", value_name = "NAME=VALUE")]
+    pub multipart_fields: Vec<String>,
+    /// A multipart file `FIELD=PATH` (repeatable).
+    #[arg(long = "multipart-file", value_name = "FIELD=PATH")]
+    pub multipart_files: Vec<String>,
+    /// The whole request as JSON: `{"method","path","headers":{..},"body":..|"multipart":{..}}`.
+    #[arg(long, conflicts_with_all = ["request_file", "body", "body_file_path", "multipart_fields", "multipart_files"])]
+    pub request: Option<String>,
+    /// The whole request as a JSON file.
+    #[arg(long, value_name = "PATH", conflicts_with_all = ["body", "body_file_path", "multipart_fields", "multipart_files"])]
+    pub request_file: Option<PathBuf>,
+    /// The credential to use when several could serve the capability.
+    #[arg(long)]
+    pub credential: Option<String>,
+    /// Caller context: workspace.
+    #[arg(long, value_name = "ID")]
+    pub workspace_id: Option<String>,
+    /// Caller context: group of the workspace.
+    #[arg(long, value_name = "ID")]
+    pub group_id: Option<String>,
+    /// Caller context: the calling agent or tool (for consumer bindings).
+    #[arg(long)]
+    pub consumer: Option<String>,
+    /// Whole-call timeout in milliseconds (default 300000).
+    #[arg(long, value_name = "MS")]
+    pub timeout_ms: Option<u64>,
+    /// Write the body as it arrives (invoke only).
+    #[arg(long)]
+    pub stream: bool,
+    /// Exit with code 12 (upstream_error) when the upstream status is 400 or more (the body is
+    /// still printed).
+    #[arg(long)]
+    pub fail: bool,
+}
+
+/// Shown after the invoke commands' help.
+pub const INVOKE_HELP: &str = "\
+Examples:
+  aivault invoke openai/models
+  aivault invoke openai/chat-completions --body '{\"model\":\"gpt-4o-mini\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}' -H content-type=application/json
+  aivault json github/repos --path /user/repos?per_page=5
+  aivault md openai/models
+  aivault invoke openai/transcription --multipart-field model=whisper-1 --multipart-file file=talk.mp3
+
+Exit codes: 0 when the call completed, whatever the upstream status (`json` prints it);
+with --fail, 12 when the status is 400 or more. Errors of aivault itself use the codes
+of `aivault --help`.";
 
 /// `aivault capability ...`.
 #[derive(Debug, Subcommand)]
 pub enum CapabilityCommand {
+    /// Invoke a capability (same as `aivault invoke`).
+    #[command(visible_alias = "call", after_help = INVOKE_HELP)]
+    Invoke(InvokeArgs),
+    /// Invoke and print JSON (same as `aivault json`).
+    #[command(after_help = INVOKE_HELP)]
+    Json(InvokeArgs),
+    /// Invoke and render markdown (same as `aivault markdown`).
+    #[command(visible_alias = "md", after_help = INVOKE_HELP)]
+    Markdown(InvokeArgs),
     /// List capabilities: ready (a credential enables them) and available (needs a secret).
     #[command(after_help = "Examples:\n  aivault capability list\n  aivault capability list -v")]
     List,

@@ -53,6 +53,11 @@ pub mod kinds {
     pub const CAPABILITY_BIND: &str = "capability.bind";
     /// A binding was removed.
     pub const CAPABILITY_UNBIND: &str = "capability.unbind";
+    /// A capability was invoked through the broker (outcome, method, host, path, status,
+    /// byte counts and duration in the note; never a value).
+    pub const CAPABILITY_INVOKE: &str = "capability.invoke";
+    /// The broker refreshed an OAuth 2.0 access token and wrote it back to its secret.
+    pub const SECRET_OAUTH_REFRESH: &str = "secret.oauth_refresh";
 }
 
 /// One audit event as printed by `aivault audit`.

@@ -5,6 +5,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::broker::netguard::{DevRoutes, HostLookup, SystemLookup};
 use crate::error::{Error, Result};
 use crate::sensitive::SecretValue;
 
@@ -21,6 +22,12 @@ pub const ENV_PASSPHRASE: &str = "AIVAULT_PASSPHRASE";
 pub const ENV_RUNTIME_DIR: &str = "AIVAULT_RUNTIME_DIR";
 /// Test hook (debug builds only): stop forever at a named point so a test can kill the process.
 pub const ENV_DEV_STALL: &str = "AIVAULT_DEV_STALL";
+/// Test routing (debug builds only): `host=127.0.0.1:PORT,...` sends calls for `host` to a
+/// loopback upstream, past the network guard.
+pub const ENV_DEV_RESOLVE: &str = "AIVAULT_DEV_RESOLVE";
+/// Test CA (debug builds only): a PEM file whose certificates replace the web roots, so a
+/// loopback TLS server can stand in for `api.openai.com`.
+pub const ENV_DEV_CA_CERT: &str = "AIVAULT_DEV_CA_CERT";
 
 /// Settings of one vault handle.
 #[derive(Clone)]
@@ -35,6 +42,13 @@ pub struct Config {
     pub env: EnvLookup,
     /// Debug-build test hook, see [`ENV_DEV_STALL`].
     pub dev_stall: Option<String>,
+    /// Debug-build test routing, see [`ENV_DEV_RESOLVE`].
+    pub dev_routes: DevRoutes,
+    /// Debug-build test CA (PEM), see [`ENV_DEV_CA_CERT`].
+    pub dev_ca_cert: Option<String>,
+    /// Name resolution of the broker (the system's; tests substitute a table to prove the
+    /// network guard refuses what names resolve to).
+    pub lookup: Arc<dyn HostLookup>,
 }
 
 impl fmt::Debug for Config {
@@ -44,6 +58,9 @@ impl fmt::Debug for Config {
             .field("default_key_file", &self.default_key_file)
             .field("runtime_dir", &self.runtime_dir)
             .field("dev_stall", &self.dev_stall)
+            .field("dev_routes", &self.dev_routes)
+            .field("dev_ca_cert", &self.dev_ca_cert.is_some())
+            .field("lookup", &self.lookup)
             .finish_non_exhaustive()
     }
 }
@@ -59,6 +76,9 @@ impl Config {
             dir,
             env: Arc::new(|_| None),
             dev_stall: None,
+            dev_routes: DevRoutes::default(),
+            dev_ca_cert: None,
+            lookup: Arc::new(SystemLookup),
         }
     }
 
@@ -100,18 +120,36 @@ impl Config {
             (None, Some(xdg)) => PathBuf::from(xdg).join("aivault"),
             (None, None) => dir.clone(),
         };
-        let dev_stall = var(ENV_DEV_STALL).map(|v| v.to_string_lossy().into_owned());
-        if dev_stall.is_some() && !cfg!(debug_assertions) {
-            return Err(Error::invalid(format!(
-                "{ENV_DEV_STALL} is a test hook that release builds refuse; unset it"
-            )));
-        }
+        let dev = |name: &str| -> Result<Option<String>> {
+            let value = var(name).map(|v| v.to_string_lossy().into_owned());
+            if value.is_some() && !cfg!(debug_assertions) {
+                return Err(Error::invalid(format!(
+                    "{name} is a test hook that release builds refuse; unset it"
+                )));
+            }
+            Ok(value)
+        };
+        let dev_stall = dev(ENV_DEV_STALL)?;
+        let dev_routes = match dev(ENV_DEV_RESOLVE)? {
+            Some(spec) => DevRoutes::parse(&spec)?,
+            None => DevRoutes::default(),
+        };
+        let dev_ca_cert =
+            match dev(ENV_DEV_CA_CERT)? {
+                Some(path) => Some(std::fs::read_to_string(&path).map_err(|e| {
+                    Error::io(format!("cannot read {ENV_DEV_CA_CERT} file {path}"), e)
+                })?),
+                None => None,
+            };
         Ok(Config {
             dir,
             default_key_file,
             runtime_dir,
             env: Arc::new(|name| std::env::var(name).ok().map(SecretValue::from)),
             dev_stall,
+            dev_routes,
+            dev_ca_cert,
+            lookup: Arc::new(SystemLookup),
         })
     }
 

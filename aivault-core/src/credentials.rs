@@ -12,7 +12,8 @@ use serde::Serialize;
 use crate::audit::{self, NewEvent, kinds};
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::{
-    Credential, CredentialOrigin, CredentialSecret, Scope, SecretMeta, parse_secret_ref, printable,
+    Credential, CredentialOrigin, CredentialSecret, NetworkOptions, Scope, SecretMeta,
+    parse_secret_ref, printable,
 };
 use crate::registry::{
     AuthSpec, CredentialDef, HeaderTemplate, OAuthGrant, ProviderDef, QueryTemplate, check_auth,
@@ -256,15 +257,33 @@ pub struct NewCredential {
     pub workspace_id: Option<String>,
     /// Scope: a group of the workspace.
     pub group_id: Option<String>,
+    /// Network opt-ins; only for providers the registry does not know.
+    pub network: NetworkOptions,
 }
 
 impl NewCredential {
-    /// The checks that need no vault: scope ids and auth options (so a wrapper can refuse a
-    /// bad command before opening, and perhaps creating, a vault).
+    /// The checks that need no vault: scope ids, auth and network options (so a wrapper can
+    /// refuse a bad command before opening, and perhaps creating, a vault).
     pub fn check(&self) -> Result<(Scope, Option<AuthSpec>)> {
         let scope = Scope::from_context(self.workspace_id.as_deref(), self.group_id.as_deref())?;
+        check_network(&self.network)?;
         Ok((scope, self.auth.build()?))
     }
+}
+
+/// Plain HTTP only makes sense towards a loopback host, which needs the private-network
+/// opt-in; a CA must hold at least one certificate.
+fn check_network(network: &NetworkOptions) -> Result<()> {
+    if network.insecure_http && !network.allow_private_network {
+        return Err(Error::invalid(
+            "--insecure-http is only allowed towards a loopback host: add --allow-private-network",
+        ));
+    }
+    if let Some(pem) = &network.ca_cert {
+        crate::broker::tls::parse_certificates(pem)
+            .map_err(|e| Error::invalid(format!("--ca-cert: {}", e.message())))?;
+    }
+    Ok(())
 }
 
 /// `credential delete`.
@@ -355,6 +374,15 @@ impl Vault {
         let refs = parse_role_refs(&new.secret_refs)?;
         let registry = self.registry();
         let provider = registry.provider(&provider_id);
+        if provider.is_some() && !new.network.is_default() {
+            return Err(Error::new(
+                ErrorKind::PolicyViolation,
+                format!(
+                    "'{provider_id}' is a registry provider: its credentials always use public HTTPS hosts; \
+                     --allow-private-network, --insecure-http and --ca-cert are for providers of your own"
+                ),
+            ));
+        }
         if provider.is_none() {
             if explicit_auth.is_none() {
                 return Err(Error::invalid(format!(
@@ -404,6 +432,7 @@ impl Vault {
                         hosts,
                         secrets: links,
                         capabilities: Vec::new(),
+                        network: new.network.clone(),
                         created_at_ms: now,
                         updated_at_ms: now,
                     }
@@ -631,6 +660,7 @@ fn registry_credential(
         hosts,
         secrets: links,
         capabilities,
+        network: NetworkOptions::default(),
         created_at_ms: now,
         updated_at_ms: now,
     })

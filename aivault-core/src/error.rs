@@ -86,7 +86,7 @@ impl fmt::Display for ErrorKind {
 }
 
 /// An aivault error: a stable [`ErrorKind`] plus a human message that never holds a secret.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[error("{message}")]
 pub struct Error {
     kind: ErrorKind,

@@ -22,6 +22,7 @@
 
 pub mod audit;
 mod bindings;
+pub mod broker;
 mod capabilities;
 mod catalog;
 pub mod config;
@@ -43,6 +44,7 @@ mod vault;
 
 pub use audit::{AuditEvent, AuditVerification};
 pub use bindings::{BindOutcome, BindingFilter, NewBinding, UnbindOutcome};
+pub use broker::{Invocation, InvokeResponse, MultipartPart, Planned, RequestBody, ResponseStream};
 pub use capabilities::{
     CapabilityDeletion, CapabilityOrigin, CapabilityPolicy, CapabilityView, NewCapability,
     PolicyUpdate,
@@ -55,8 +57,8 @@ pub use credentials::{AuthOptions, CredentialDeletion, NewCredential};
 pub use error::{Error, ErrorKind, Result};
 pub use keys::KeyProviderKind;
 pub use model::{
-    Binding, Credential, CredentialOrigin, CustomCapability, GroupRef, Policy, Scope, ScopeKind,
-    SecretMeta,
+    Binding, Credential, CredentialOrigin, CustomCapability, GroupRef, NetworkOptions, Policy,
+    Scope, ScopeKind, SecretMeta,
 };
 pub use provision::Provisioning;
 pub use registry::Registry;

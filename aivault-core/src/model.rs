@@ -304,10 +304,36 @@ pub struct Credential {
     pub secrets: Vec<CredentialSecret>,
     /// Capability ids this credential enables.
     pub capabilities: Vec<String>,
+    /// Network opt-ins of an operator credential (private hosts, plain HTTP, a private CA).
+    #[serde(default, skip_serializing_if = "NetworkOptions::is_default")]
+    pub network: NetworkOptions,
     /// Creation time, milliseconds since the Unix epoch.
     pub created_at_ms: i64,
     /// Last update time, milliseconds since the Unix epoch.
     pub updated_at_ms: i64,
+}
+
+/// Network opt-ins of a custom (operator) credential. Registry credentials, and any credential
+/// whose secret is pinned to a registry provider, never have them: DESIGN §6.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NetworkOptions {
+    /// May connect to loopback and private addresses (local model servers, tests).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_private_network: bool,
+    /// May use plain HTTP, towards a loopback address only.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub insecure_http: bool,
+    /// A private CA (PEM) trusted for this credential's hosts only, in addition to the web roots.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_cert: Option<String>,
+}
+
+impl NetworkOptions {
+    /// True when nothing is opted in.
+    pub fn is_default(&self) -> bool {
+        *self == NetworkOptions::default()
+    }
 }
 
 /// A capability an operator created (`capability create`), next to the registry's.

@@ -124,6 +124,7 @@ pub(crate) fn provision(
         hosts: provider.credential_hosts(def).to_vec(),
         secrets: links,
         capabilities,
+        network: Default::default(),
         created_at_ms: now_ms,
         updated_at_ms: now_ms,
     };

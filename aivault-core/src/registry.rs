@@ -267,6 +267,12 @@ impl AuthSpec {
                 headers.iter().map(|h| h.header_name.as_str()).collect()
             }
             AuthSpec::Basic { .. } | AuthSpec::Oauth2 { .. } => vec!["authorization"],
+            AuthSpec::AwsSigv4 { .. } => vec![
+                "authorization",
+                "x-amz-date",
+                "x-amz-content-sha256",
+                "x-amz-security-token",
+            ],
             _ => vec![],
         }
     }

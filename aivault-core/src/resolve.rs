@@ -18,7 +18,8 @@ use crate::capabilities::{CapabilityOrigin, CapabilityView, find_capability};
 use crate::credentials::check_secret_use;
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::{
-    Binding, Credential, CredentialSecret, GroupRef, Policy, Scope, parse_secret_ref, printable,
+    Binding, Credential, CredentialSecret, GroupRef, NetworkOptions, Policy, Scope,
+    parse_secret_ref, printable,
 };
 use crate::provision::registry_credential_id;
 use crate::registry::{AuthSpec, Registry, host_matches};
@@ -54,6 +55,9 @@ pub struct Plan {
     pub secrets: Vec<CredentialSecret>,
     /// The one host the request goes to.
     pub host: String,
+    /// The credential's network opt-ins.
+    #[serde(skip_serializing_if = "NetworkOptions::is_default")]
+    pub network: NetworkOptions,
     /// The capability's policy (empty when none is set).
     pub policy: Policy,
     /// The binding that chose the secret, if any.
@@ -80,7 +84,7 @@ impl Vault {
     }
 }
 
-fn plan_in(
+pub(crate) fn plan_in(
     registry: &Registry,
     tx: &dyn StoreTx,
     capability: &str,
@@ -105,6 +109,7 @@ fn plan_in(
         auth,
         hosts,
         mut secrets,
+        network,
         ..
     }) = credential
     else {
@@ -145,6 +150,7 @@ fn plan_in(
         auth,
         secrets,
         host,
+        network,
         policy,
         binding,
     })

@@ -109,7 +109,8 @@ fn check_value(value: &SecretValue) -> Result<()> {
     Ok(())
 }
 
-fn binding<'a>(keys: &'a Keys, meta: &'a SecretMeta) -> Binding<'a> {
+/// What a secret's envelope is bound to (its AAD).
+pub(crate) fn binding<'a>(keys: &'a Keys, meta: &'a SecretMeta) -> Binding<'a> {
     Binding {
         vault_id: &keys.vault_id,
         secret_id: &meta.secret_id,

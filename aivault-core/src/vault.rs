@@ -9,6 +9,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::Serialize;
 
 use crate::audit::{self, AuditEvent, AuditVerification, NewEvent, kinds};
+use crate::broker::transport::Transport;
 use crate::config::{Config, ENV_KEY, ENV_PASSPHRASE};
 use crate::crypto::{self, Argon2Params};
 use crate::envelope::{self, Binding};
@@ -188,6 +189,7 @@ pub struct Vault {
     registry: RegistryRef,
     registry_warnings: Vec<String>,
     state: Mutex<State>,
+    transport: Transport,
 }
 
 pub(crate) fn now_ms() -> i64 {
@@ -214,7 +216,7 @@ impl Vault {
         keys::ensure_private_dir(&config.dir)?;
         let mut store = SqliteStore::open(&config.db_path())?;
         initialize(&config, &mut store, &InitOptions::file(), false)?;
-        Ok(Vault::from_store(config, Box::new(store)))
+        Vault::from_store(config, Box::new(store))
     }
 
     /// Opens an existing vault without creating anything.
@@ -226,7 +228,7 @@ impl Vault {
         if !store::read(&mut store, |tx| Ok(tx.meta_get(meta::VAULT_ID)?.is_some()))? {
             return Err(not_initialized(&config));
         }
-        Ok(Vault::from_store(config, Box::new(store)))
+        Vault::from_store(config, Box::new(store))
     }
 
     /// Creates a vault with the chosen key provider (`aivault init`).
@@ -239,7 +241,7 @@ impl Vault {
         keys::ensure_private_dir(&config.dir)?;
         let mut store = SqliteStore::open(&config.db_path())?;
         initialize(&config, &mut store, &options, true)?;
-        Ok(Vault::from_store(config, Box::new(store)))
+        Vault::from_store(config, Box::new(store))
     }
 
     /// Reports the vault's state without creating anything.
@@ -306,14 +308,21 @@ impl Vault {
         })
     }
 
-    fn from_store(config: Config, store: Box<dyn Store>) -> Vault {
+    fn from_store(config: Config, store: Box<dyn Store>) -> Result<Vault> {
         let (registry, registry_warnings) = operator_registry::load(&config.dir);
-        Vault {
+        let transport = Transport::new(&config)?;
+        Ok(Vault {
             config,
             registry,
             registry_warnings,
             state: Mutex::new(State { store, keys: None }),
-        }
+            transport,
+        })
+    }
+
+    /// The broker's HTTP agents.
+    pub(crate) fn transport(&self) -> &Transport {
+        &self.transport
     }
 
     /// The configuration this vault was opened with.

@@ -481,7 +481,7 @@ fn misplaced_options_are_refused() {
 /// A vault written by the previous release (schema 1: no capability, policy or binding
 /// tables) opens with its secrets and credentials intact and gains the new tables.
 #[test]
-fn a_schema_1_vault_is_migrated_at_open() {
+fn a_schema_1_vault_is_migrated_at_open_to_the_current_schema() {
     let t = TestDir::new();
     {
         let vault = t.open();
@@ -490,7 +490,8 @@ fn a_schema_1_vault_is_migrated_at_open() {
     // Turn the fresh vault back into what schema 1 wrote.
     t.db()
         .execute_batch(
-            "DROP TABLE bindings; DROP TABLE capability_policies; DROP TABLE capabilities; \
+            "DROP TABLE rate_limit_hits; ALTER TABLE credentials DROP COLUMN network; \
+         DROP TABLE bindings; DROP TABLE capability_policies; DROP TABLE capabilities; \
          DROP INDEX credentials_by_provider; PRAGMA user_version = 1;",
         )
         .expect("downgrade");
@@ -518,6 +519,6 @@ fn a_schema_1_vault_is_migrated_at_open() {
         .db()
         .pragma_query_value(None, "user_version", |row| row.get(0))
         .expect("version");
-    assert_eq!(version, 2);
+    assert_eq!(version, 3);
     assert_audit_ok(&vault);
 }

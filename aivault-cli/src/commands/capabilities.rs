@@ -14,6 +14,15 @@ use crate::output::{Output, Style};
 /// Runs a `capability` subcommand.
 pub fn run(command: CapabilityCommand, config: Config, out: &Output) -> Result<()> {
     match command {
+        CapabilityCommand::Invoke(args) => {
+            super::invoke::run(args, super::invoke::Render::Body, config, out)
+        }
+        CapabilityCommand::Json(args) => {
+            super::invoke::run(args, super::invoke::Render::Json, config, out)
+        }
+        CapabilityCommand::Markdown(args) => {
+            super::invoke::run(args, super::invoke::Render::Markdown, config, out)
+        }
         CapabilityCommand::List => list(config, out),
         CapabilityCommand::Describe { id } => {
             out.json(&open_vault(config, out)?.describe_capability(&id)?);

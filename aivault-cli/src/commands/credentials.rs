@@ -1,6 +1,8 @@
 //! `aivault credential create | list | delete`.
 
-use aivault_core::{AuthOptions, Config, CredentialOrigin, NewCredential, Result};
+use aivault_core::{
+    AuthOptions, Config, CredentialOrigin, Error, ErrorKind, NetworkOptions, NewCredential, Result,
+};
 
 use crate::cli::{CredentialCommand, CredentialCreateArgs};
 use crate::commands::{open_vault, plural};
@@ -48,6 +50,19 @@ fn create(args: CredentialCreateArgs, config: Config, out: &Output) -> Result<()
         hosts: args.hosts,
         workspace_id: args.workspace_id,
         group_id: args.group_id,
+        network: NetworkOptions {
+            allow_private_network: args.allow_private_network,
+            insecure_http: args.insecure_http,
+            ca_cert: match &args.ca_cert {
+                Some(path) => Some(std::fs::read_to_string(path).map_err(|e| {
+                    Error::new(
+                        ErrorKind::Io,
+                        format!("cannot read --ca-cert {}: {e}", path.display()),
+                    )
+                })?),
+                None => None,
+            },
+        },
     };
     new.check()?; // before the vault is opened (and perhaps created)
     let credential = open_vault(config, out)?.create_credential(new)?;

@@ -3,6 +3,7 @@
 
 mod capabilities;
 mod credentials;
+mod invoke;
 mod lifecycle;
 mod secrets;
 
@@ -23,6 +24,9 @@ pub fn run(command: Command, config: Config, out: &Output) -> Result<()> {
         Command::Secrets(command) => secrets::run(command, config, out),
         Command::Credential(command) => credentials::run(command, config, out),
         Command::Capability(command) => capabilities::run(command, config, out),
+        Command::Invoke(args) => invoke::run(args, invoke::Render::Body, config, out),
+        Command::Json(args) => invoke::run(args, invoke::Render::Json, config, out),
+        Command::Markdown(args) => invoke::run(args, invoke::Render::Markdown, config, out),
         Command::Completions { .. } => unreachable!("handled before the vault is opened"),
     }
 }

@@ -175,6 +175,17 @@ pub trait StoreTx {
     /// The bindings that inject this secret.
     fn bindings_using_secret(&self, secret_id: &str) -> Result<Vec<Binding>>;
 
+    /// Counts one call of `capability` against a limit of `limit` calls in the `window_ms`
+    /// ending at `now_ms` (a sliding window shared by every process): records it and returns
+    /// true when it fits, returns false (recording nothing) when the limit is reached.
+    fn rate_limit_take(
+        &self,
+        capability: &str,
+        now_ms: i64,
+        window_ms: i64,
+        limit: u32,
+    ) -> Result<bool>;
+
     /// Appends an audit record (its `seq` must be the next one).
     fn audit_append(&self, record: &AuditRecord) -> Result<()>;
     /// Audit records, newest first.

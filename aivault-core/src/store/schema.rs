@@ -124,6 +124,15 @@ const MIGRATIONS: &[&str] = &[
     ) STRICT;
     CREATE INDEX bindings_by_secret ON bindings (secret_id);
     "#,
+    // 3: network opt-ins of operator credentials; rate-limit hits, shared by every process.
+    r#"
+    ALTER TABLE credentials ADD COLUMN network TEXT NOT NULL DEFAULT '{}';
+    CREATE TABLE rate_limit_hits (
+        capability_id TEXT NOT NULL,
+        ts_ms         INTEGER NOT NULL
+    ) STRICT;
+    CREATE INDEX rate_limit_hits_by_capability ON rate_limit_hits (capability_id, ts_ms);
+    "#,
 ];
 
 /// The schema version this build writes.

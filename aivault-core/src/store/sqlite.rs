@@ -232,6 +232,7 @@ impl Tx<'_> {
             auth: json_column("auth", &auth)?,
             hosts: json_column("hosts", &hosts)?,
             capabilities: json_column("capabilities", &capabilities)?,
+            network: json_column("network", &row.get::<_, String>(12)?)?,
             created_at_ms: row.get(10)?,
             updated_at_ms: row.get(11)?,
             secrets: Vec::new(),
@@ -333,7 +334,7 @@ impl Tx<'_> {
 }
 
 const CREDENTIAL_COLUMNS: &str = "id, provider, alternative, origin, scope_kind, workspace_id, \
-     group_id, auth, hosts, capabilities, created_at_ms, updated_at_ms";
+     group_id, auth, hosts, capabilities, created_at_ms, updated_at_ms, network";
 
 const AUDIT_COLUMNS: &str =
     "seq, ts_ms, kind, secret_id, credential_id, capability, scope, note, mac";
@@ -613,11 +614,11 @@ impl StoreTx for Tx<'_> {
         self.0
             .prepare_cached(
                 "INSERT INTO credentials (id, provider, alternative, origin, scope_kind, workspace_id, \
-                 group_id, auth, hosts, capabilities, created_at_ms, updated_at_ms) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) \
+                 group_id, auth, hosts, capabilities, created_at_ms, updated_at_ms, network) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) \
                  ON CONFLICT (id) DO UPDATE SET provider = ?2, alternative = ?3, origin = ?4, \
                  scope_kind = ?5, workspace_id = ?6, group_id = ?7, auth = ?8, hosts = ?9, \
-                 capabilities = ?10, updated_at_ms = ?12",
+                 capabilities = ?10, updated_at_ms = ?12, network = ?13",
             )?
             .execute(params![
                 credential.id,
@@ -632,6 +633,7 @@ impl StoreTx for Tx<'_> {
                 to_json(&credential.capabilities)?,
                 credential.created_at_ms,
                 credential.updated_at_ms,
+                to_json(&credential.network)?,
             ])?;
         self.0
             .prepare_cached("DELETE FROM credential_secrets WHERE credential_id = ?")?
@@ -774,6 +776,30 @@ impl StoreTx for Tx<'_> {
             out.push((id, json_column("policy", &text)?));
         }
         Ok(out)
+    }
+
+    fn rate_limit_take(
+        &self,
+        capability: &str,
+        now_ms: i64,
+        window_ms: i64,
+        limit: u32,
+    ) -> Result<bool> {
+        let since = now_ms - window_ms;
+        self.0
+            .prepare_cached("DELETE FROM rate_limit_hits WHERE capability_id = ? AND ts_ms <= ?")?
+            .execute(params![capability, since])?;
+        let used: i64 = self
+            .0
+            .prepare_cached("SELECT count(*) FROM rate_limit_hits WHERE capability_id = ?")?
+            .query_row([capability], |row| row.get(0))?;
+        if used >= i64::from(limit) {
+            return Ok(false);
+        }
+        self.0
+            .prepare_cached("INSERT INTO rate_limit_hits (capability_id, ts_ms) VALUES (?, ?)")?
+            .execute(params![capability, now_ms])?;
+        Ok(true)
     }
 
     fn binding_upsert(&self, binding: &Binding) -> Result<bool> {

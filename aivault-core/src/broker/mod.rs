@@ -1,0 +1,23 @@
+//! The broker: invoke a capability with a credential the caller never sees (DESIGN §5).
+//!
+//! [`Vault::invoke`](crate::Vault::invoke) runs the pipeline in `pipeline.rs`; each step has
+//! its own file: request checks (`path`, `headers`), auth rendering (`auth`, `oauth2`,
+//! `sigv4`, `hmac_sign`, `tls`), the network guard (`netguard`), the HTTP agents
+//! (`transport`) and response redaction (`redact`).
+
+mod auth;
+pub(crate) mod headers;
+pub(crate) mod hmac_sign;
+pub mod netguard;
+mod oauth2;
+pub(crate) mod path;
+mod pipeline;
+pub(crate) mod redact;
+mod request;
+mod response;
+pub(crate) mod sigv4;
+pub(crate) mod tls;
+pub(crate) mod transport;
+
+pub use request::{Invocation, MultipartPart, RequestBody};
+pub use response::{InvokeResponse, Planned, ResponseStream};

@@ -1,0 +1,271 @@
+//! OAuth 2.0 access tokens for the `oauth2` strategy.
+//!
+//! The credential's `secret` holds JSON (the only place tokens live, encrypted):
+//! `{"client_id": "...", "client_secret": "...", "refresh_token": "...",
+//!   "access_token": "...", "expires_at": <unix seconds>}` — `client_secret` is optional for
+//! public clients, `refresh_token` is required by the `refresh_token` grant, and the last two
+//! are written by the broker. A token is refreshed when missing, expired or within five
+//! minutes of expiry, and once more when the upstream answers 401; the new tokens are
+//! written back to the secret in one transaction.
+
+use serde::{Deserialize, Serialize};
+use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
+
+use crate::audit::{self, NewEvent, kinds};
+use crate::envelope;
+use crate::error::{Error, ErrorKind, Result};
+use crate::registry::{AuthSpec, OAuthGrant, host_matches};
+use crate::resolve::Plan;
+use crate::vault::{Vault, now_ms};
+
+use super::path::encode_component;
+use super::pipeline::Unsealed;
+
+/// Refresh this long before expiry.
+const EARLY_REFRESH_SECS: i64 = 300;
+/// Largest token response accepted.
+const MAX_TOKEN_RESPONSE: u64 = 1 << 20;
+
+/// The JSON kept in an OAuth 2.0 credential's secret.
+#[derive(Default, Serialize, Deserialize, Zeroize, ZeroizeOnDrop)]
+struct TokenState {
+    client_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    client_secret: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    refresh_token: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    access_token: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    expires_at: Option<i64>,
+}
+
+/// The token endpoint's answer (RFC 6749 §5.1).
+#[derive(Deserialize, Zeroize, ZeroizeOnDrop)]
+struct TokenResponse {
+    access_token: String,
+    #[serde(default)]
+    expires_in: Option<i64>,
+    #[serde(default)]
+    refresh_token: Option<String>,
+}
+
+impl TokenState {
+    fn parse(bytes: &[u8]) -> Result<TokenState> {
+        serde_json::from_slice(bytes).map_err(|_| {
+            Error::invalid(
+                "the OAuth 2.0 secret must be JSON with client_id (and client_secret, refresh_token as the grant needs)",
+            )
+        })
+    }
+
+    fn fresh_token(&self, now: i64) -> Option<&str> {
+        let token = self.access_token.as_deref()?;
+        match self.expires_at {
+            Some(at) if at - EARLY_REFRESH_SECS <= now => None,
+            _ => Some(token),
+        }
+    }
+}
+
+/// A valid access token for the call: the stored one when fresh (and not `force`d),
+/// otherwise a new one from the token endpoint, written back first.
+pub(crate) fn access_token(
+    vault: &Vault,
+    plan: &Plan,
+    unsealed: &Unsealed,
+    agent: &ureq::Agent,
+    force: bool,
+) -> Result<Zeroizing<String>> {
+    let AuthSpec::Oauth2 {
+        grant_type,
+        token_endpoint,
+        scopes,
+    } = &plan.auth
+    else {
+        return Err(Error::internal(
+            "OAuth 2.0 token asked for another strategy",
+        ));
+    };
+    let (_, meta) = unsealed
+        .metas
+        .iter()
+        .find(|(role, _)| role == "secret")
+        .ok_or_else(|| Error::internal("OAuth 2.0 credential without its secret"))?;
+    let value = unsealed
+        .secrets
+        .get("secret")
+        .ok_or_else(|| Error::internal("OAuth 2.0 credential without its secret"))?;
+    let state = TokenState::parse(value.expose())?;
+    let now = now_ms() / 1000;
+    if !force && let Some(token) = state.fresh_token(now) {
+        return Ok(Zeroizing::new(token.to_string()));
+    }
+    check_endpoint(vault, plan, token_endpoint)?;
+    let form = token_form(*grant_type, &state, scopes)?;
+    let answer = request_token(agent, token_endpoint, &form)?;
+    let mut updated = TokenState {
+        client_id: state.client_id.clone(),
+        client_secret: state.client_secret.clone(),
+        refresh_token: answer
+            .refresh_token
+            .clone()
+            .or_else(|| state.refresh_token.clone()),
+        access_token: Some(answer.access_token.clone()),
+        expires_at: answer.expires_in.map(|s| now + s.max(0)),
+    };
+    let json = Zeroizing::new(
+        serde_json::to_vec(&updated)
+            .map_err(|e| Error::internal(format!("cannot encode OAuth state: {e}")))?,
+    );
+    let secret_id = meta.secret_id.clone();
+    let read_version = meta.value_version;
+    vault.write(|tx, keys| {
+        let record = tx.secret_get(&secret_id)?.ok_or_else(|| {
+            Error::new(
+                ErrorKind::CredentialNotFound,
+                "the OAuth 2.0 secret was deleted during the call",
+            )
+        })?;
+        if record.meta.value_version != read_version {
+            // Another process (or an operator rotation) changed the secret meanwhile; our
+            // token is still valid, but we do not overwrite their newer state.
+            return Ok(());
+        }
+        let mut meta = record.meta;
+        meta.value_version += 1;
+        let now = now_ms();
+        let sealed =
+            envelope::seal_value(&keys.wrapping, &crate::secrets::binding(keys, &meta), &json)?;
+        tx.secret_set_value(&meta.secret_id, meta.value_version, &sealed, now)?;
+        audit::append(
+            tx,
+            &keys.audit,
+            NewEvent::new(kinds::SECRET_OAUTH_REFRESH)
+                .secret(&meta.secret_id)
+                .credential(&plan.credential)
+                .capability(&plan.capability.id)
+                .scope(&meta.scope)
+                .note(format!("version={}", meta.value_version)),
+            now,
+        )
+    })?;
+    let token = Zeroizing::new(updated.access_token.take().unwrap_or_default());
+    Ok(token)
+}
+
+/// The token endpoint must be HTTPS on one of the credential's own hosts (checked again at
+/// call time: the credential could have been edited in the database).
+fn check_endpoint(vault: &Vault, plan: &Plan, endpoint: &str) -> Result<()> {
+    let hosts = vault
+        .read(|tx| tx.credential_get(&plan.credential))?
+        .map(|c| c.hosts)
+        .unwrap_or_default();
+    let host = endpoint
+        .strip_prefix("https://")
+        .and_then(|rest| rest.split(['/', '?', '#']).next());
+    match host {
+        Some(host) if hosts.iter().any(|p| p == host || host_matches(p, host)) => Ok(()),
+        _ => Err(Error::new(
+            ErrorKind::PolicyViolation,
+            format!(
+                "credential '{}': the token endpoint must be https on one of its hosts",
+                plan.credential
+            ),
+        )),
+    }
+}
+
+fn token_form(
+    grant: OAuthGrant,
+    state: &TokenState,
+    scopes: &[String],
+) -> Result<Zeroizing<String>> {
+    let mut pairs: Vec<(&str, &str)> = Vec::new();
+    match grant {
+        OAuthGrant::RefreshToken => {
+            let refresh = state.refresh_token.as_deref().ok_or_else(|| {
+                Error::invalid(
+                    "the OAuth 2.0 secret has no refresh_token for the refresh_token grant",
+                )
+            })?;
+            pairs.push(("grant_type", "refresh_token"));
+            pairs.push(("refresh_token", refresh));
+        }
+        OAuthGrant::ClientCredentials => {
+            if state.client_secret.is_none() {
+                return Err(Error::invalid(
+                    "the OAuth 2.0 secret has no client_secret for the client_credentials grant",
+                ));
+            }
+            pairs.push(("grant_type", "client_credentials"));
+        }
+    }
+    pairs.push(("client_id", &state.client_id));
+    if let Some(secret) = &state.client_secret {
+        pairs.push(("client_secret", secret));
+    }
+    let scope = scopes.join(" ");
+    if !scope.is_empty() {
+        pairs.push(("scope", &scope));
+    }
+    Ok(Zeroizing::new(
+        pairs
+            .iter()
+            .map(|(k, v)| format!("{}={}", encode_component(k), encode_component(v)))
+            .collect::<Vec<_>>()
+            .join("&"),
+    ))
+}
+
+fn request_token(agent: &ureq::Agent, endpoint: &str, form: &str) -> Result<TokenResponse> {
+    let host = endpoint
+        .strip_prefix("https://")
+        .and_then(|rest| rest.split(['/', '?', '#']).next())
+        .unwrap_or("the token endpoint")
+        .to_string();
+    let timeout = std::time::Duration::from_secs(30);
+    let request = ureq::http::Request::builder()
+        .method("POST")
+        .uri(endpoint)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("accept", "application/json")
+        .body(form.as_bytes().to_vec())
+        .map_err(|_| Error::invalid("the OAuth 2.0 token endpoint is not a valid URL"))?;
+    let request = agent
+        .configure_request(request)
+        .timeout_global(Some(timeout))
+        .build();
+    let response = agent
+        .run(request)
+        .map_err(|e| super::transport::upstream_error(e, &host, timeout))?;
+    let status = response.status().as_u16();
+    let body = Zeroizing::new(
+        response
+            .into_body()
+            .with_config()
+            .limit(MAX_TOKEN_RESPONSE)
+            .read_to_vec()
+            .map_err(|e| super::transport::upstream_error(e, &host, timeout))?,
+    );
+    if !(200..300).contains(&status) {
+        // RFC 6749 §5.2: `error` is a short code, safe to show; nothing else is quoted.
+        let code = serde_json::from_slice::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_string))
+            .filter(|c| c.len() <= 64 && c.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'));
+        return Err(Error::new(
+            ErrorKind::UpstreamError,
+            format!(
+                "token endpoint {host} refused to issue a token (status {status}{})",
+                code.map(|c| format!(", {c}")).unwrap_or_default()
+            ),
+        ));
+    }
+    serde_json::from_slice(&body).map_err(|_| {
+        Error::new(
+            ErrorKind::UpstreamError,
+            format!("token endpoint {host} answered without an access_token"),
+        )
+    })
+}

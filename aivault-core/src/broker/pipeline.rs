@@ -1,0 +1,567 @@
+//! `Vault::invoke`: the broker pipeline of DESIGN §5, step by step.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use zeroize::Zeroizing;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::model::{Scope, SecretMeta, parse_secret_ref};
+use crate::registry::AuthSpec;
+use crate::resolve::{Plan, PlanContext, plan_in};
+use crate::sensitive::SecretValue;
+use crate::store::StoreTx;
+use crate::vault::{Keys, Vault};
+
+use super::auth::{self, Injection, Secrets};
+use super::path::{self, RequestTarget};
+use super::redact::Redactor;
+use super::request::{Invocation, PreparedBody};
+use super::response::{AuditDraft, InvokeResponse, Planned, ResponseStream};
+use super::transport::{self, AgentKey, DEFAULT_TIMEOUT};
+use super::{headers, hmac_sign, oauth2, sigv4};
+
+/// Rate limits count calls over this sliding window.
+const RATE_WINDOW_MS: i64 = 60_000;
+
+/// A checked request, before any secret is involved.
+pub(crate) struct Checked {
+    pub method: String,
+    pub target: RequestTarget,
+    pub headers: Vec<(String, String)>,
+    pub body: PreparedBody,
+    pub timeout: Duration,
+}
+
+/// The decrypted secrets of a call and the metadata of each (for OAuth write-back).
+pub(crate) struct Unsealed {
+    pub secrets: Secrets,
+    pub metas: Vec<(String, SecretMeta)>,
+}
+
+impl Vault {
+    /// Invokes a capability and reads the whole (redacted) response.
+    ///
+    /// The caller never supplies a host, scheme or credential value: the broker resolves the
+    /// capability and credential for the context, checks method, path, headers and policy,
+    /// injects the credential, sends the call through the network guard, never follows a
+    /// redirect, and redacts every form of the injected secrets from the response. Upstream
+    /// statuses (4xx, 5xx) are returned, not turned into errors. Blocking; thread-safe.
+    ///
+    /// # Errors
+    /// `capability_not_found`, `credential_not_found`, `credential_ambiguous`;
+    /// `invalid_input` (malformed path, header or body); `policy_violation` (method or path
+    /// not allowed, caller auth headers or owned query parameters, header injection, size
+    /// caps, a host the network guard refuses); `rate_limited`; `vault_locked` /
+    /// `decrypt_failed`; `upstream_error` (connection, TLS, timeout). Messages never hold a
+    /// secret or a secret-bearing URL.
+    pub fn invoke(&self, invocation: &Invocation) -> Result<InvokeResponse> {
+        self.invoke_stream(invocation)?.into_response()
+    }
+
+    /// Like [`Vault::invoke`], but returns as soon as the upstream's status and headers
+    /// arrive; the body is read (and redacted) as it streams.
+    ///
+    /// # Errors
+    /// As [`Vault::invoke`]; body errors surface from `read`.
+    pub fn invoke_stream(&self, invocation: &Invocation) -> Result<ResponseStream<'_>> {
+        let started = Instant::now();
+        let scope = Scope::from_context(
+            invocation.workspace_id.as_deref(),
+            invocation.group_id.as_deref(),
+        )?;
+        let context = PlanContext {
+            workspace_id: invocation.workspace_id.clone(),
+            group_id: invocation.group_id.clone(),
+            consumer: invocation.consumer.clone(),
+            credential: invocation.credential.clone(),
+        };
+        if let Some(consumer) = &context.consumer {
+            crate::bindings::validate_consumer(consumer)?;
+        }
+        let plan = self.read(|tx| {
+            plan_in(
+                self.registry(),
+                tx,
+                &invocation.capability,
+                &context,
+                &scope,
+            )
+        })?;
+        let mut draft = AuditDraft {
+            capability: plan.capability.id.clone(),
+            credential: plan.credential.clone(),
+            secret_id: plan
+                .secrets
+                .first()
+                .and_then(|s| parse_secret_ref(&s.secret_ref).ok()),
+            scope: scope.to_string(),
+            consumer: invocation.consumer.clone(),
+            host: plan.host.clone(),
+            method: invocation.method.clone().unwrap_or_default(),
+            path: String::new(),
+            request_bytes: 0,
+            status: None,
+            response_bytes: 0,
+            started,
+            outcome: "ok".into(),
+        };
+        match self.call(invocation, &plan, &mut draft) {
+            Ok(stream) => Ok(stream),
+            Err(e) => {
+                // The refusal itself is worth recording; a failure to record it must not
+                // hide the original error.
+                let _ = self.record_call(draft.failed(e.kind()));
+                Err(e)
+            }
+        }
+    }
+
+    fn call<'v>(
+        &'v self,
+        invocation: &Invocation,
+        plan: &Plan,
+        draft: &mut AuditDraft,
+    ) -> Result<ResponseStream<'v>> {
+        let checked = check(invocation, plan)?;
+        draft.method = checked.method.clone();
+        draft.path = checked.target.path.clone();
+        draft.request_bytes = checked.body.bytes.len() as u64;
+        let unsealed = self.unseal(plan)?;
+        let mut injection = auth::render(&plan.auth, &unsealed.secrets)?;
+        let client_cert = match plan.auth {
+            AuthSpec::Mtls {} => Some(super::tls::client_cert(
+                secret(&unsealed.secrets, "certificate")?.expose(),
+                secret(&unsealed.secrets, "private_key")?.expose(),
+            )?),
+            _ => None,
+        };
+        let agent_key = (!plan.network.is_default() || client_cert.is_some()).then(|| AgentKey {
+            credential: plan.credential.clone(),
+            network: serde_json::to_string(&plan.network).unwrap_or_default(),
+            identity: unsealed
+                .metas
+                .iter()
+                .map(|(role, m)| format!("{role}:{}:{}", m.secret_id, m.value_version))
+                .collect::<Vec<_>>()
+                .join(","),
+        });
+        let agent = self
+            .transport()
+            .agent(agent_key, &plan.network, client_cert)?;
+        let mut token = match &plan.auth {
+            AuthSpec::Oauth2 { .. } => {
+                Some(oauth2::access_token(self, plan, &unsealed, &agent, false)?)
+            }
+            _ => None,
+        };
+        if let Some(token) = &token {
+            injection
+                .injected
+                .push(Zeroizing::new(token.as_bytes().to_vec()));
+        }
+        let literals = &plan.policy.response_body_blocklist;
+        let mut refreshed = false;
+        loop {
+            let redactor = Arc::new(Redactor::new(
+                &injection
+                    .injected
+                    .iter()
+                    .map(|v| v.as_slice())
+                    .collect::<Vec<_>>(),
+                literals,
+            ));
+            let request = build(
+                plan,
+                &checked,
+                &injection,
+                token.as_ref().map(|t| t.as_str()),
+                &unsealed,
+            )?;
+            let planned = request.planned.clone();
+            let response = send(&agent, request, &plan.host, checked.timeout)
+                .map_err(|e| scrub(e, &redactor))?;
+            let status = response.status().as_u16();
+            if status == 401 && token.is_some() && !refreshed {
+                // The token may have been revoked or expired early: refresh once, retry once.
+                drop(response);
+                let fresh = oauth2::access_token(self, plan, &unsealed, &agent, true)?;
+                injection
+                    .injected
+                    .push(Zeroizing::new(fresh.as_bytes().to_vec()));
+                token = Some(fresh);
+                refreshed = true;
+                continue;
+            }
+            let headers = response
+                .headers()
+                .iter()
+                .filter(|(name, _)| headers::response_header_allowed(name.as_str()))
+                .map(|(name, value)| {
+                    (
+                        name.as_str().to_string(),
+                        redactor.redact_str(&String::from_utf8_lossy(value.as_bytes())),
+                    )
+                })
+                .collect();
+            let reader = super::redact::RedactingReader::new(
+                response.into_body().into_reader(),
+                redactor,
+                plan.policy.max_response_body_bytes,
+            );
+            return Ok(ResponseStream {
+                vault: self,
+                planned,
+                status,
+                headers,
+                reader,
+                audit: Some(draft.clone()),
+            });
+        }
+    }
+
+    /// Counts the call against the rate limit (one write shared by every process) and
+    /// decrypts the credential's secrets — only those: the cost of a call does not depend
+    /// on how many other secrets the vault holds.
+    fn unseal(&self, plan: &Plan) -> Result<Unsealed> {
+        let work = |tx: &dyn StoreTx, keys: &Keys| -> Result<Unsealed> {
+            if let Some(limit) = plan.policy.rate_limit_per_minute
+                && !tx.rate_limit_take(
+                    &plan.capability.id,
+                    crate::vault::now_ms(),
+                    RATE_WINDOW_MS,
+                    limit,
+                )?
+            {
+                return Err(Error::new(
+                    ErrorKind::RateLimited,
+                    format!(
+                        "capability '{}' allows {limit} calls per minute; try again later",
+                        plan.capability.id
+                    ),
+                ));
+            }
+            let mut unsealed = Unsealed {
+                secrets: Secrets::new(),
+                metas: Vec::new(),
+            };
+            for link in &plan.secrets {
+                let id = parse_secret_ref(&link.secret_ref)?;
+                let record = tx.secret_get(&id)?.ok_or_else(|| {
+                    Error::new(
+                        ErrorKind::CredentialNotFound,
+                        format!(
+                            "secret {} of credential '{}' no longer exists",
+                            link.secret_ref, plan.credential
+                        ),
+                    )
+                })?;
+                let value = crate::envelope::open_value(
+                    &keys.wrapping,
+                    &crate::secrets::binding(keys, &record.meta),
+                    &record.envelope,
+                )?;
+                unsealed.secrets.insert(link.role.clone(), value);
+                unsealed.metas.push((link.role.clone(), record.meta));
+            }
+            Ok(unsealed)
+        };
+        if plan.policy.rate_limit_per_minute.is_some() {
+            self.write(work)
+        } else {
+            self.read_keyed(work)
+        }
+    }
+}
+
+/// Steps 2–4 without secrets: method, path, headers, owned parameters, body size.
+fn check(invocation: &Invocation, plan: &Plan) -> Result<Checked> {
+    let view = &plan.capability;
+    let method = match &invocation.method {
+        Some(m) => {
+            let m = m.trim().to_ascii_uppercase();
+            if !view.methods.contains(&m) {
+                return Err(Error::new(
+                    ErrorKind::PolicyViolation,
+                    format!(
+                        "method {m} is not allowed for capability '{}' (allowed: {})",
+                        view.id,
+                        view.methods.join(", ")
+                    ),
+                ));
+            }
+            m
+        }
+        // Like curl: the only method, else GET without a body and POST with one.
+        None => match view.methods.as_slice() {
+            [only] => only.clone(),
+            many if !has_body(invocation) && many.iter().any(|m| m == "GET") => "GET".into(),
+            many if has_body(invocation) && many.iter().any(|m| m == "POST") => "POST".into(),
+            many => {
+                return Err(Error::invalid(format!(
+                    "capability '{}' allows several methods ({}): pass --method",
+                    view.id,
+                    many.join(", ")
+                )));
+            }
+        },
+    };
+    let raw_path = match &invocation.path {
+        Some(p) => p.clone(),
+        None => match view.paths.as_slice() {
+            [only] if !only.ends_with('/') && !only.ends_with('.') => only.clone(),
+            _ => {
+                return Err(Error::invalid(format!(
+                    "capability '{}' needs a path under {}: pass --path",
+                    view.id,
+                    view.paths.join(", ")
+                )));
+            }
+        },
+    };
+    let target = path::normalize(&raw_path)?;
+    if !view
+        .paths
+        .iter()
+        .any(|prefix| path::prefix_admits(prefix, &target.path))
+    {
+        return Err(Error::new(
+            ErrorKind::PolicyViolation,
+            format!(
+                "path {} is not allowed for capability '{}' (allowed prefixes: {})",
+                target.path,
+                view.id,
+                view.paths.join(", ")
+            ),
+        ));
+    }
+    let owned_headers: Vec<String> = plan
+        .auth
+        .header_names()
+        .into_iter()
+        .map(str::to_ascii_lowercase)
+        .collect();
+    let caller_headers = headers::check_caller_headers(&invocation.headers, &owned_headers)?;
+    let owned_params = plan.auth.param_names();
+    if let Some(name) = target
+        .query_names()
+        .find(|n| owned_params.iter().any(|p| p == n))
+    {
+        return Err(Error::new(
+            ErrorKind::PolicyViolation,
+            format!("query parameter '{name}' is set by the broker from the credential; remove it"),
+        ));
+    }
+    let body = invocation
+        .body
+        .prepare(plan.policy.max_request_body_bytes)?;
+    if body.content_type.is_some() && caller_headers.iter().any(|(n, _)| n == "content-type") {
+        return Err(Error::invalid(
+            "a multipart body sets its own content-type: remove the content-type header",
+        ));
+    }
+    Ok(Checked {
+        method,
+        target,
+        headers: caller_headers,
+        body,
+        timeout: invocation.timeout.unwrap_or(DEFAULT_TIMEOUT),
+    })
+}
+
+fn has_body(invocation: &Invocation) -> bool {
+    !matches!(invocation.body, super::request::RequestBody::Empty)
+}
+
+fn secret<'s>(secrets: &'s Secrets, role: &str) -> Result<&'s SecretValue> {
+    secrets.get(role).ok_or_else(|| {
+        Error::new(
+            ErrorKind::CredentialNotFound,
+            format!("the credential has no '{role}' secret"),
+        )
+    })
+}
+
+/// A request ready for the wire.
+pub(crate) struct Outgoing {
+    pub planned: Planned,
+    pub method: String,
+    pub url: Zeroizing<String>,
+    pub headers: Vec<(String, Zeroizing<String>)>,
+    pub body: Vec<u8>,
+}
+
+/// Step 5: puts the injection, OAuth token and signatures on the request.
+fn build(
+    plan: &Plan,
+    checked: &Checked,
+    injection: &Injection,
+    token: Option<&str>,
+    unsealed: &Unsealed,
+) -> Result<Outgoing> {
+    let scheme = if plan.network.insecure_http {
+        "http"
+    } else {
+        "https"
+    };
+    let host = plan.host.as_str();
+    let prefix = injection
+        .path_prefix
+        .as_ref()
+        .map(|p| p.as_str())
+        .unwrap_or("");
+    let wire_path = Zeroizing::new(format!("{prefix}{}", checked.target.path));
+    let extra: Vec<(String, String)> = injection
+        .query
+        .iter()
+        .map(|(n, v)| (n.clone(), v.to_string()))
+        .collect();
+    let query = Zeroizing::new(checked.target.query_string(&extra));
+    drop(extra);
+    let url = Zeroizing::new(if query.is_empty() {
+        format!("{scheme}://{host}{}", wire_path.as_str())
+    } else {
+        format!("{scheme}://{host}{}?{}", wire_path.as_str(), query.as_str())
+    });
+    let shown_prefix = match &plan.auth {
+        AuthSpec::Path { prefix_template } => prefix_template.as_str(),
+        _ => "",
+    };
+    let planned = Planned {
+        capability: plan.capability.id.clone(),
+        credential: plan.credential.clone(),
+        method: checked.method.clone(),
+        url: format!(
+            "{scheme}://{host}{shown_prefix}{}",
+            checked.target.render(&[])
+        ),
+    };
+    let mut headers: Vec<(String, Zeroizing<String>)> = checked
+        .headers
+        .iter()
+        .map(|(n, v)| (n.clone(), Zeroizing::new(v.clone())))
+        .collect();
+    if let Some(content_type) = &checked.body.content_type {
+        headers.push(("content-type".into(), Zeroizing::new(content_type.clone())));
+    }
+    headers.extend(injection.headers.iter().cloned());
+    if let Some(token) = token {
+        headers.push((
+            "authorization".into(),
+            Zeroizing::new(format!("Bearer {token}")),
+        ));
+    }
+    match &plan.auth {
+        AuthSpec::AwsSigv4 { service, region } => {
+            let plain: Vec<(String, String)> = headers
+                .iter()
+                .map(|(n, v)| (n.clone(), v.to_string()))
+                .collect();
+            let request = sigv4::SigV4Request {
+                method: &checked.method,
+                host,
+                path: &wire_path,
+                query: &query,
+                headers: &plain,
+                payload: &checked.body.bytes,
+            };
+            let session = unsealed
+                .secrets
+                .get("session_token")
+                .map(|s| std::str::from_utf8(s.expose()))
+                .transpose()
+                .map_err(|_| Error::invalid("the AWS session_token secret is not text"))?;
+            let key = sigv4::SigV4Key {
+                access_key_id: std::str::from_utf8(
+                    secret(&unsealed.secrets, "access_key_id")?.expose(),
+                )
+                .map_err(|_| Error::invalid("the AWS access_key_id secret is not text"))?,
+                secret_access_key: secret(&unsealed.secrets, "secret_access_key")?.expose(),
+                session_token: session,
+            };
+            let region = sigv4_region(host).unwrap_or(region.as_str());
+            for (name, value) in sigv4::sign(&request, &key, region, service, unix_now()) {
+                headers.push((name, Zeroizing::new(value)));
+            }
+        }
+        AuthSpec::Hmac {
+            header_name,
+            value_template,
+            timestamp_header,
+        } => {
+            let timestamp = unix_now();
+            let canonical = hmac_sign::canonical_string(
+                timestamp,
+                &checked.method,
+                &wire_path,
+                &query,
+                &checked.body.bytes,
+            );
+            let signature =
+                hmac_sign::signature(secret(&unsealed.secrets, "secret")?.expose(), &canonical);
+            let value = value_template.replace("{{signature}}", &signature);
+            headers.push((header_name.to_ascii_lowercase(), Zeroizing::new(value)));
+            if let Some(ts) = timestamp_header {
+                headers.push((
+                    ts.to_ascii_lowercase(),
+                    Zeroizing::new(timestamp.to_string()),
+                ));
+            }
+        }
+        _ => {}
+    }
+    Ok(Outgoing {
+        planned,
+        method: checked.method.clone(),
+        url,
+        headers,
+        body: checked.body.bytes.clone(),
+    })
+}
+
+/// The region in an AWS regional host name (`bedrock-runtime.eu-west-1.amazonaws.com`), so a
+/// credential listing several regional hosts signs for the one it calls.
+fn sigv4_region(host: &str) -> Option<&str> {
+    let rest = host.strip_suffix(".amazonaws.com")?;
+    let region = rest.rsplit('.').next()?;
+    let looks_like_region = region.split('-').count() >= 3
+        && region
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    looks_like_region.then_some(region)
+}
+
+fn unix_now() -> i64 {
+    crate::vault::now_ms() / 1000
+}
+
+/// Steps 6–7: send through the guarded agent, with the call's timeout.
+fn send(
+    agent: &ureq::Agent,
+    outgoing: Outgoing,
+    host: &str,
+    timeout: Duration,
+) -> Result<ureq::http::Response<ureq::Body>> {
+    let mut builder = ureq::http::Request::builder()
+        .method(outgoing.method.as_str())
+        .uri(outgoing.url.as_str());
+    for (name, value) in &outgoing.headers {
+        builder = builder.header(name.as_str(), value.as_str());
+    }
+    let request = builder.body(outgoing.body).map_err(|_| {
+        Error::invalid("the request could not be built (a header name or value is not valid HTTP)")
+    })?;
+    let request = agent
+        .configure_request(request)
+        .timeout_global(Some(timeout))
+        .build();
+    agent
+        .run(request)
+        .map_err(|e| transport::upstream_error(e, host, timeout))
+}
+
+/// Errors pass through the redactor too: nothing the broker injected leaves in a message.
+fn scrub(err: Error, redactor: &Redactor) -> Error {
+    let message = redactor.redact_str(err.message());
+    Error::new(err.kind(), message)
+}

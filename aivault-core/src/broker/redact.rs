@@ -1,0 +1,1144 @@
+//! Response redaction (DESIGN §5): every value aivault injected is hidden from the response
+//! bodies and headers handed back to the caller, in every form an upstream could plausibly
+//! echo it back in.
+//!
+//! # Forms
+//!
+//! Each secret (a raw value, or a rendered value such as `Bearer sk-…` or a basic-auth token)
+//! expands into these needles:
+//!
+//! * the raw bytes;
+//! * JSON string escapes: `"` `\` and control characters always, and every combination of
+//!   escaping `/` as `\/`, HTML-safe escapes (`<` `>` `&` U+2028 U+2029 as `\u…`, as Go does),
+//!   non-ASCII as `\u…` UTF-16 units, and upper- or lower-case `\u` hex digits;
+//! * URL encodings: percent-encoding everything outside a safe set (RFC 3986 unreserved;
+//!   `encodeURIComponent`'s; WHATWG form-urlencoded's; unreserved plus `/`), with upper- and
+//!   lower-case hex, and with a space as `%20` or `+`;
+//! * lower- and upper-case hex;
+//! * base64, standard and URL-safe alphabets, at each of the three byte alignments a secret
+//!   embedded in a larger base64 string can start at (e.g. `base64("user:" + secret)`). For an
+//!   alignment `k`, `k` zero bytes + the secret are encoded and the leading characters that
+//!   depend on the zero bytes are dropped; three needles are kept: the characters determined by
+//!   the secret alone (for a secret in the middle of the data), and the full tail unpadded and
+//!   padded (for a secret at the end of the data). Each base64 needle is also kept with `/` as
+//!   `\/` (JSON) and URL-encoded (`+` `/` `=` as `%2B` `%2F` `%3D`, either hex case).
+//!
+//! Identical needles are kept once.
+//!
+//! # Thresholds
+//!
+//! A secret shorter than [`MIN_SECRET_LEN`] (4) bytes is not redacted at all, in any form:
+//! three bytes occur by chance everywhere in ordinary text, and redacting them would destroy
+//! responses while hiding almost nothing. JSON, URL and hex forms encode the whole secret and
+//! are kept whenever the secret is. The base64 needles at alignments 1 and 2 carry only part of
+//! the secret's bits, so a base64 needle shorter than [`MIN_DERIVED_LEN`] (6) characters is
+//! dropped. Operator literals (policy `responseBodyBlocklist`) are redacted verbatim and
+//! case-sensitively at any length of at least one byte: the operator asked for them.
+//!
+//! # Matching
+//!
+//! Matches are found leftmost-longest; a match that overlaps the previous one extends the same
+//! redacted run (so no byte of any needle survives), and each run is replaced by one
+//! [`REDACTED`]. Candidate positions are found with an 8 KiB bitset of the needles' two-byte
+//! prefixes, so the cost per input byte is a table lookup whatever the number of needles.
+
+use std::fmt;
+use std::io::{self, Read};
+use std::sync::Arc;
+
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
+use zeroize::{Zeroize, Zeroizing};
+
+use crate::error::{Error, ErrorKind};
+
+/// The replacement text.
+pub(crate) const REDACTED: &str = "[REDACTED]";
+
+/// A secret shorter than this many bytes is not redacted (in any form): too noisy.
+pub(crate) const MIN_SECRET_LEN: usize = 4;
+
+/// A partial base64 needle shorter than this many characters is dropped: too noisy.
+pub(crate) const MIN_DERIVED_LEN: usize = 6;
+
+/// The most bytes [`RedactingReader`] reads from upstream at once.
+const READ_CHUNK: usize = 32 * 1024;
+
+/// [`RedactingReader`] stops redacting into its output buffer once it holds this many bytes.
+const OUT_LIMIT: usize = 32 * 1024;
+
+/// Characters besides ASCII alphanumerics left unencoded, one set per URL-encoder family.
+const URL_SAFE_SETS: [&[u8]; 4] = [
+    // RFC 3986 unreserved (Go's QueryEscape, Python's quote_plus, curl).
+    b"-._~",
+    // JavaScript's encodeURIComponent.
+    b"-._~!'()*",
+    // WHATWG application/x-www-form-urlencoded.
+    b"*-._",
+    // Python's quote() default (keeps `/`).
+    b"-._~/",
+];
+
+/// What to hide in a response: every injected secret in all the forms an upstream could echo
+/// it back in, plus the operator's literal redaction strings.
+pub(crate) struct Redactor {
+    /// Distinct needles, sorted by length (longest first).
+    needles: Vec<Zeroizing<Vec<u8>>>,
+    /// Bit `(a << 8) | b` is set when some needle starts with `a b`, or a one-byte needle is `a`.
+    pair_filter: Vec<u64>,
+    /// Two-byte prefix -> needle indices, longest first; sorted by prefix.
+    buckets: Vec<(u16, Vec<u32>)>,
+    /// `single[b]`: `[b]` is a needle.
+    single: Vec<bool>,
+    /// The longest needle's length.
+    window: usize,
+}
+
+impl fmt::Debug for Redactor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Redactor")
+            .field("needles", &self.needles.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for Redactor {
+    fn drop(&mut self) {
+        // The filters hold needle prefixes; the needles zeroize themselves.
+        self.pair_filter.zeroize();
+        self.single.iter_mut().for_each(|b| *b = false);
+        for (key, _) in &mut self.buckets {
+            key.zeroize();
+        }
+    }
+}
+
+impl Redactor {
+    /// `secrets`: raw secret values and the rendered values aivault injected (e.g.
+    /// `Bearer sk-…`, a basic-auth token); each expands into its forms (see the module docs).
+    /// `literals`: operator redaction strings, redacted verbatim (case-sensitive) only.
+    pub fn new(secrets: &[&[u8]], literals: &[String]) -> Redactor {
+        let mut needles: Vec<Zeroizing<Vec<u8>>> = Vec::new();
+        for secret in secrets {
+            secret_forms(secret, &mut needles);
+        }
+        for literal in literals {
+            if !literal.is_empty() {
+                needles.push(Zeroizing::new(literal.as_bytes().to_vec()));
+            }
+        }
+        needles.sort_unstable_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
+        needles.dedup();
+
+        let mut pair_filter = vec![0u64; 1024];
+        let mut single = vec![false; 256];
+        let mut buckets: Vec<(u16, Vec<u32>)> = Vec::new();
+        for (index, needle) in needles.iter().enumerate() {
+            match needle.as_slice() {
+                [] => {}
+                [b] => {
+                    single[usize::from(*b)] = true;
+                    for second in 0..=255u8 {
+                        set_bit(&mut pair_filter, pair_key(*b, second));
+                    }
+                }
+                [a, b, ..] => {
+                    let key = pair_key(*a, *b);
+                    set_bit(&mut pair_filter, key);
+                    // Needles are sorted longest first, so each bucket is too.
+                    let slot = match buckets.binary_search_by_key(&key, |(k, _)| *k) {
+                        Ok(slot) => slot,
+                        Err(slot) => {
+                            buckets.insert(slot, (key, Vec::new()));
+                            slot
+                        }
+                    };
+                    // Fewer than 2^32 needles: the index fits.
+                    buckets[slot].1.push(index as u32);
+                }
+            }
+        }
+        let window = needles.first().map_or(0, |n| n.len());
+        Redactor {
+            needles,
+            pair_filter,
+            buckets,
+            single,
+            window,
+        }
+    }
+
+    /// Longest needle length (the streaming window); 0 when there is nothing to redact.
+    pub fn window(&self) -> usize {
+        self.window
+    }
+
+    /// The number of distinct needles.
+    #[cfg(test)]
+    fn needle_count(&self) -> usize {
+        self.needles.len()
+    }
+
+    /// Redacts a complete buffer.
+    pub fn redact(&self, bytes: &[u8]) -> Vec<u8> {
+        if self.needles.is_empty() {
+            return bytes.to_vec();
+        }
+        let mut out = Vec::with_capacity(bytes.len());
+        let mut covered = 0;
+        self.scan(bytes, 0, bytes.len(), &mut covered, &mut out, usize::MAX);
+        out
+    }
+
+    /// Redacts a header value (same forms).
+    pub fn redact_str(&self, s: &str) -> String {
+        if self.needles.is_empty() || self.find_match(s.as_bytes(), 0, s.len()).is_none() {
+            return s.to_owned();
+        }
+        match String::from_utf8(self.redact(s.as_bytes())) {
+            Ok(text) => text,
+            // A binary needle cut a character: keep the text valid, the needle is gone anyway.
+            Err(err) => String::from_utf8_lossy(err.as_bytes()).into_owned(),
+        }
+    }
+
+    /// Redacts `data[pos..to]` into `out` and returns the position reached.
+    ///
+    /// `covered` is the end (an index into `data`) of the redacted run in progress: bytes
+    /// before it are dropped silently. Every match starting before `to` must lie entirely in
+    /// `data` (the caller holds back `window - 1` bytes). Stops early, at a consistent point,
+    /// once `out` holds `out_limit` bytes.
+    fn scan(
+        &self,
+        data: &[u8],
+        mut pos: usize,
+        to: usize,
+        covered: &mut usize,
+        out: &mut Vec<u8>,
+        out_limit: usize,
+    ) -> usize {
+        while pos < to {
+            if pos < *covered {
+                // Inside a run: any match starting here extends it.
+                let stop = (*covered).min(to);
+                match self.find_match(data, pos, stop) {
+                    Some((start, len)) => {
+                        *covered = (*covered).max(start + len);
+                        pos = start + 1;
+                    }
+                    None => pos = stop,
+                }
+                continue;
+            }
+            if out.len() >= out_limit {
+                break;
+            }
+            let stop = to.min(pos.saturating_add(out_limit - out.len()));
+            match self.find_match(data, pos, stop) {
+                Some((start, len)) => {
+                    out.extend_from_slice(&data[pos..start]);
+                    out.extend_from_slice(REDACTED.as_bytes());
+                    *covered = start + len;
+                    pos = start + 1;
+                }
+                None => {
+                    out.extend_from_slice(&data[pos..stop]);
+                    pos = stop;
+                }
+            }
+        }
+        pos
+    }
+
+    /// The first position in `data[from..stop]` where a needle (lying entirely in `data`)
+    /// starts, with the length of the longest needle there.
+    fn find_match(&self, data: &[u8], from: usize, stop: usize) -> Option<(usize, usize)> {
+        let stop = stop.min(data.len());
+        if from >= stop {
+            return None;
+        }
+        // Positions with a following byte go through the two-byte prefix filter.
+        let pair_stop = stop.min(data.len() - 1);
+        if from < pair_stop {
+            let filter = self.pair_filter.as_slice();
+            for (offset, window) in data[from..=pair_stop].windows(2).enumerate() {
+                let key = pair_key(window[0], window[1]);
+                if filter[usize::from(key >> 6)] & (1u64 << (key & 63)) != 0 {
+                    let at = from + offset;
+                    if let Some(len) = self.longest_at(data, at) {
+                        return Some((at, len));
+                    }
+                }
+            }
+        }
+        // Only the last byte of `data` can remain: one-byte needles only.
+        (pair_stop.max(from)..stop)
+            .find(|&at| self.single[usize::from(data[at])])
+            .map(|at| (at, 1))
+    }
+
+    /// The length of the longest needle starting at `data[at]`.
+    fn longest_at(&self, data: &[u8], at: usize) -> Option<usize> {
+        let rest = &data[at..];
+        if let [a, b, ..] = rest {
+            let key = pair_key(*a, *b);
+            if let Ok(slot) = self.buckets.binary_search_by_key(&key, |(k, _)| *k) {
+                for &index in &self.buckets[slot].1 {
+                    let needle = &self.needles[index as usize];
+                    if rest.starts_with(needle) {
+                        return Some(needle.len());
+                    }
+                }
+            }
+        }
+        match rest.first() {
+            Some(&b) if self.single[usize::from(b)] => Some(1),
+            _ => None,
+        }
+    }
+}
+
+fn pair_key(a: u8, b: u8) -> u16 {
+    (u16::from(a) << 8) | u16::from(b)
+}
+
+fn set_bit(filter: &mut [u64], key: u16) {
+    filter[usize::from(key >> 6)] |= 1u64 << (key & 63);
+}
+
+/// Pushes every form of `secret` (see the module docs) onto `needles`.
+fn secret_forms(secret: &[u8], needles: &mut Vec<Zeroizing<Vec<u8>>>) {
+    if secret.len() < MIN_SECRET_LEN {
+        return;
+    }
+    needles.push(Zeroizing::new(secret.to_vec()));
+    for style in 0..16u8 {
+        needles.push(json_escape(
+            secret,
+            JsonStyle {
+                slash: style & 1 != 0,
+                html: style & 2 != 0,
+                ascii: style & 4 != 0,
+                upper: style & 8 != 0,
+            },
+        ));
+    }
+    for safe in URL_SAFE_SETS {
+        for upper in [true, false] {
+            for plus in [false, true] {
+                needles.push(url_encode(secret, safe, upper, plus));
+            }
+        }
+    }
+    needles.push(hex(secret, false));
+    needles.push(hex(secret, true));
+    for form in base64_forms(secret) {
+        if form.len() < MIN_DERIVED_LEN {
+            continue;
+        }
+        if form.contains(&b'/') {
+            needles.push(json_escape(
+                &form,
+                JsonStyle {
+                    slash: true,
+                    html: false,
+                    ascii: false,
+                    upper: false,
+                },
+            ));
+        }
+        if form.iter().any(|b| matches!(b, b'+' | b'/' | b'=')) {
+            needles.push(url_encode(&form, URL_SAFE_SETS[0], true, false));
+            needles.push(url_encode(&form, URL_SAFE_SETS[0], false, false));
+        }
+        needles.push(form);
+    }
+}
+
+/// The base64 needles of `secret`: per alphabet and alignment, the secret-only characters,
+/// the unpadded tail and the padded tail.
+fn base64_forms(secret: &[u8]) -> Vec<Zeroizing<Vec<u8>>> {
+    let mut forms = Vec::with_capacity(18);
+    for align in 0..3usize {
+        let mut input = Zeroizing::new(vec![0u8; align]);
+        input.extend_from_slice(secret);
+        let bits = 8 * input.len();
+        // The first character with no bit from the alignment bytes.
+        let first = (8 * align).div_ceil(6);
+        // The characters made only of secret bits (the last one may be partial).
+        let full_end = bits / 6;
+        for engine in [&STANDARD_NO_PAD, &URL_SAFE_NO_PAD] {
+            let encoded = Zeroizing::new(engine.encode(input.as_slice()));
+            let encoded = encoded.as_bytes();
+            forms.push(Zeroizing::new(encoded[first..full_end].to_vec()));
+            forms.push(Zeroizing::new(encoded[first..].to_vec()));
+            let mut padded = Zeroizing::new(encoded[first..].to_vec());
+            let pads = (4 - encoded.len() % 4) % 4;
+            padded.extend(std::iter::repeat_n(b'=', pads));
+            forms.push(padded);
+        }
+    }
+    forms
+}
+
+/// How a JSON encoder escapes a string.
+#[derive(Clone, Copy)]
+struct JsonStyle {
+    /// `/` as `\/` (PHP, some Java encoders).
+    slash: bool,
+    /// `<` `>` `&` U+2028 U+2029 as `\u…` (Go's default).
+    html: bool,
+    /// Non-ASCII as `\u…` UTF-16 units (Python's default).
+    ascii: bool,
+    /// Upper-case hex digits in `\u…` (Jackson).
+    upper: bool,
+}
+
+fn json_escape(value: &[u8], style: JsonStyle) -> Zeroizing<Vec<u8>> {
+    let mut out = Zeroizing::new(Vec::with_capacity(value.len() + 16));
+    match std::str::from_utf8(value) {
+        Ok(text) => {
+            for c in text.chars() {
+                json_escape_char(c, style, &mut out);
+            }
+        }
+        // Not text: only the ASCII escapes apply, other bytes pass through as encoders do.
+        Err(_) => {
+            for &b in value {
+                if b.is_ascii() {
+                    json_escape_char(char::from(b), style, &mut out);
+                } else {
+                    out.push(b);
+                }
+            }
+        }
+    }
+    out
+}
+
+fn json_escape_char(c: char, style: JsonStyle, out: &mut Vec<u8>) {
+    match c {
+        '"' => out.extend_from_slice(b"\\\""),
+        '\\' => out.extend_from_slice(b"\\\\"),
+        '/' if style.slash => out.extend_from_slice(b"\\/"),
+        '\n' => out.extend_from_slice(b"\\n"),
+        '\r' => out.extend_from_slice(b"\\r"),
+        '\t' => out.extend_from_slice(b"\\t"),
+        '\u{8}' => out.extend_from_slice(b"\\b"),
+        '\u{c}' => out.extend_from_slice(b"\\f"),
+        c if u32::from(c) < 0x20 => push_unicode_escape(c, style.upper, out),
+        '<' | '>' | '&' | '\u{2028}' | '\u{2029}' if style.html => {
+            push_unicode_escape(c, style.upper, out)
+        }
+        c if style.ascii && !c.is_ascii() => push_unicode_escape(c, style.upper, out),
+        c => {
+            let mut utf8 = [0u8; 4];
+            out.extend_from_slice(c.encode_utf8(&mut utf8).as_bytes());
+        }
+    }
+}
+
+fn push_unicode_escape(c: char, upper: bool, out: &mut Vec<u8>) {
+    let mut units = [0u16; 2];
+    for unit in c.encode_utf16(&mut units) {
+        out.extend_from_slice(b"\\u");
+        for shift in [12u16, 8, 4, 0] {
+            out.push(hex_digit(((*unit >> shift) & 0xf) as u8, upper));
+        }
+    }
+}
+
+fn url_encode(value: &[u8], safe: &[u8], upper: bool, plus: bool) -> Zeroizing<Vec<u8>> {
+    let mut out = Zeroizing::new(Vec::with_capacity(value.len() * 3));
+    for &b in value {
+        if b.is_ascii_alphanumeric() || safe.contains(&b) {
+            out.push(b);
+        } else if b == b' ' && plus {
+            out.push(b'+');
+        } else {
+            out.extend_from_slice(&[b'%', hex_digit(b >> 4, upper), hex_digit(b & 0xf, upper)]);
+        }
+    }
+    out
+}
+
+fn hex(value: &[u8], upper: bool) -> Zeroizing<Vec<u8>> {
+    let mut out = Zeroizing::new(Vec::with_capacity(value.len() * 2));
+    for &b in value {
+        out.extend_from_slice(&[hex_digit(b >> 4, upper), hex_digit(b & 0xf, upper)]);
+    }
+    out
+}
+
+fn hex_digit(nibble: u8, upper: bool) -> u8 {
+    match nibble {
+        0..=9 => b'0' + nibble,
+        _ if upper => b'A' + nibble - 10,
+        _ => b'a' + nibble - 10,
+    }
+}
+
+/// A reader that redacts as it streams, holding back at most `window - 1` bytes so a secret
+/// split across two reads is still caught, and enforcing a response size cap on the bytes
+/// read from upstream.
+///
+/// Memory is flat: at most `READ_CHUNK + window - 1` bytes of upstream data (zeroized as they
+/// are consumed) and `OUT_LIMIT + REDACTED.len()` bytes of redacted output are buffered.
+pub(crate) struct RedactingReader<R> {
+    inner: R,
+    redactor: Arc<Redactor>,
+    cap: Option<u64>,
+    upstream: u64,
+    /// A fixed buffer (never reallocated, zeroized on drop) of `READ_CHUNK + window - 1`
+    /// bytes; `pending[..filled]` are upstream bytes, of which `pending[..scanned]` are done.
+    pending: Zeroizing<Vec<u8>>,
+    filled: usize,
+    scanned: usize,
+    /// `pending[..covered]` belongs to a redacted run already emitted.
+    covered: usize,
+    /// Redacted bytes not yet returned; `out[..out_pos]` has been.
+    out: Vec<u8>,
+    out_pos: usize,
+    eof: bool,
+    /// Set once the cap was exceeded: every later read fails the same way.
+    over_cap: Option<u64>,
+}
+
+impl<R> fmt::Debug for RedactingReader<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedactingReader")
+            .field("redactor", &self.redactor)
+            .field("cap", &self.cap)
+            .field("upstream_bytes", &self.upstream)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<R: Read> RedactingReader<R> {
+    /// Wraps `inner`; `cap` is the most bytes upstream may send (`maxResponseBodyBytes`).
+    pub fn new(inner: R, redactor: Arc<Redactor>, cap: Option<u64>) -> Self {
+        let hold = redactor.window().saturating_sub(1);
+        RedactingReader {
+            inner,
+            redactor,
+            cap,
+            upstream: 0,
+            pending: Zeroizing::new(vec![0u8; READ_CHUNK + hold]),
+            filled: 0,
+            scanned: 0,
+            covered: 0,
+            out: Vec::new(),
+            out_pos: 0,
+            eof: false,
+            over_cap: None,
+        }
+    }
+
+    /// Bytes read from upstream so far.
+    pub fn upstream_bytes(&self) -> u64 {
+        self.upstream
+    }
+
+    /// Drops the redacted prefix of `pending`, then reads once from upstream.
+    fn fill(&mut self) -> io::Result<()> {
+        if self.scanned > 0 {
+            // Stale bytes past `filled` are overwritten by later reads or zeroized on drop.
+            self.pending.copy_within(self.scanned..self.filled, 0);
+            self.filled -= self.scanned;
+            self.covered = self.covered.saturating_sub(self.scanned);
+            self.scanned = 0;
+        }
+        let mut want = READ_CHUNK;
+        if let Some(cap) = self.cap {
+            // One byte past the cap is enough to know it is exceeded.
+            let room = cap.saturating_sub(self.upstream).saturating_add(1);
+            want = want.min(usize::try_from(room).unwrap_or(usize::MAX));
+        }
+        // At most `window - 1` bytes are kept across a fill, so `READ_CHUNK` bytes fit.
+        let start = self.filled;
+        let n = self.inner.read(&mut self.pending[start..start + want])?;
+        let n = n.min(want);
+        self.filled += n;
+        if n == 0 {
+            self.eof = true;
+            return Ok(());
+        }
+        self.upstream += n as u64;
+        if let Some(cap) = self.cap
+            && self.upstream > cap
+        {
+            self.over_cap = Some(cap);
+            self.pending[..].zeroize();
+            self.filled = 0;
+            self.scanned = 0;
+            self.covered = 0;
+            return Err(cap_error(cap));
+        }
+        Ok(())
+    }
+}
+
+impl<R: Read> Read for RedactingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        loop {
+            if self.out_pos < self.out.len() {
+                let n = buf.len().min(self.out.len() - self.out_pos);
+                buf[..n].copy_from_slice(&self.out[self.out_pos..self.out_pos + n]);
+                self.out_pos += n;
+                return Ok(n);
+            }
+            if let Some(cap) = self.over_cap {
+                return Err(cap_error(cap));
+            }
+            self.out.clear();
+            self.out_pos = 0;
+            let len = self.filled;
+            let boundary = if self.eof {
+                len
+            } else {
+                len.saturating_sub(self.redactor.window().saturating_sub(1))
+            };
+            if self.scanned < boundary {
+                self.scanned = self.redactor.scan(
+                    &self.pending[..self.filled],
+                    self.scanned,
+                    boundary,
+                    &mut self.covered,
+                    &mut self.out,
+                    OUT_LIMIT,
+                );
+                continue;
+            }
+            if self.eof {
+                self.filled = 0;
+                self.scanned = 0;
+                self.covered = 0;
+                return Ok(0);
+            }
+            self.fill()?;
+        }
+    }
+}
+
+fn cap_error(cap: u64) -> io::Error {
+    io::Error::other(Error::new(
+        ErrorKind::PolicyViolation,
+        format!("response body exceeds the capability's maxResponseBodyBytes ({cap} bytes)"),
+    ))
+}
+
+/// The aivault error inside an `io::Error` returned by [`RedactingReader`] (the size cap),
+/// if it is one.
+pub(crate) fn policy_error(err: &io::Error) -> Option<Error> {
+    if err.kind() != io::ErrorKind::Other {
+        return None;
+    }
+    err.get_ref()
+        .and_then(|inner| inner.downcast_ref::<Error>())
+        .map(|inner| Error::new(inner.kind(), inner.message()))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use base64::engine::general_purpose::{STANDARD, URL_SAFE};
+
+    const SECRET: &[u8] = b"sk-live_9f8E7d6C5b4A/x+y=z~Q";
+
+    fn redactor(secrets: &[&[u8]]) -> Redactor {
+        Redactor::new(secrets, &[])
+    }
+
+    fn redact_text(r: &Redactor, text: &str) -> String {
+        String::from_utf8(r.redact(text.as_bytes())).unwrap()
+    }
+
+    /// Returns at most `chunk` bytes per read.
+    struct Chunked<'a> {
+        data: &'a [u8],
+        pos: usize,
+        chunk: usize,
+    }
+
+    impl Read for Chunked<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = self.chunk.min(buf.len()).min(self.data.len() - self.pos);
+            buf[..n].copy_from_slice(&self.data[self.pos..self.pos + n]);
+            self.pos += n;
+            Ok(n)
+        }
+    }
+
+    /// Returns the first `split` bytes in one read, then the rest.
+    struct Split<'a> {
+        data: &'a [u8],
+        pos: usize,
+        split: usize,
+    }
+
+    impl Read for Split<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let end = if self.pos < self.split {
+                self.split
+            } else {
+                self.data.len()
+            };
+            let n = buf.len().min(end - self.pos);
+            buf[..n].copy_from_slice(&self.data[self.pos..self.pos + n]);
+            self.pos += n;
+            Ok(n)
+        }
+    }
+
+    fn stream(
+        r: &Arc<Redactor>,
+        inner: impl Read,
+        read_size: usize,
+        cap: Option<u64>,
+    ) -> io::Result<Vec<u8>> {
+        let mut reader = RedactingReader::new(inner, Arc::clone(r), cap);
+        let mut out = Vec::new();
+        let mut buf = vec![0u8; read_size];
+        loop {
+            let n = reader.read(&mut buf)?;
+            if n == 0 {
+                return Ok(out);
+            }
+            out.extend_from_slice(&buf[..n]);
+        }
+    }
+
+    /// A small deterministic generator (xorshift64*).
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        }
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n as u64) as usize
+        }
+    }
+
+    #[test]
+    fn raw_form() {
+        let r = redactor(&[SECRET]);
+        let text = format!("{{\"key\":\"{}\"}}", String::from_utf8_lossy(SECRET));
+        assert_eq!(redact_text(&r, &text), "{\"key\":\"[REDACTED]\"}");
+        assert_eq!(redact_text(&r, "nothing here"), "nothing here");
+    }
+
+    #[test]
+    fn json_escaped_forms() {
+        let secret = "ab\"cd/ef\\gh<é\u{2028}";
+        let r = redactor(&[secret.as_bytes()]);
+        for echoed in [
+            // serde_json, JavaScript.
+            serde_json::to_string(secret).unwrap(),
+            // PHP's default.
+            r#""ab\"cd\/ef\\gh<\u00e9\u2028""#.to_owned(),
+            // Go's default.
+            r#""ab\"cd/ef\\gh\u003cé\u2028""#.to_owned(),
+            // Python's default.
+            r#""ab\"cd/ef\\gh<\u00e9\u2028""#.to_owned(),
+            // Everything escaped, upper-case hex.
+            r#""ab\"cd\/ef\\gh\u003C\u00E9\u2028""#.to_owned(),
+        ] {
+            assert_eq!(redact_text(&r, &echoed), "\"[REDACTED]\"", "{echoed}");
+        }
+    }
+
+    #[test]
+    fn url_encoded_forms() {
+        let secret = "pa ss/wo+rd!*";
+        let r = redactor(&[secret.as_bytes()]);
+        for echoed in [
+            "pa%20ss%2Fwo%2Brd%21%2A",
+            "pa%20ss%2fwo%2brd%21%2a",
+            "pa+ss%2Fwo%2Brd%21%2A",
+            "pa+ss%2fwo%2brd%21%2a",
+            "pa%20ss%2Fwo%2Brd!*",
+            "pa+ss%2Fwo%2Brd%21*",
+            "pa%20ss/wo%2Brd%21%2A",
+        ] {
+            let out = redact_text(&r, &format!("?q={echoed}&x=1"));
+            assert_eq!(out, "?q=[REDACTED]&x=1", "{echoed}");
+        }
+    }
+
+    #[test]
+    fn hex_forms() {
+        let r = redactor(&[SECRET]);
+        let lower: String = SECRET.iter().map(|b| format!("{b:02x}")).collect();
+        let upper: String = SECRET.iter().map(|b| format!("{b:02X}")).collect();
+        assert_eq!(redact_text(&r, &format!("<{lower}>")), "<[REDACTED]>");
+        assert_eq!(redact_text(&r, &format!("<{upper}>")), "<[REDACTED]>");
+    }
+
+    /// Base64 characters left in `out` that could carry secret bits.
+    fn surviving_b64(out: &str) -> usize {
+        out.replace(REDACTED, "")
+            .bytes()
+            .filter(|b| b.is_ascii_alphanumeric() || b"+/-_".contains(b))
+            .count()
+    }
+
+    #[test]
+    fn base64_forms_at_every_alignment() {
+        let r = redactor(&[SECRET]);
+        let engines = [&STANDARD, &STANDARD_NO_PAD, &URL_SAFE, &URL_SAFE_NO_PAD];
+        for prefix in ["", "u", "us", "user:", "ab", "abcd"] {
+            for suffix in ["", "x", "xy", "xyz", "wxyz"] {
+                let mut data = prefix.as_bytes().to_vec();
+                data.extend_from_slice(SECRET);
+                data.extend_from_slice(suffix.as_bytes());
+                for engine in engines {
+                    let encoded = engine.encode(&data);
+                    let out = redact_text(&r, &encoded);
+                    assert!(out.contains(REDACTED), "{prefix:?} {suffix:?} {encoded}");
+                    // Whatever survives decodes to nothing containing the secret...
+                    if let Ok(decoded) = engine.decode(&out) {
+                        assert!(!decoded.windows(SECRET.len()).any(|w| w == SECRET));
+                    }
+                    // ...and is no more than the prefix's and suffix's characters plus the
+                    // two characters that mix their bits with the secret's.
+                    let budget = (8 * prefix.len()).div_ceil(6) + (8 * suffix.len()).div_ceil(6);
+                    assert!(
+                        surviving_b64(&out) <= budget + 2,
+                        "{prefix:?} {suffix:?}: {encoded} -> {out}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn base64_of_basic_auth_token() {
+        let r = redactor(&[b"hunter2-pass"]);
+        let header = format!("Basic {}", STANDARD.encode("alice:hunter2-pass"));
+        let out = r.redact_str(&header);
+        assert!(out.starts_with("Basic YWxpY2U6"), "{out}");
+        assert!(out.ends_with(REDACTED), "{out}");
+    }
+
+    #[test]
+    fn base64_inside_json_and_urls() {
+        // A secret whose standard base64 has `/` and `+`.
+        let secret = [0xfbu8, 0xff, 0xbf, 0xfb, 0xef, 0xbe, 0x01, 0x02, 0x03];
+        let r = redactor(&[&secret]);
+        let encoded = STANDARD.encode(secret);
+        assert!(encoded.contains('/') && encoded.contains('+'));
+        let json = encoded.replace('/', "\\/");
+        assert_eq!(redact_text(&r, &format!("\"{json}\"")), "\"[REDACTED]\"");
+        let query = encoded.replace('+', "%2B").replace('/', "%2F");
+        assert_eq!(redact_text(&r, &format!("a={query}&")), "a=[REDACTED]&");
+    }
+
+    #[test]
+    fn rendered_values_expand_too() {
+        let r = redactor(&[b"sk-abc123456", b"Bearer sk-abc123456"]);
+        let echoed = STANDARD.encode("Bearer sk-abc123456");
+        assert_eq!(redact_text(&r, &echoed), REDACTED);
+        assert_eq!(
+            redact_text(&r, "auth: Bearer sk-abc123456."),
+            "auth: [REDACTED]."
+        );
+    }
+
+    #[test]
+    fn literals_are_verbatim_and_case_sensitive() {
+        let r = Redactor::new(&[], &["internal-host.corp".to_owned(), String::new()]);
+        assert_eq!(
+            redact_text(&r, "via internal-host.corp and INTERNAL-HOST.CORP"),
+            "via [REDACTED] and INTERNAL-HOST.CORP"
+        );
+        // Not expanded into other forms.
+        let encoded = STANDARD.encode("internal-host.corp");
+        assert_eq!(redact_text(&r, &encoded), encoded);
+        // A one-byte literal works, including as the last byte.
+        let r = Redactor::new(&[], &["#".to_owned()]);
+        assert_eq!(redact_text(&r, "a#b#"), "a[REDACTED]b[REDACTED]");
+        assert_eq!(r.window(), 1);
+    }
+
+    #[test]
+    fn overlapping_needles_redact_their_union() {
+        let r = Redactor::new(&[], &["abcdef12".to_owned(), "ef12345678".to_owned()]);
+        assert_eq!(redact_text(&r, "xxabcdef12345678yy"), "xx[REDACTED]yy");
+        // Leftmost-longest: the longer needle at the same start wins; adjacent runs stay apart.
+        let r = Redactor::new(&[], &["abcd".to_owned(), "abcdefgh".to_owned()]);
+        assert_eq!(
+            redact_text(&r, "-abcdefgh-abcd-"),
+            "-[REDACTED]-[REDACTED]-"
+        );
+        assert_eq!(redact_text(&r, "abcdabcd"), "[REDACTED][REDACTED]");
+        // A self-overlapping run is one redaction.
+        let r = Redactor::new(&[], &["aaaa".to_owned()]);
+        assert_eq!(redact_text(&r, "xaaaaaaaaaay"), "x[REDACTED]y");
+        assert_eq!(redact_text(&r, "xaaay"), "xaaay");
+    }
+
+    #[test]
+    fn short_values_are_not_redacted_in_any_form() {
+        let r = redactor(&[b"abc", b""]);
+        assert_eq!(r.needle_count(), 0);
+        assert_eq!(r.window(), 0);
+        for text in ["abc", "616263", "YWJj", "xabcx", "%61bc"] {
+            assert_eq!(redact_text(&r, text), text);
+            let streamed = stream(&Arc::new(redactor(&[b"abc"])), text.as_bytes(), 2, None);
+            assert_eq!(streamed.unwrap(), text.as_bytes());
+        }
+        // Four bytes is enough for the raw value, but partial base64 needles stay >= 6 chars.
+        let r = redactor(&[b"abcd"]);
+        assert_eq!(redact_text(&r, "xabcdx"), "x[REDACTED]x");
+        assert!(r.needles.iter().all(|n| n.len() >= MIN_SECRET_LEN));
+    }
+
+    #[test]
+    fn needle_count_for_a_typical_credential() {
+        let r = redactor(&[
+            b"sk-proj-AbCdEf0123456789",
+            b"Bearer sk-proj-AbCdEf0123456789",
+        ]);
+        let count = r.needle_count();
+        assert!((20..=80).contains(&count), "{count}");
+    }
+
+    #[test]
+    fn headers_are_redacted() {
+        let r = redactor(&[SECRET]);
+        let value = format!("key={}; path=/", String::from_utf8_lossy(SECRET));
+        assert_eq!(r.redact_str(&value), "key=[REDACTED]; path=/");
+        assert_eq!(r.redact_str("plain"), "plain");
+    }
+
+    #[test]
+    fn debug_prints_no_needle() {
+        let r = Arc::new(Redactor::new(&[SECRET], &["operator-literal".to_owned()]));
+        let printed = format!("{r:?}");
+        assert!(printed.starts_with("Redactor"), "{printed}");
+        let reader = RedactingReader::new(&b""[..], Arc::clone(&r), Some(10));
+        let printed_reader = format!("{reader:?}");
+        for text in [&printed, &printed_reader] {
+            assert!(!text.contains("sk-live"), "{text}");
+            assert!(!text.contains("operator"), "{text}");
+            for needle in &r.needles {
+                let needle = String::from_utf8_lossy(needle);
+                assert!(!text.contains(needle.as_ref()), "{text}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_secret_split_at_every_read_boundary_is_caught() {
+        let r = Arc::new(redactor(&[SECRET]));
+        let b64 = STANDARD.encode([b"user:".as_slice(), SECRET].concat());
+        let mut data = b"head ".to_vec();
+        data.extend_from_slice(SECRET);
+        data.extend_from_slice(b" mid ");
+        data.extend_from_slice(b64.as_bytes());
+        data.extend_from_slice(b" tail");
+        let expected = r.redact(&data);
+        assert!(!expected.windows(SECRET.len()).any(|w| w == SECRET));
+        for chunk in [1, 7] {
+            for read_size in [1, 3, 64] {
+                let inner = Chunked {
+                    data: &data,
+                    pos: 0,
+                    chunk,
+                };
+                assert_eq!(stream(&r, inner, read_size, None).unwrap(), expected);
+            }
+        }
+        for split in 0..=data.len() {
+            let inner = Split {
+                data: &data,
+                pos: 0,
+                split,
+            };
+            assert_eq!(stream(&r, inner, 5, None).unwrap(), expected, "{split}");
+        }
+    }
+
+    #[test]
+    fn streaming_equals_whole_buffer_redaction() {
+        let secrets: [&[u8]; 2] = [b"tok-12345678", b"Bearer tok-12345678"];
+        let literals = ["aaaa".to_owned(), "x".to_owned(), "tok-1234zz".to_owned()];
+        let r = Arc::new(Redactor::new(&secrets, &literals));
+        let pieces: Vec<Vec<u8>> = vec![
+            b"tok-12345678".to_vec(),
+            b"Bearer tok-12345678".to_vec(),
+            STANDARD.encode("u:tok-12345678").into_bytes(),
+            b"aaaaaaa".to_vec(),
+            b"tok-1234zz".to_vec(),
+            b"x".to_vec(),
+            b"tok-".to_vec(),
+            b" ".to_vec(),
+            b"{\"a\":1}".to_vec(),
+        ];
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        for _ in 0..200 {
+            let mut data = Vec::new();
+            for _ in 0..rng.below(40) {
+                data.extend_from_slice(&pieces[rng.below(pieces.len())]);
+            }
+            let expected = r.redact(&data);
+            for chunk in [1, 2, 7, 13, 4096] {
+                let inner = Chunked {
+                    data: &data,
+                    pos: 0,
+                    chunk,
+                };
+                let got = stream(&r, inner, 1 + rng.below(20), None).unwrap();
+                assert_eq!(got, expected);
+            }
+        }
+    }
+
+    #[test]
+    fn cap_exceeded_at_exactly_cap_plus_one() {
+        let r = Arc::new(redactor(&[SECRET]));
+        let data = vec![b'z'; 1001];
+        let err = stream(&r, &data[..], 64, Some(1000)).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::Other);
+        let policy = policy_error(&err).unwrap();
+        assert_eq!(policy.kind(), ErrorKind::PolicyViolation);
+        assert_eq!(
+            policy.message(),
+            "response body exceeds the capability's maxResponseBodyBytes (1000 bytes)"
+        );
+        // It stays failed, and never read far past the cap.
+        let mut reader = RedactingReader::new(&data[..], Arc::clone(&r), Some(1000));
+        let mut sink = Vec::new();
+        assert!(reader.read_to_end(&mut sink).is_err());
+        assert_eq!(reader.upstream_bytes(), 1001);
+        assert!(reader.read(&mut [0u8; 8]).is_err());
+        // Other io errors are not policy errors.
+        assert!(policy_error(&io::Error::other("boom")).is_none());
+        assert!(policy_error(&io::Error::from(io::ErrorKind::TimedOut)).is_none());
+    }
+
+    #[test]
+    fn cap_not_exceeded_at_exactly_cap() {
+        let r = Arc::new(redactor(&[SECRET]));
+        let data = vec![b'z'; 1000];
+        for chunk in [1, 7, 1000] {
+            let inner = Chunked {
+                data: &data,
+                pos: 0,
+                chunk,
+            };
+            assert_eq!(stream(&r, inner, 64, Some(1000)).unwrap(), data);
+        }
+        let mut reader = RedactingReader::new(&data[..], r, Some(1000));
+        let mut out = Vec::new();
+        reader.read_to_end(&mut out).unwrap();
+        assert_eq!(reader.upstream_bytes(), 1000);
+        assert_eq!(out, data);
+    }
+
+    #[test]
+    fn empty_redactor_passes_everything_through() {
+        let r = Arc::new(Redactor::new(&[], &[]));
+        assert_eq!(r.window(), 0);
+        let data = b"anything at all".to_vec();
+        assert_eq!(r.redact(&data), data);
+        assert_eq!(stream(&r, &data[..], 3, None).unwrap(), data);
+        assert_eq!(stream(&r, &b""[..], 3, None).unwrap(), b"");
+    }
+
+    #[test]
+    fn buffers_stay_bounded() {
+        // A one-byte literal makes the output ten times the input: the worst case.
+        let r = Arc::new(Redactor::new(&[SECRET], &["q".to_owned()]));
+        let data = vec![b'q'; 3 * READ_CHUNK + 17];
+        let mut reader = RedactingReader::new(&data[..], Arc::clone(&r), None);
+        let mut buf = [0u8; 4096];
+        let mut total = 0usize;
+        loop {
+            let n = reader.read(&mut buf).unwrap();
+            if n == 0 {
+                break;
+            }
+            total += n;
+            assert!(
+                reader.pending.capacity() <= READ_CHUNK + r.window()
+                    && reader.filled <= reader.pending.len()
+            );
+            assert!(reader.out.len() <= OUT_LIMIT + REDACTED.len());
+        }
+        assert_eq!(total, data.len() * REDACTED.len());
+    }
+
+    /// `cargo test -p aivault-core --lib --release broker::redact -- --ignored --nocapture`
+    #[test]
+    #[ignore = "throughput measurement"]
+    fn throughput_100_mib() {
+        let secrets: [&[u8]; 2] = [
+            b"sk-proj-AbCdEf0123456789/xyz",
+            b"Bearer sk-proj-AbCdEf0123456789/xyz",
+        ];
+        let r = Arc::new(Redactor::new(&secrets, &["internal.corp".to_owned()]));
+        // JSON-ish text with base64 and hex noise and a secret every 64 KiB.
+        let mut rng = Rng(42);
+        let alphabet = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+/ \":,{}";
+        let mut block = Vec::with_capacity(1 << 20);
+        while block.len() < (1 << 20) {
+            if block.len() % (64 * 1024) < 80 {
+                block.extend_from_slice(secrets[0]);
+            }
+            block.push(alphabet[rng.below(alphabet.len())]);
+        }
+        struct Repeat<'a> {
+            block: &'a [u8],
+            left: usize,
+            pos: usize,
+        }
+        impl Read for Repeat<'_> {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                let n = buf.len().min(self.left).min(self.block.len() - self.pos);
+                buf[..n].copy_from_slice(&self.block[self.pos..self.pos + n]);
+                self.pos = (self.pos + n) % self.block.len();
+                self.left -= n;
+                Ok(n)
+            }
+        }
+        let total = 100 << 20;
+        let inner = Repeat {
+            block: &block,
+            left: total,
+            pos: 0,
+        };
+        let mut reader = RedactingReader::new(inner, Arc::clone(&r), None);
+        let mut buf = vec![0u8; 16 * 1024];
+        let started = std::time::Instant::now();
+        let mut out = 0usize;
+        loop {
+            let n = reader.read(&mut buf).unwrap();
+            if n == 0 {
+                break;
+            }
+            out += n;
+        }
+        let secs = started.elapsed().as_secs_f64();
+        assert_eq!(reader.upstream_bytes(), total as u64);
+        assert!(
+            reader.pending.capacity() <= READ_CHUNK + r.window()
+                && reader.filled <= reader.pending.len()
+        );
+        println!(
+            "{} needles, window {}: {} MiB in {secs:.3}s = {:.0} MiB/s (output {out} bytes)",
+            r.needle_count(),
+            r.window(),
+            total >> 20,
+            (total >> 20) as f64 / secs
+        );
+    }
+}

@@ -1,0 +1,247 @@
+//! What the broker hands back: the upstream status, sanitized headers and a redacted body,
+//! with the planned request (no secret in it). The audit event of a call is written when its
+//! body has been read to the end, failed, or was dropped.
+
+use std::io::Read;
+use std::time::Instant;
+
+use serde::Serialize;
+
+use crate::audit::{self, NewEvent, kinds};
+use crate::error::{Error, ErrorKind, Result};
+use crate::vault::{Vault, now_ms};
+
+use super::redact::{self, RedactingReader};
+
+/// The request the broker made, without any secret: what `aivault json` prints as `planned`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Planned {
+    /// The capability.
+    pub capability: String,
+    /// The credential used.
+    pub credential: String,
+    /// The HTTP method.
+    pub method: String,
+    /// Scheme, host, path and the caller's query; injected parameters are left out and a
+    /// path-auth prefix shows its template (`/bot{{secret}}`).
+    pub url: String,
+}
+
+/// A complete response (see [`Vault::invoke`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvokeResponse {
+    /// The request made.
+    pub planned: Planned,
+    /// The upstream status, relayed as is (4xx and 5xx included).
+    pub status: u16,
+    /// Upstream headers minus auth-class, cookie and framing headers, values redacted.
+    pub headers: Vec<(String, String)>,
+    /// The body, redacted.
+    pub body: Vec<u8>,
+}
+
+/// A response whose body is read as it arrives (see [`Vault::invoke_stream`]). Reading it
+/// to the end (or dropping it) writes the call's audit event.
+pub struct ResponseStream<'v> {
+    pub(crate) vault: &'v Vault,
+    pub(crate) planned: Planned,
+    pub(crate) status: u16,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) reader: RedactingReader<ureq::BodyReader<'static>>,
+    pub(crate) audit: Option<AuditDraft>,
+}
+
+impl std::fmt::Debug for ResponseStream<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResponseStream")
+            .field("planned", &self.planned)
+            .field("status", &self.status)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ResponseStream<'_> {
+    /// The request made.
+    pub fn planned(&self) -> &Planned {
+        &self.planned
+    }
+
+    /// The upstream status.
+    pub fn status(&self) -> u16 {
+        self.status
+    }
+
+    /// Sanitized upstream headers.
+    pub fn headers(&self) -> &[(String, String)] {
+        &self.headers
+    }
+
+    /// Reads the rest of the body into memory and writes the audit event.
+    ///
+    /// # Errors
+    /// `policy_violation` when the body exceeds the capability's `maxResponseBodyBytes`;
+    /// `upstream_error` when the upstream fails mid-body.
+    pub fn into_response(mut self) -> Result<InvokeResponse> {
+        let mut body = Vec::new();
+        if let Err(e) = self.read_to_end(&mut body) {
+            return Err(body_error(&e, &self.planned));
+        }
+        self.finish()?;
+        Ok(InvokeResponse {
+            planned: self.planned.clone(),
+            status: self.status,
+            headers: std::mem::take(&mut self.headers),
+            body,
+        })
+    }
+
+    /// Writes the audit event now (it is otherwise written at the end of the body).
+    ///
+    /// # Errors
+    /// When the event cannot be appended.
+    pub fn finish(&mut self) -> Result<()> {
+        match self.audit.take() {
+            Some(draft) => {
+                let bytes = self.reader.upstream_bytes();
+                self.vault
+                    .record_call(draft.with_response(self.status, bytes))
+            }
+            None => Ok(()),
+        }
+    }
+
+    fn fail(&mut self, err: &std::io::Error) {
+        if let Some(draft) = self.audit.take() {
+            let kind = redact::policy_error(err).map_or(ErrorKind::UpstreamError, |e| e.kind());
+            let bytes = self.reader.upstream_bytes();
+            let draft = draft.with_response(self.status, bytes).failed(kind);
+            let _ = self.vault.record_call(draft);
+        }
+    }
+}
+
+impl Read for ResponseStream<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self.reader.read(buf) {
+            Ok(0) if !buf.is_empty() => {
+                if let Err(e) = self.finish() {
+                    return Err(std::io::Error::other(e));
+                }
+                Ok(0)
+            }
+            Ok(n) => Ok(n),
+            Err(e) => {
+                self.fail(&e);
+                Err(e)
+            }
+        }
+    }
+}
+
+impl Drop for ResponseStream<'_> {
+    fn drop(&mut self) {
+        if let Some(draft) = self.audit.take() {
+            let bytes = self.reader.upstream_bytes();
+            let draft = draft.with_response(self.status, bytes).incomplete();
+            let _ = self.vault.record_call(draft);
+        }
+    }
+}
+
+/// The error a body read failed with, as an aivault error (the size cap, or the upstream).
+pub(crate) fn body_error(err: &std::io::Error, planned: &Planned) -> Error {
+    if let Some(e) = redact::policy_error(err) {
+        return e;
+    }
+    if let Some(e) = err.get_ref().and_then(|e| e.downcast_ref::<Error>()) {
+        return e.clone();
+    }
+    let host = planned
+        .url
+        .split("://")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .unwrap_or("the upstream");
+    let what = if err.kind() == std::io::ErrorKind::TimedOut {
+        "timed out".to_string()
+    } else {
+        err.kind().to_string()
+    };
+    Error::new(
+        ErrorKind::UpstreamError,
+        format!("reading the response body from {host} failed: {what}"),
+    )
+}
+
+/// The audit event of one call, filled in as the call proceeds.
+#[derive(Debug, Clone)]
+pub(crate) struct AuditDraft {
+    pub capability: String,
+    pub credential: String,
+    pub secret_id: Option<String>,
+    pub scope: String,
+    pub consumer: Option<String>,
+    pub host: String,
+    pub method: String,
+    pub path: String,
+    pub request_bytes: u64,
+    pub status: Option<u16>,
+    pub response_bytes: u64,
+    pub started: Instant,
+    pub outcome: String,
+}
+
+impl AuditDraft {
+    fn with_response(mut self, status: u16, bytes: u64) -> Self {
+        self.status = Some(status);
+        self.response_bytes = bytes;
+        self
+    }
+
+    /// Marks the call failed with `kind`.
+    pub(crate) fn failed(mut self, kind: ErrorKind) -> Self {
+        self.outcome = format!("error:{}", kind.as_str());
+        self
+    }
+
+    fn incomplete(mut self) -> Self {
+        self.outcome = "incomplete".into();
+        self
+    }
+
+    fn note(&self) -> String {
+        let mut note = format!(
+            "outcome={} method={} host={} path={} status={} request_bytes={} response_bytes={} duration_ms={}",
+            self.outcome,
+            self.method,
+            self.host,
+            self.path,
+            self.status.map_or("-".to_string(), |s| s.to_string()),
+            self.request_bytes,
+            self.response_bytes,
+            self.started.elapsed().as_millis()
+        );
+        if let Some(consumer) = &self.consumer {
+            note.push_str(&format!(" consumer={consumer}"));
+        }
+        note
+    }
+}
+
+impl Vault {
+    /// Appends the `capability.invoke` event of a call.
+    pub(crate) fn record_call(&self, draft: AuditDraft) -> Result<()> {
+        self.write(|tx, keys| {
+            let mut event = NewEvent::new(kinds::CAPABILITY_INVOKE)
+                .capability(&draft.capability)
+                .credential(&draft.credential)
+                .scope(&draft.scope)
+                .note(draft.note());
+            if let Some(id) = &draft.secret_id {
+                event = event.secret(id);
+            }
+            audit::append(tx, &keys.audit, event, now_ms())
+        })
+    }
+}
