@@ -311,6 +311,9 @@ impl Vault {
                 for host in &new.hosts {
                     let host = host.trim().to_string();
                     match &limit {
+                        // A credential's own host is always fine (a private-network
+                        // credential's `localhost:11434` is no registry-style pattern).
+                        Some(allowed) if allowed.contains(&host) => {}
                         Some(allowed) => {
                             check_host_pattern(&host).map_err(Error::invalid)?;
                             if !host_fits(allowed, &host) {

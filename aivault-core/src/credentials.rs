@@ -338,6 +338,46 @@ pub(crate) fn check_concrete_host(host: &str) -> Result<()> {
     check_host_pattern(host).map_err(Error::invalid)
 }
 
+/// A host of a credential that opted in to the private network: a DNS name, which may be a
+/// single label (`localhost`, `ollama`), with an optional port (`localhost:11434`) since local
+/// services rarely listen on 443. Still never an IP literal: the network guard checks what
+/// the name resolves to.
+fn check_private_host(host: &str) -> Result<()> {
+    let (name, port) = match host.rsplit_once(':') {
+        Some((name, port)) => (name, Some(port)),
+        None => (host, None),
+    };
+    if let Some(port) = port
+        && !port.parse::<u16>().is_ok_and(|p| p != 0)
+    {
+        return Err(Error::invalid(format!(
+            "host '{}': the port must be 1-65535",
+            printable(host)
+        )));
+    }
+    if crate::broker::netguard::parse_ip_literal(name).is_some() {
+        return Err(Error::invalid(format!(
+            "host '{}' is an IP literal; give a DNS name (such as localhost)",
+            printable(host)
+        )));
+    }
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    };
+    if name.is_empty() || name.len() > 253 || !name.split('.').all(label_ok) {
+        return Err(Error::invalid(format!(
+            "host '{}' must be a lower-case DNS name, optionally with :PORT",
+            printable(host)
+        )));
+    }
+    Ok(())
+}
+
 /// Whether `host` (concrete or a pattern) fits one of `patterns`.
 pub(crate) fn host_fits(patterns: &[String], host: &str) -> bool {
     patterns.iter().any(|p| p == host || host_matches(p, host))
@@ -395,7 +435,11 @@ impl Vault {
                 )));
             }
             for host in &new.hosts {
-                check_concrete_host(host)?;
+                if new.network.allow_private_network {
+                    check_private_host(host)?;
+                } else {
+                    check_concrete_host(host)?;
+                }
             }
         }
         self.write(|tx, keys| {

@@ -46,3 +46,79 @@ fn openai_models_through_the_broker() {
     }
     assert_eq!(response.planned.url, "https://api.openai.com/v1/models");
 }
+
+/// A local service (a model server on `localhost:PORT`, plain HTTP): an operator credential
+/// opts in with `allow_private_network` + `insecure_http`, and the system resolver's loopback
+/// answer is accepted; no test routing is involved.
+#[test]
+fn an_operator_credential_reaches_a_local_http_service() {
+    use aivault_core::{AuthOptions, NetworkOptions, NewCapability, NewCredential};
+    let upstream = Upstream::http(echo_handler());
+    let t = TestDir::new();
+    let vault = t.open();
+    let token = canary();
+    let secret = vault
+        .create_secret(new_secret("LOCAL_LLM_TOKEN", &token, Scope::Global))
+        .unwrap()
+        .secret;
+    let host = format!("localhost:{}", upstream.port());
+    let new = |network: NetworkOptions| NewCredential {
+        id: "local-llm".into(),
+        provider: "local-llm".into(),
+        secret_refs: vec![format!("vault:secret:{}", secret.secret_id)],
+        auth: AuthOptions {
+            kind: Some("header".into()),
+            header_name: Some("authorization".into()),
+            value_template: Some("Bearer {{secret}}".into()),
+            ..Default::default()
+        },
+        hosts: vec![host.clone()],
+        workspace_id: None,
+        group_id: None,
+        network,
+    };
+    let refused = vault
+        .create_credential(new(NetworkOptions::default()))
+        .unwrap_err();
+    assert_eq!(
+        refused.kind(),
+        aivault_core::ErrorKind::InvalidInput,
+        "{refused}"
+    );
+    vault
+        .create_credential(new(NetworkOptions {
+            allow_private_network: true,
+            insecure_http: true,
+            ca_cert: None,
+        }))
+        .unwrap();
+    vault
+        .create_capability(NewCapability {
+            id: "local-llm/chat".into(),
+            provider: None,
+            credential: Some("local-llm".into()),
+            methods: vec!["POST".into()],
+            paths: vec!["/v1/chat/completions".into()],
+            hosts: vec![],
+        })
+        .unwrap();
+    let response = vault
+        .invoke(&Invocation {
+            capability: "local-llm/chat".into(),
+            body: aivault_core::RequestBody::Bytes(b"{}".to_vec()),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(response.status, 200);
+    assert_eq!(
+        response.planned.url,
+        format!("http://{host}/v1/chat/completions")
+    );
+    let received = &upstream.requests()[0];
+    assert_eq!(received.method, "POST");
+    assert_eq!(
+        received.header("authorization"),
+        Some(format!("Bearer {token}").as_str())
+    );
+    assert!(!String::from_utf8_lossy(&response.body).contains(&token));
+}
