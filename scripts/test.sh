@@ -20,4 +20,15 @@ cargo bench --locked -p aivault-core --bench vault -- --test
 echo "== quickstart"
 ./scripts/quickstart.sh > /dev/null
 
+echo "== release builds refuse the debug-only test hooks"
+hooks_dir="$(mktemp -d)"
+trap 'rm -rf "$hooks_dir"' EXIT
+for hook in AIVAULT_DEV_RESOLVE=api.openai.com=127.0.0.1:9 AIVAULT_DEV_CA_CERT=/dev/null AIVAULT_DEV_STALL=any; do
+  if env "$hook" AIVAULT_DIR="$hooks_dir/vault" ./target/release/aivault status >/dev/null 2>"$hooks_dir/err"; then
+    echo "FAIL: a release build ran with ${hook%%=*} set" >&2
+    exit 1
+  fi
+  grep -q "release builds refuse" "$hooks_dir/err" || { cat "$hooks_dir/err" >&2; exit 1; }
+done
+
 echo "== all checks passed"

@@ -324,12 +324,7 @@ pub(crate) fn check_concrete_host(host: &str) -> Result<()> {
             printable(host)
         )));
     }
-    if host.parse::<std::net::IpAddr>().is_ok()
-        || host
-            .trim_matches(['[', ']'])
-            .parse::<std::net::Ipv6Addr>()
-            .is_ok()
-    {
+    if crate::broker::netguard::parse_ip_literal(host).is_some() {
         return Err(Error::invalid(format!(
             "host '{}' is an IP literal; give a DNS name",
             printable(host)

@@ -63,8 +63,10 @@ pub(crate) fn render(auth: &AuthSpec, secrets: &Secrets) -> Result<Injection> {
             value_template,
         } => out.query(param_name, fill(value_template, secrets)?),
         AuthSpec::Path { prefix_template } => {
+            // A path segment may hold ':' and '@' literally (RFC 3986 pchar): Telegram's bot
+            // tokens (`123:ABC`) go on the wire as documented, `/bot123:ABC/getMe`.
             let rendered = fill_with(prefix_template, secrets, |v| {
-                Zeroizing::new(encode_component(v))
+                Zeroizing::new(encode_component(v).replace("%3A", ":").replace("%40", "@"))
             })?;
             out.injected
                 .push(Zeroizing::new(rendered.as_bytes().to_vec()));

@@ -96,7 +96,14 @@ pub(crate) fn access_token(
         .secrets
         .get("secret")
         .ok_or_else(|| Error::internal("OAuth 2.0 credential without its secret"))?;
-    let state = TokenState::parse(value.expose())?;
+    let (state, read_version) = if force {
+        // A forced refresh (after a 401) may follow one this call already wrote back: start
+        // from the stored state, so a rotated refresh token is the one sent and the write-back
+        // below is not mistaken for a concurrent change.
+        stored_state(vault, &meta.secret_id)?
+    } else {
+        (TokenState::parse(value.expose())?, meta.value_version)
+    };
     let now = now_ms() / 1000;
     if !force && let Some(token) = state.fresh_token(now) {
         return Ok(Zeroizing::new(token.to_string()));
@@ -119,7 +126,6 @@ pub(crate) fn access_token(
             .map_err(|e| Error::internal(format!("cannot encode OAuth state: {e}")))?,
     );
     let secret_id = meta.secret_id.clone();
-    let read_version = meta.value_version;
     vault.write(|tx, keys| {
         let record = tx.secret_get(&secret_id)?.ok_or_else(|| {
             Error::new(
@@ -152,6 +158,27 @@ pub(crate) fn access_token(
     })?;
     let token = Zeroizing::new(updated.access_token.take().unwrap_or_default());
     Ok(token)
+}
+
+/// The OAuth state currently stored in secret `secret_id`, and its value version.
+fn stored_state(vault: &Vault, secret_id: &str) -> Result<(TokenState, u64)> {
+    vault.read_keyed(|tx, keys| {
+        let record = tx.secret_get(secret_id)?.ok_or_else(|| {
+            Error::new(
+                ErrorKind::CredentialNotFound,
+                "the OAuth 2.0 secret was deleted during the call",
+            )
+        })?;
+        let value = envelope::open_value(
+            &keys.wrapping,
+            &crate::secrets::binding(keys, &record.meta),
+            &record.envelope,
+        )?;
+        Ok((
+            TokenState::parse(value.expose())?,
+            record.meta.value_version,
+        ))
+    })
 }
 
 /// The token endpoint must be HTTPS on one of the credential's own hosts (checked again at

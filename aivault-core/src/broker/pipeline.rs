@@ -98,7 +98,11 @@ impl Vault {
             scope: scope.to_string(),
             consumer: invocation.consumer.clone(),
             host: plan.host.clone(),
-            method: invocation.method.clone().unwrap_or_default(),
+            method: invocation
+                .method
+                .as_deref()
+                .map(audited_method)
+                .unwrap_or_default(),
             path: String::new(),
             request_bytes: 0,
             status: None,
@@ -197,6 +201,7 @@ impl Vault {
                 .headers()
                 .iter()
                 .filter(|(name, _)| headers::response_header_allowed(name.as_str()))
+                .filter(|(name, _)| !name_reveals(name.as_str(), &redactor, &injection.injected))
                 .map(|(name, value)| {
                     (
                         name.as_str().to_string(),
@@ -367,6 +372,17 @@ fn check(invocation: &Invocation, plan: &Plan) -> Result<Checked> {
         body,
         timeout: invocation.timeout.unwrap_or(DEFAULT_TIMEOUT),
     })
+}
+
+/// The caller's method as the audit note of a refused call shows it: a method token, or `?`
+/// (a raw string with spaces or line breaks could forge fields of the note).
+fn audited_method(method: &str) -> String {
+    let method = method.trim().to_ascii_uppercase();
+    if !method.is_empty() && method.len() <= 16 && method.bytes().all(|b| b.is_ascii_uppercase()) {
+        method
+    } else {
+        "?".into()
+    }
 }
 
 fn has_body(invocation: &Invocation) -> bool {
@@ -558,6 +574,23 @@ fn send(
     agent
         .run(request)
         .map_err(|e| transport::upstream_error(e, host, timeout))
+}
+
+/// Whether a response header *name* holds an injected value (an upstream that reflects it as
+/// `x-<secret>: 1`): such a header is dropped, since names are not redacted. Names arrive
+/// lower-cased, so the raw values are also compared lower-cased.
+fn name_reveals(name: &str, redactor: &Redactor, injected: &[Zeroizing<Vec<u8>>]) -> bool {
+    if redactor.redact_str(name) != name {
+        return true;
+    }
+    injected.iter().any(|value| {
+        let lower = Zeroizing::new(value.to_ascii_lowercase());
+        lower.len() >= super::redact::MIN_SECRET_LEN
+            && name
+                .as_bytes()
+                .windows(lower.len())
+                .any(|w| w == lower.as_slice())
+    })
 }
 
 /// Errors pass through the redactor too: nothing the broker injected leaves in a message.
