@@ -515,8 +515,13 @@ Examples:
   aivault invoke openai/transcription --multipart-field model=whisper-1 --multipart-file file=talk.mp3
 
 Exit codes: 0 when the call completed, whatever the upstream status (`json` prints it);
-with --fail, 12 when the status is 400 or more. Errors of aivault itself use the codes
-of `aivault --help`.";
+with --fail, 12 when the status is 400 or more (the body is still printed). Otherwise:
+  2 invalid_input (and usage errors)        5 vault_locked
+  7 policy_violation (method, path, header, size cap or host refused)
+  8 capability_not_found                    9 credential_not_found
+  10 credential_ambiguous (pass --credential)
+  11 rate_limited                           12 upstream_error (connection, TLS, timeout)
+  13 io (a body file cannot be read)        see `aivault --help` for the rest";
 
 /// `aivault capability ...`.
 #[derive(Debug, Subcommand)]

@@ -5,7 +5,10 @@ use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use aivault_core::{Config, Error, ErrorKind, Invocation, MultipartPart, RequestBody, Result};
+use aivault_core::{
+    Config, Error, ErrorKind, Invocation, MultipartPart, Planned, RequestBody, Result,
+};
+use serde::Serialize;
 use serde_json::Value;
 
 use crate::cli::InvokeArgs;
@@ -43,10 +46,11 @@ pub fn run(args: InvokeArgs, render: Render, config: Config, out: &Output) -> Re
             let mut buf = vec![0u8; 16 * 1024];
             loop {
                 let n = read_some(&mut response, &mut buf)?;
-                if n == 0 {
+                // A reader that went away (`| head`) ends the copy; dropping the stream
+                // below still records the call (as incomplete) in the audit log.
+                if n == 0 || !write_out(&mut stdout, &buf[..n])? {
                     break;
                 }
-                write_out(&mut stdout, &buf[..n])?;
             }
         }
         Render::Body => {
@@ -55,15 +59,17 @@ pub fn run(args: InvokeArgs, render: Render, config: Config, out: &Output) -> Re
         }
         Render::Json => {
             let full = response.into_response()?;
-            let mut shown = serde_json::json!({
-                "planned": full.planned,
-                "response": { "status": full.status, "json": parse_json(&full.body) },
+            let json = parse_json(&full.body);
+            let text = (json.is_null() && !full.body.is_empty())
+                .then(|| String::from_utf8_lossy(&full.body).into_owned());
+            out.json(&JsonOutput {
+                planned: &full.planned,
+                response: JsonResponse {
+                    status: full.status,
+                    json,
+                    text,
+                },
             });
-            if parse_json(&full.body).is_null() && !full.body.is_empty() {
-                shown["response"]["text"] =
-                    Value::String(String::from_utf8_lossy(&full.body).into());
-            }
-            out.json(&shown);
         }
         Render::Markdown => {
             let full = response.into_response()?;
@@ -71,8 +77,7 @@ pub fn run(args: InvokeArgs, render: Render, config: Config, out: &Output) -> Re
                 Ok(value) => markdown(&value),
                 Err(_) => String::from_utf8_lossy(&full.body).into_owned(),
             };
-            write_out(&mut std::io::stdout().lock(), text.as_bytes())?;
-            if !text.ends_with('\n') {
+            if write_out(&mut std::io::stdout().lock(), text.as_bytes())? && !text.ends_with('\n') {
                 write_out(&mut std::io::stdout().lock(), b"\n")?;
             }
         }
@@ -84,6 +89,22 @@ pub fn run(args: InvokeArgs, render: Render, config: Config, out: &Output) -> Re
         ));
     }
     Ok(())
+}
+
+/// What `aivault json` prints (field order as the brief's tool prints it).
+#[derive(Serialize)]
+struct JsonOutput<'a> {
+    planned: &'a Planned,
+    response: JsonResponse,
+}
+
+#[derive(Serialize)]
+struct JsonResponse {
+    status: u16,
+    json: Value,
+    /// The body as text when it is not JSON.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    text: Option<String>,
 }
 
 fn read_some(reader: &mut impl Read, buf: &mut [u8]) -> Result<usize> {
@@ -107,10 +128,13 @@ fn read_some(reader: &mut impl Read, buf: &mut [u8]) -> Result<usize> {
     }
 }
 
-fn write_out(stdout: &mut impl Write, bytes: &[u8]) -> Result<()> {
+/// Writes and flushes `bytes`; `Ok(false)` when the reader has gone away (broken pipe), which
+/// is not an error. Never exits the process: the response stream must be dropped normally
+/// so that its audit event is written.
+fn write_out(stdout: &mut impl Write, bytes: &[u8]) -> Result<bool> {
     match stdout.write_all(bytes).and_then(|()| stdout.flush()) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(false),
         Err(e) => Err(Error::new(
             ErrorKind::Io,
             format!("cannot write to stdout: {e}"),

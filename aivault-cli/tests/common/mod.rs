@@ -108,6 +108,8 @@ impl Env {
             "AIVAULT_RUNTIME_DIR",
             "XDG_RUNTIME_DIR",
             "AIVAULT_DEV_STALL",
+            "AIVAULT_DEV_RESOLVE",
+            "AIVAULT_DEV_CA_CERT",
             "NO_COLOR",
         ] {
             cmd.env_remove(var);

@@ -173,6 +173,23 @@ impl Redactor {
         self.window
     }
 
+    /// How many trailing bytes of `data` a stream must hold back: the longest suffix that is
+    /// the start of some needle (it could become a match when more bytes arrive). Everything
+    /// before it can be redacted and released now, so a stream (server-sent events) is never
+    /// delayed by more than a partial match.
+    pub fn held_tail(&self, data: &[u8]) -> usize {
+        let max = self.window.saturating_sub(1).min(data.len());
+        (1..=max)
+            .rev()
+            .find(|&len| {
+                let suffix = &data[data.len() - len..];
+                self.needles
+                    .iter()
+                    .any(|n| n.len() > len && n.starts_with(suffix))
+            })
+            .unwrap_or(0)
+    }
+
     /// The number of distinct needles.
     #[cfg(test)]
     fn needle_count(&self) -> usize {
@@ -599,7 +616,9 @@ impl<R: Read> Read for RedactingReader<R> {
             let boundary = if self.eof {
                 len
             } else {
-                len.saturating_sub(self.redactor.window().saturating_sub(1))
+                len - self
+                    .redactor
+                    .held_tail(&self.pending[self.scanned.min(len)..len])
             };
             if self.scanned < boundary {
                 self.scanned = self.redactor.scan(
@@ -1140,5 +1159,33 @@ mod tests {
             total >> 20,
             (total >> 20) as f64 / secs
         );
+    }
+
+    /// A stream releases what cannot start a secret at once (server-sent events are not
+    /// delayed), and holds back only a possible partial match.
+    #[test]
+    fn streams_release_everything_but_a_partial_match() {
+        let r = Arc::new(Redactor::new(&[b"sk-secret-value".as_slice()], &[]));
+        let chunks: Vec<&[u8]> = vec![b"data: one\n\n", b"data: sk-sec", b"ret-value\n\n"];
+        struct Chunks<'a>(Vec<&'a [u8]>);
+        impl Read for Chunks<'_> {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                if self.0.is_empty() {
+                    return Ok(0);
+                }
+                let chunk = self.0.remove(0);
+                buf[..chunk.len()].copy_from_slice(chunk);
+                Ok(chunk.len())
+            }
+        }
+        let mut reader = RedactingReader::new(Chunks(chunks), r, None);
+        let mut buf = [0u8; 64];
+        let n = reader.read(&mut buf).unwrap();
+        assert_eq!(&buf[..n], b"data: one\n\n");
+        let n = reader.read(&mut buf).unwrap();
+        assert_eq!(&buf[..n], b"data: ", "the partial match is held back");
+        let mut rest = Vec::new();
+        reader.read_to_end(&mut rest).unwrap();
+        assert_eq!(rest, b"[REDACTED]\n\n");
     }
 }
