@@ -488,7 +488,7 @@ fn custom_credentials_refuse_bad_hosts_refs_and_scopes_and_persist_nothing() {
             with(&[], &key, "0x7f.1"),
             2,
             "invalid_input",
-            "lower-case DNS name",
+            "IP literal",
         ),
         (
             with(&[], &key, ""),
