@@ -122,3 +122,38 @@ fn an_operator_credential_reaches_a_local_http_service() {
     );
     assert!(!String::from_utf8_lossy(&response.body).contains(&token));
 }
+
+/// A call refused before any credential is found is still audited, and caller input in the
+/// note cannot forge its fields.
+#[test]
+fn refused_calls_are_audited_without_forgeable_fields() {
+    let t = TestDir::new();
+    let vault = t.open();
+    let err = vault
+        .invoke(&Invocation {
+            capability: "nope/x outcome=ok".into(),
+            path: Some("/a b outcome=ok?key=data".into()),
+            ..Default::default()
+        })
+        .unwrap_err();
+    assert_eq!(err.kind(), aivault_core::ErrorKind::CapabilityNotFound);
+    let events = common::all_events(&vault);
+    let event = events
+        .iter()
+        .find(|e| e.kind == "capability.invoke")
+        .expect("an invoke event");
+    let note = event.note.as_deref().unwrap_or_default();
+    assert!(
+        note.starts_with("outcome=error:capability_not_found "),
+        "{note}"
+    );
+    let outcomes = note
+        .split(' ')
+        .filter(|field| field.starts_with("outcome="))
+        .count();
+    assert_eq!(outcomes, 1, "{note}");
+    assert!(note.contains("path=/a%20b%20outcome"), "{note}");
+    assert!(!note.contains("key=data"), "{note}");
+    assert_eq!(event.capability.as_deref(), Some("nope/x%20outcome=ok"));
+    common::assert_audit_ok(&vault);
+}

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use zeroize::Zeroizing;
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::model::{Scope, SecretMeta, parse_secret_ref};
+use crate::model::{Scope, SecretMeta, parse_secret_ref, printable};
 use crate::registry::AuthSpec;
 use crate::resolve::{Plan, PlanContext, plan_in};
 use crate::sensitive::SecretValue;
@@ -79,6 +79,32 @@ impl Vault {
         if let Some(consumer) = &context.consumer {
             crate::bindings::validate_consumer(consumer)?;
         }
+        // What the caller asked for, recorded even when the call is refused before a
+        // credential is found; the checks replace method and path with the normalized ones
+        // (the query is the caller's data and is never recorded).
+        let mut draft = AuditDraft {
+            capability: audit_text(&invocation.capability),
+            credential: None,
+            secret_id: None,
+            scope: scope.to_string(),
+            consumer: invocation.consumer.clone(),
+            host: String::new(),
+            method: invocation
+                .method
+                .as_deref()
+                .map(audited_method)
+                .unwrap_or_default(),
+            path: invocation
+                .path
+                .as_deref()
+                .map(|p| audit_text(p.split('?').next().unwrap_or_default()))
+                .unwrap_or_default(),
+            request_bytes: 0,
+            status: None,
+            response_bytes: 0,
+            started,
+            outcome: "ok".into(),
+        };
         let plan = self.read(|tx| {
             plan_in(
                 self.registry(),
@@ -87,29 +113,21 @@ impl Vault {
                 &context,
                 &scope,
             )
-        })?;
-        let mut draft = AuditDraft {
-            capability: plan.capability.id.clone(),
-            credential: plan.credential.clone(),
-            secret_id: plan
-                .secrets
-                .first()
-                .and_then(|s| parse_secret_ref(&s.secret_ref).ok()),
-            scope: scope.to_string(),
-            consumer: invocation.consumer.clone(),
-            host: plan.host.clone(),
-            method: invocation
-                .method
-                .as_deref()
-                .map(audited_method)
-                .unwrap_or_default(),
-            path: String::new(),
-            request_bytes: 0,
-            status: None,
-            response_bytes: 0,
-            started,
-            outcome: "ok".into(),
+        });
+        let plan = match plan {
+            Ok(plan) => plan,
+            Err(e) => {
+                let _ = self.record_call(draft.failed(e.kind()));
+                return Err(e);
+            }
         };
+        draft.capability = plan.capability.id.clone();
+        draft.credential = Some(plan.credential.clone());
+        draft.secret_id = plan
+            .secrets
+            .first()
+            .and_then(|s| parse_secret_ref(&s.secret_ref).ok());
+        draft.host = plan.host.clone();
         match self.call(invocation, &plan, &mut draft) {
             Ok(stream) => Ok(stream),
             Err(e) => {
@@ -383,6 +401,12 @@ fn audited_method(method: &str) -> String {
     } else {
         "?".into()
     }
+}
+
+/// Caller input as an audit note field: escaped, cut, and without spaces (a space could
+/// forge another `key=value` field of the note).
+fn audit_text(s: &str) -> String {
+    printable(s).replace(' ', "%20")
 }
 
 fn has_body(invocation: &Invocation) -> bool {

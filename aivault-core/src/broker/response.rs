@@ -178,7 +178,7 @@ pub(crate) fn body_error(err: &std::io::Error, planned: &Planned) -> Error {
 #[derive(Debug, Clone)]
 pub(crate) struct AuditDraft {
     pub capability: String,
-    pub credential: String,
+    pub credential: Option<String>,
     pub secret_id: Option<String>,
     pub scope: String,
     pub consumer: Option<String>,
@@ -214,9 +214,9 @@ impl AuditDraft {
         let mut note = format!(
             "outcome={} method={} host={} path={} status={} request_bytes={} response_bytes={} duration_ms={}",
             self.outcome,
-            self.method,
-            self.host,
-            self.path,
+            or_dash(&self.method),
+            or_dash(&self.host),
+            or_dash(&self.path),
             self.status.map_or("-".to_string(), |s| s.to_string()),
             self.request_bytes,
             self.response_bytes,
@@ -229,15 +229,21 @@ impl AuditDraft {
     }
 }
 
+fn or_dash(value: &str) -> &str {
+    if value.is_empty() { "-" } else { value }
+}
+
 impl Vault {
     /// Appends the `capability.invoke` event of a call.
     pub(crate) fn record_call(&self, draft: AuditDraft) -> Result<()> {
         self.write(|tx, keys| {
             let mut event = NewEvent::new(kinds::CAPABILITY_INVOKE)
                 .capability(&draft.capability)
-                .credential(&draft.credential)
                 .scope(&draft.scope)
                 .note(draft.note());
+            if let Some(id) = &draft.credential {
+                event = event.credential(id);
+            }
             if let Some(id) = &draft.secret_id {
                 event = event.secret(id);
             }
