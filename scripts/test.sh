@@ -16,6 +16,7 @@ cargo test --workspace --locked
 
 echo "== criterion benchmark, smoke mode"
 cargo bench --locked -p aivault-core --bench vault -- --test
+cargo bench --locked -p aivault-core --bench broker -- --test
 
 echo "== quickstart"
 ./scripts/quickstart.sh > /dev/null

@@ -21,6 +21,7 @@
 #![forbid(unsafe_code)]
 
 pub mod audit;
+mod audit_queue;
 mod bindings;
 pub mod broker;
 mod capabilities;

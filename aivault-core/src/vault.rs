@@ -9,6 +9,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::Serialize;
 
 use crate::audit::{self, AuditEvent, AuditVerification, NewEvent, kinds};
+use crate::audit_queue::AuditQueue;
+use crate::broker::redact::RedactorCache;
 use crate::broker::transport::Transport;
 use crate::config::{Config, ENV_KEY, ENV_PASSPHRASE};
 use crate::crypto::{self, Argon2Params};
@@ -177,7 +179,8 @@ pub(crate) struct Keys {
     pub session: Option<PathBuf>,
 }
 
-struct State {
+/// The store and the keys loaded from it; shared with the audit writer thread.
+pub(crate) struct State {
     store: Box<dyn Store>,
     keys: Option<Keys>,
 }
@@ -189,7 +192,42 @@ pub struct Vault {
     registry: RegistryRef,
     registry_warnings: Vec<String>,
     state: Mutex<State>,
+    audit_queue: AuditQueue,
     transport: Transport,
+    redactors: RedactorCache,
+}
+
+/// Locks the shared state. A panic while holding the lock cannot leave the store
+/// half-written (transactions roll back), so a poisoned lock is safe to reuse.
+fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
+    state
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// A second connection to the vault's database with its own keys: the audit writer thread
+/// commits on it, so its fsyncs never hold up the handle's reads (WAL readers do not wait for
+/// a writer).
+pub(crate) fn open_state(config: &Config) -> Result<Mutex<State>> {
+    let store = SqliteStore::open(&config.db_path())?;
+    Ok(Mutex::new(State {
+        store: Box::new(store),
+        keys: None,
+    }))
+}
+
+/// [`Vault::write`] on a state (also used by the audit writer thread).
+pub(crate) fn write_state<T>(
+    state: &Mutex<State>,
+    config: &Config,
+    f: impl FnOnce(&dyn StoreTx, &Keys) -> Result<T>,
+) -> Result<T> {
+    let mut state = lock(state);
+    let State { store, keys } = &mut *state;
+    store::write(store.as_mut(), |tx| {
+        let keys = ensure_keys(config, keys, tx)?;
+        f(tx, keys)
+    })
 }
 
 pub(crate) fn now_ms() -> i64 {
@@ -316,13 +354,20 @@ impl Vault {
             registry,
             registry_warnings,
             state: Mutex::new(State { store, keys: None }),
+            audit_queue: AuditQueue::default(),
             transport,
+            redactors: RedactorCache::default(),
         })
     }
 
     /// The broker's HTTP agents.
     pub(crate) fn transport(&self) -> &Transport {
         &self.transport
+    }
+
+    /// The broker's response redactors of recent calls.
+    pub(crate) fn redactors(&self) -> &RedactorCache {
+        &self.redactors
     }
 
     /// The configuration this vault was opened with.
@@ -347,11 +392,17 @@ impl Vault {
     }
 
     fn lock_state(&self) -> MutexGuard<'_, State> {
-        // A panic while holding the lock cannot leave the store half-written (transactions
-        // roll back), so a poisoned lock is safe to reuse.
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        lock(&self.state)
+    }
+
+    /// Queues an audit event for the background writer (high-rate events: invocations).
+    pub(crate) fn audit_later(&self, event: NewEvent) {
+        self.audit_queue.push(&self.config, event, now_ms());
+    }
+
+    /// Waits until every queued audit event is written.
+    pub(crate) fn flush_audit(&self) {
+        self.audit_queue.flush();
     }
 
     /// Runs `f` in a read transaction.
@@ -363,12 +414,7 @@ impl Vault {
     /// Runs `f` in a write transaction with the vault's keys, which are (re)loaded if another
     /// process rotated the master key meanwhile.
     pub(crate) fn write<T>(&self, f: impl FnOnce(&dyn StoreTx, &Keys) -> Result<T>) -> Result<T> {
-        let mut state = self.lock_state();
-        let State { store, keys } = &mut *state;
-        store::write(store.as_mut(), |tx| {
-            let keys = ensure_keys(&self.config, keys, tx)?;
-            f(tx, keys)
-        })
+        write_state(&self.state, &self.config, f)
     }
 
     /// Runs `f` in a read transaction with the vault's keys.
@@ -433,6 +479,7 @@ impl Vault {
     /// unlocked by a session (an `AIVAULT_PASSPHRASE` in a process's environment still works
     /// for that process).
     pub fn lock(&self) -> Result<bool> {
+        self.flush_audit();
         let mut state = self.lock_state();
         let State { store, keys } = &mut *state;
         store::write(store.as_mut(), |tx| {
@@ -466,6 +513,7 @@ impl Vault {
     ///
     /// Returns the new key id.
     pub fn rotate_master(&self, new: NewMasterKey) -> Result<String> {
+        self.flush_audit();
         let mut state = self.lock_state();
         let State { store, keys } = &mut *state;
         let info = store::read(store.as_mut(), |tx| {
@@ -584,12 +632,14 @@ impl Vault {
 
     /// Audit events, newest first (metadata only; no key needed).
     pub fn audit(&self, query: &AuditQuery) -> Result<Vec<AuditEvent>> {
+        self.flush_audit();
         let records = self.read(|tx| tx.audit_query(query))?;
         Ok(records.into_iter().map(|r| r.event).collect())
     }
 
     /// Verifies the audit chain (needs the key).
     pub fn verify_audit(&self) -> Result<AuditVerification> {
+        self.flush_audit();
         self.read_keyed(|tx, keys| audit::verify(tx, &keys.audit))
     }
 }

@@ -1,6 +1,5 @@
 //! `Vault::invoke`: the broker pipeline of DESIGN §5, step by step.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use zeroize::Zeroizing;
@@ -117,7 +116,7 @@ impl Vault {
         let plan = match plan {
             Ok(plan) => plan,
             Err(e) => {
-                let _ = self.record_call(draft.failed(e.kind()));
+                self.record_call(draft.failed(e.kind()));
                 return Err(e);
             }
         };
@@ -133,7 +132,7 @@ impl Vault {
             Err(e) => {
                 // The refusal itself is worth recording; a failure to record it must not
                 // hide the original error.
-                let _ = self.record_call(draft.failed(e.kind()));
+                self.record_call(draft.failed(e.kind()));
                 Err(e)
             }
         }
@@ -185,14 +184,14 @@ impl Vault {
         let literals = &plan.policy.response_body_blocklist;
         let mut refreshed = false;
         loop {
-            let redactor = Arc::new(Redactor::new(
+            let redactor = self.redactors().get(
                 &injection
                     .injected
                     .iter()
                     .map(|v| v.as_slice())
                     .collect::<Vec<_>>(),
                 literals,
-            ));
+            );
             let request = build(
                 plan,
                 &checked,

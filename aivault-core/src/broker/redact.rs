@@ -495,6 +495,51 @@ fn hex_digit(nibble: u8, upper: bool) -> u8 {
     }
 }
 
+/// Redactors of recent calls, keyed by a SHA-256 of what they hide: building one (every form
+/// of every value, sorted) costs more than a loopback call, and a credential's values rarely
+/// change. Bounded; cleared when full.
+#[derive(Default)]
+pub(crate) struct RedactorCache {
+    map: std::sync::Mutex<std::collections::HashMap<[u8; 32], Arc<Redactor>>>,
+}
+
+impl fmt::Debug for RedactorCache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("RedactorCache")
+    }
+}
+
+/// Most distinct redactors kept (credentials × token versions in use at once).
+const CACHE_LIMIT: usize = 256;
+
+impl RedactorCache {
+    /// The redactor for `secrets` and `literals`, built once.
+    pub fn get(&self, secrets: &[&[u8]], literals: &[String]) -> Arc<Redactor> {
+        use sha2::{Digest, Sha256};
+        let mut hash = Sha256::new();
+        for part in secrets
+            .iter()
+            .copied()
+            .chain(std::iter::once(&b"\0literals"[..]))
+            .chain(literals.iter().map(|l| l.as_bytes()))
+        {
+            hash.update((part.len() as u64).to_le_bytes());
+            hash.update(part);
+        }
+        let key: [u8; 32] = hash.finalize().into();
+        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(found) = map.get(&key) {
+            return Arc::clone(found);
+        }
+        if map.len() >= CACHE_LIMIT {
+            map.clear();
+        }
+        let built = Arc::new(Redactor::new(secrets, literals));
+        map.insert(key, Arc::clone(&built));
+        built
+    }
+}
+
 /// A reader that redacts as it streams, holding back at most `window - 1` bytes so a secret
 /// split across two reads is still caught, and enforcing a response size cap on the bytes
 /// read from upstream.
@@ -506,9 +551,12 @@ pub(crate) struct RedactingReader<R> {
     redactor: Arc<Redactor>,
     cap: Option<u64>,
     upstream: u64,
-    /// A fixed buffer (never reallocated, zeroized on drop) of `READ_CHUNK + window - 1`
-    /// bytes; `pending[..filled]` are upstream bytes, of which `pending[..scanned]` are done.
-    pending: Zeroizing<Vec<u8>>,
+    /// A fixed buffer (never reallocated) of `READ_CHUNK + window - 1` bytes;
+    /// `pending[..filled]` are upstream bytes, of which `pending[..scanned]` are done.
+    pending: Vec<u8>,
+    /// `pending[..dirty]` has held upstream bytes: what drop zeroizes (a 1 KiB response does
+    /// not pay for wiping the whole buffer).
+    dirty: usize,
     filled: usize,
     scanned: usize,
     /// `pending[..covered]` belongs to a redacted run already emitted.
@@ -519,6 +567,12 @@ pub(crate) struct RedactingReader<R> {
     eof: bool,
     /// Set once the cap was exceeded: every later read fails the same way.
     over_cap: Option<u64>,
+}
+
+impl<R> Drop for RedactingReader<R> {
+    fn drop(&mut self) {
+        self.pending[..self.dirty].zeroize();
+    }
 }
 
 impl<R> fmt::Debug for RedactingReader<R> {
@@ -540,7 +594,8 @@ impl<R: Read> RedactingReader<R> {
             redactor,
             cap,
             upstream: 0,
-            pending: Zeroizing::new(vec![0u8; READ_CHUNK + hold]),
+            pending: vec![0u8; READ_CHUNK + hold],
+            dirty: 0,
             filled: 0,
             scanned: 0,
             covered: 0,
@@ -576,6 +631,7 @@ impl<R: Read> RedactingReader<R> {
         let n = self.inner.read(&mut self.pending[start..start + want])?;
         let n = n.min(want);
         self.filled += n;
+        self.dirty = self.dirty.max(self.filled);
         if n == 0 {
             self.eof = true;
             return Ok(());
@@ -585,7 +641,7 @@ impl<R: Read> RedactingReader<R> {
             && self.upstream > cap
         {
             self.over_cap = Some(cap);
-            self.pending[..].zeroize();
+            self.pending[..self.dirty].zeroize();
             self.filled = 0;
             self.scanned = 0;
             self.covered = 0;

@@ -7,9 +7,9 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use crate::audit::{self, NewEvent, kinds};
+use crate::audit::{NewEvent, kinds};
 use crate::error::{Error, ErrorKind, Result};
-use crate::vault::{Vault, now_ms};
+use crate::vault::Vault;
 
 use super::redact::{self, RedactingReader};
 
@@ -87,7 +87,7 @@ impl ResponseStream<'_> {
         if let Err(e) = self.read_to_end(&mut body) {
             return Err(body_error(&e, &self.planned));
         }
-        self.finish()?;
+        self.finish();
         Ok(InvokeResponse {
             planned: self.planned.clone(),
             status: self.status,
@@ -96,18 +96,13 @@ impl ResponseStream<'_> {
         })
     }
 
-    /// Writes the audit event now (it is otherwise written at the end of the body).
-    ///
-    /// # Errors
-    /// When the event cannot be appended.
-    pub fn finish(&mut self) -> Result<()> {
-        match self.audit.take() {
-            Some(draft) => {
-                let bytes = self.reader.upstream_bytes();
-                self.vault
-                    .record_call(draft.with_response(self.status, bytes))
-            }
-            None => Ok(()),
+    /// Records the call's audit event now (it is otherwise recorded at the end of the body,
+    /// or when the stream is dropped).
+    pub fn finish(&mut self) {
+        if let Some(draft) = self.audit.take() {
+            let bytes = self.reader.upstream_bytes();
+            self.vault
+                .record_call(draft.with_response(self.status, bytes));
         }
     }
 
@@ -116,7 +111,7 @@ impl ResponseStream<'_> {
             let kind = redact::policy_error(err).map_or(ErrorKind::UpstreamError, |e| e.kind());
             let bytes = self.reader.upstream_bytes();
             let draft = draft.with_response(self.status, bytes).failed(kind);
-            let _ = self.vault.record_call(draft);
+            self.vault.record_call(draft);
         }
     }
 }
@@ -125,9 +120,7 @@ impl Read for ResponseStream<'_> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         match self.reader.read(buf) {
             Ok(0) if !buf.is_empty() => {
-                if let Err(e) = self.finish() {
-                    return Err(std::io::Error::other(e));
-                }
+                self.finish();
                 Ok(0)
             }
             Ok(n) => Ok(n),
@@ -144,7 +137,7 @@ impl Drop for ResponseStream<'_> {
         if let Some(draft) = self.audit.take() {
             let bytes = self.reader.upstream_bytes();
             let draft = draft.with_response(self.status, bytes).incomplete();
-            let _ = self.vault.record_call(draft);
+            self.vault.record_call(draft);
         }
     }
 }
@@ -234,20 +227,19 @@ fn or_dash(value: &str) -> &str {
 }
 
 impl Vault {
-    /// Appends the `capability.invoke` event of a call.
-    pub(crate) fn record_call(&self, draft: AuditDraft) -> Result<()> {
-        self.write(|tx, keys| {
-            let mut event = NewEvent::new(kinds::CAPABILITY_INVOKE)
-                .capability(&draft.capability)
-                .scope(&draft.scope)
-                .note(draft.note());
-            if let Some(id) = &draft.credential {
-                event = event.credential(id);
-            }
-            if let Some(id) = &draft.secret_id {
-                event = event.secret(id);
-            }
-            audit::append(tx, &keys.audit, event, now_ms())
-        })
+    /// Queues the `capability.invoke` event of a call (written in the background, in order,
+    /// on the audit chain; see `audit_queue`).
+    pub(crate) fn record_call(&self, draft: AuditDraft) {
+        let mut event = NewEvent::new(kinds::CAPABILITY_INVOKE)
+            .capability(&draft.capability)
+            .scope(&draft.scope)
+            .note(draft.note());
+        if let Some(id) = &draft.credential {
+            event = event.credential(id);
+        }
+        if let Some(id) = &draft.secret_id {
+            event = event.secret(id);
+        }
+        self.audit_later(event);
     }
 }
