@@ -484,12 +484,7 @@ fn custom_credentials_refuse_bad_hosts_refs_and_scopes_and_persist_nothing() {
             "IP literal",
         ),
         (with(&[], &key, "[::1]"), 2, "invalid_input", "IP literal"),
-        (
-            with(&[], &key, "0x7f.1"),
-            2,
-            "invalid_input",
-            "IP literal",
-        ),
+        (with(&[], &key, "0x7f.1"), 2, "invalid_input", "IP literal"),
         (
             with(&[], &key, ""),
             2,
