@@ -13,7 +13,7 @@ use std::thread::JoinHandle;
 
 use crate::audit::{self, NewEvent};
 use crate::config::Config;
-use crate::vault::{State, open_state, write_state};
+use crate::vault::{Keys, State, open_state, write_state};
 
 /// The writer thread's inbox.
 #[derive(Default)]
@@ -48,15 +48,24 @@ pub(crate) struct AuditQueue {
 
 impl AuditQueue {
     /// Queues `event` (stamped `ts_ms`) for the writer, starting it if needed.
-    pub(crate) fn push(&self, config: &Config, event: NewEvent, ts_ms: i64) {
+    /// `keys` seeds the writer's key cache when it starts (it re-checks them against the
+    /// vault before every batch, like any handle).
+    pub(crate) fn push(
+        &self,
+        config: &Config,
+        keys: impl FnOnce() -> Option<Keys>,
+        event: NewEvent,
+        ts_ms: i64,
+    ) {
         {
             let mut writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
             if writer.is_none() {
                 let shared = Arc::clone(&self.shared);
                 let thread_config = config.clone();
+                let seed = keys();
                 let spawned = std::thread::Builder::new()
                     .name("aivault-audit".into())
-                    .spawn(move || run(&shared, &thread_config));
+                    .spawn(move || run(&shared, &thread_config, seed));
                 match spawned {
                     Ok(handle) => *writer = Some(handle),
                     Err(e) => {
@@ -111,8 +120,8 @@ impl Drop for AuditQueue {
 
 /// The writer loop: take everything queued, append it in one transaction, repeat until the
 /// queue closes and is empty.
-fn run(shared: &Shared, config: &Config) {
-    let state = match open_state(config) {
+fn run(shared: &Shared, config: &Config, keys: Option<Keys>) {
+    let state = match open_state(config, keys) {
         Ok(state) => Some(state),
         Err(e) => {
             eprintln!(
@@ -150,7 +159,7 @@ fn run(shared: &Shared, config: &Config) {
 
 /// Appends `batch` over a connection opened for it.
 fn write_now(config: &Config, batch: Vec<(NewEvent, i64)>, context: &dyn std::fmt::Display) {
-    match open_state(config) {
+    match open_state(config, None) {
         Ok(state) => write_batch(&state, config, batch, context),
         Err(e) => eprintln!(
             "aivault: {} audit event(s) could not be written ({context}): error[{}]: {}",

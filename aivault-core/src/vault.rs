@@ -169,6 +169,7 @@ pub struct StatusPaths {
 }
 
 /// The keys of an open vault, derived from the master key.
+#[derive(Clone)]
 pub(crate) struct Keys {
     pub vault_id: String,
     pub key_id: String,
@@ -208,11 +209,11 @@ fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
 /// A second connection to the vault's database with its own keys: the audit writer thread
 /// commits on it, so its fsyncs never hold up the handle's reads (WAL readers do not wait for
 /// a writer).
-pub(crate) fn open_state(config: &Config) -> Result<Mutex<State>> {
+pub(crate) fn open_state(config: &Config, keys: Option<Keys>) -> Result<Mutex<State>> {
     let store = SqliteStore::open(&config.db_path())?;
     Ok(Mutex::new(State {
         store: Box::new(store),
-        keys: None,
+        keys,
     }))
 }
 
@@ -397,7 +398,14 @@ impl Vault {
 
     /// Queues an audit event for the background writer (high-rate events: invocations).
     pub(crate) fn audit_later(&self, event: NewEvent) {
-        self.audit_queue.push(&self.config, event, now_ms());
+        // The writer starts with this handle's keys: a passphrase vault opened with
+        // AIVAULT_PASSPHRASE does not derive its key (Argon2id) a second time.
+        self.audit_queue.push(
+            &self.config,
+            || self.lock_state().keys.clone(),
+            event,
+            now_ms(),
+        );
     }
 
     /// Waits until every queued audit event is written.

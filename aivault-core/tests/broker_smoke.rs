@@ -157,3 +157,40 @@ fn refused_calls_are_audited_without_forgeable_fields() {
     assert_eq!(event.capability.as_deref(), Some("nope/x%20outcome=ok"));
     common::assert_audit_ok(&vault);
 }
+
+/// Invoke events are written in the background, and all of them are on disk once the handle
+/// is dropped: another handle (another process) sees every call, on an intact chain.
+#[test]
+fn invoke_events_are_written_by_the_time_the_handle_is_dropped() {
+    let pki = Pki::new(&["api.openai.com"]);
+    let upstream = Upstream::https(&pki, echo_handler());
+    let t = TestDir::new();
+    let config = Config {
+        dev_routes: DevRoutes::parse(&format!("api.openai.com=127.0.0.1:{}", upstream.port()))
+            .unwrap(),
+        dev_ca_cert: Some(pki.ca_pem.clone()),
+        ..t.config()
+    };
+    {
+        let vault = Vault::open(config).unwrap();
+        vault
+            .create_secret(new_secret("OPENAI_API_KEY", &canary(), Scope::Global))
+            .unwrap();
+        for _ in 0..20 {
+            vault
+                .invoke(&Invocation {
+                    capability: "openai/models".into(),
+                    ..Default::default()
+                })
+                .unwrap();
+        }
+    }
+    let other = t.open();
+    let invokes = common::all_events(&other)
+        .iter()
+        .filter(|e| e.kind == "capability.invoke")
+        .count();
+    assert_eq!(invokes, 20);
+    assert_eq!(upstream.requests().len(), 20);
+    common::assert_audit_ok(&other);
+}
