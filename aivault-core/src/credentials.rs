@@ -17,7 +17,7 @@ use crate::model::{
 };
 use crate::registry::{
     AuthSpec, CredentialDef, HeaderTemplate, OAuthGrant, ProviderDef, QueryTemplate, check_auth,
-    check_host_pattern, host_matches, is_valid_id,
+    check_host_pattern, host_matches, is_dns_label, is_valid_id,
 };
 use crate::store::StoreTx;
 use crate::vault::{Vault, now_ms};
@@ -356,15 +356,7 @@ fn check_private_host(host: &str) -> Result<()> {
             printable(host)
         )));
     }
-    let label_ok = |l: &str| {
-        !l.is_empty()
-            && l.len() <= 63
-            && !l.starts_with('-')
-            && !l.ends_with('-')
-            && l.bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-    };
-    if name.is_empty() || name.len() > 253 || !name.split('.').all(label_ok) {
+    if name.is_empty() || name.len() > 253 || !name.split('.').all(is_dns_label) {
         return Err(Error::invalid(format!(
             "host '{}' must be a lower-case DNS name, optionally with :PORT",
             printable(host)

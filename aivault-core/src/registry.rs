@@ -755,19 +755,23 @@ pub fn check_path_prefix(path: &str) -> std::result::Result<(), String> {
     Ok(())
 }
 
+/// A lower-case DNS label: 1-63 of a-z, 0-9 and '-', not starting or ending with '-'.
+pub(crate) fn is_dns_label(label: &str) -> bool {
+    !label.is_empty()
+        && label.len() <= 63
+        && !label.starts_with('-')
+        && !label.ends_with('-')
+        && label
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
 /// Checks a host or host pattern: lower-case DNS labels (a-z, 0-9, '-'), at least two
 /// labels, an optional leading `*.` wildcard label, no IP literals, ports or schemes.
 pub fn check_host_pattern(pattern: &str) -> std::result::Result<(), String> {
     let host = pattern.strip_prefix("*.").unwrap_or(pattern);
     let labels: Vec<&str> = host.split('.').collect();
-    let label_ok = |l: &&str| {
-        !l.is_empty()
-            && l.len() <= 63
-            && !l.starts_with('-')
-            && !l.ends_with('-')
-            && l.bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-    };
+    let label_ok = |l: &&str| is_dns_label(l);
     let all_numeric_tld = labels
         .last()
         .is_some_and(|l| l.bytes().all(|b| b.is_ascii_digit()));

@@ -9,17 +9,23 @@ use aivault_core::{Config, Invocation, Scope, Vault};
 use aivault_testkit::{Pki, Upstream, echo_handler};
 use common::{TestDir, canary, new_secret};
 
-#[test]
-fn openai_models_through_the_broker() {
+/// An echoing HTTPS upstream standing in for api.openai.com, and a config routing to it.
+fn openai_upstream(t: &TestDir) -> (Upstream, Config) {
     let pki = Pki::new(&["api.openai.com"]);
     let upstream = Upstream::https(&pki, echo_handler());
-    let t = TestDir::new();
     let config = Config {
         dev_routes: DevRoutes::parse(&format!("api.openai.com=127.0.0.1:{}", upstream.port()))
             .unwrap(),
         dev_ca_cert: Some(pki.ca_pem.clone()),
         ..t.config()
     };
+    (upstream, config)
+}
+
+#[test]
+fn openai_models_through_the_broker() {
+    let t = TestDir::new();
+    let (upstream, config) = openai_upstream(&t);
     let vault = Vault::open(config).unwrap();
     let key = canary();
     vault
@@ -162,15 +168,8 @@ fn refused_calls_are_audited_without_forgeable_fields() {
 /// is dropped: another handle (another process) sees every call, on an intact chain.
 #[test]
 fn invoke_events_are_written_by_the_time_the_handle_is_dropped() {
-    let pki = Pki::new(&["api.openai.com"]);
-    let upstream = Upstream::https(&pki, echo_handler());
     let t = TestDir::new();
-    let config = Config {
-        dev_routes: DevRoutes::parse(&format!("api.openai.com=127.0.0.1:{}", upstream.port()))
-            .unwrap(),
-        dev_ca_cert: Some(pki.ca_pem.clone()),
-        ..t.config()
-    };
+    let (upstream, config) = openai_upstream(&t);
     {
         let vault = Vault::open(config).unwrap();
         vault
