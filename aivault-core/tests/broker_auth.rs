@@ -56,8 +56,9 @@ fn echo_setup(t: &TestDir, hosts: &[&str]) -> (Upstream, Vault) {
     (upstream, vault)
 }
 
-/// The head the broker's HTTP client sends: request line, its fixed headers, then `extra`
-/// (caller headers first, then injected ones) in order.
+/// The head the broker's HTTP client sends: request line, its fixed headers (and the
+/// broker's `accept-encoding: identity`), then `extra` (caller headers first, then injected
+/// ones) in order.
 fn expected_head(
     method: &str,
     target: &str,
@@ -66,7 +67,7 @@ fn expected_head(
     extra: &[(&str, &str)],
 ) -> String {
     let mut head = format!(
-        "{method} {target} HTTP/1.1\r\ncontent-length: {body_len}\r\nuser-agent: aivault/{}\r\naccept: */*\r\nhost: {host}\r\n",
+        "{method} {target} HTTP/1.1\r\ncontent-length: {body_len}\r\nuser-agent: aivault/{}\r\naccept: */*\r\nhost: {host}\r\naccept-encoding: identity\r\n",
         env!("CARGO_PKG_VERSION")
     );
     for (name, value) in extra {
@@ -1197,7 +1198,13 @@ fn aws_sigv4_bedrock() {
     assert_eq!(auth.service, "bedrock");
     assert_eq!(
         auth.signed_headers,
-        ["content-type", "host", "x-amz-date", "x-amz-security-token"]
+        [
+            "accept-encoding",
+            "content-type",
+            "host",
+            "x-amz-date",
+            "x-amz-security-token"
+        ]
     );
     let amz_date = received.header("x-amz-date").unwrap().to_string();
     let authorization = received.header("authorization").unwrap().to_string();
@@ -1243,7 +1250,12 @@ fn aws_sigv4_bedrock() {
     assert_eq!(auth.region, "ap-northeast-1");
     assert_eq!(
         auth.signed_headers,
-        ["host", "x-amz-date", "x-amz-security-token"]
+        [
+            "accept-encoding",
+            "host",
+            "x-amz-date",
+            "x-amz-security-token"
+        ]
     );
     assert!(!received.all_text().contains(&secret_key));
     assert_clean(
@@ -1293,7 +1305,10 @@ fn aws_sigv4_custom_credential() {
     assert_eq!(auth.access_key_id, "AKIDCUSTOM");
     assert_eq!(auth.region, "eu-west-3");
     assert_eq!(auth.service, "execute-api");
-    assert_eq!(auth.signed_headers, ["host", "x-amz-date"]);
+    assert_eq!(
+        auth.signed_headers,
+        ["accept-encoding", "host", "x-amz-date"]
+    );
     assert_eq!(received.header("x-amz-security-token"), None);
     assert!(!received.all_text().contains(&secret_key));
     assert_clean(

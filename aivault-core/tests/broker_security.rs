@@ -884,6 +884,8 @@ fn rate_limit_is_enforced_across_handles() {
     assert_eq!(err.kind(), ErrorKind::RateLimited, "{err}");
     assert_clean(&env.key, "second handle", &err);
     assert_eq!(env.upstream.requests().len(), 2);
+    // Its audit events are written by the time the handle is gone.
+    drop(other);
 
     // Other capabilities are not limited.
     env.ok(&call("openai/files", "/v1/files"));

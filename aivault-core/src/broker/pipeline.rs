@@ -475,14 +475,20 @@ fn build(
             checked.target.render(&[])
         ),
     };
-    let mut headers: Vec<(String, Zeroizing<String>)> = checked
-        .headers
-        .iter()
-        .map(|(n, v)| (n.clone(), Zeroizing::new(v.clone())))
-        .collect();
+    // The broker must see the bytes it redacts: no compressed responses (without this
+    // header, RFC 9110 lets a server pick any content coding).
+    let mut headers: Vec<(String, Zeroizing<String>)> =
+        vec![("accept-encoding".into(), Zeroizing::new("identity".into()))];
+    headers.extend(
+        checked
+            .headers
+            .iter()
+            .map(|(n, v)| (n.clone(), Zeroizing::new(v.clone()))),
+    );
     if let Some(content_type) = &checked.body.content_type {
         headers.push(("content-type".into(), Zeroizing::new(content_type.clone())));
     }
+
     headers.extend(injection.headers.iter().cloned());
     if let Some(token) = token {
         headers.push((
