@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 cargo build --release --quiet -p aivault-cli
-aivault="$PWD/target/release/aivault"
+aivault="${CARGO_TARGET_DIR:-$PWD/target}/release/aivault"
 
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT

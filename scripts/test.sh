@@ -25,7 +25,7 @@ echo "== release builds refuse the debug-only test hooks"
 hooks_dir="$(mktemp -d)"
 trap 'rm -rf "$hooks_dir"' EXIT
 for hook in AIVAULT_DEV_RESOLVE=api.openai.com=127.0.0.1:9 AIVAULT_DEV_CA_CERT=/dev/null AIVAULT_DEV_STALL=any; do
-  if env "$hook" AIVAULT_DIR="$hooks_dir/vault" ./target/release/aivault status >/dev/null 2>"$hooks_dir/err"; then
+  if env "$hook" AIVAULT_DIR="$hooks_dir/vault" "${CARGO_TARGET_DIR:-target}/release/aivault" status >/dev/null 2>"$hooks_dir/err"; then
     echo "FAIL: a release build ran with ${hook%%=*} set" >&2
     exit 1
   fi
