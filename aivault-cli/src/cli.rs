@@ -96,6 +96,10 @@ pub enum Command {
     #[command(visible_alias = "md", after_help = INVOKE_HELP)]
     Markdown(InvokeArgs),
 
+    /// OAuth 2.0 helpers (the consent step; the broker does the refreshing).
+    #[command(subcommand)]
+    Oauth(OauthCommand),
+
     /// Print a shell completion script.
     #[command(
         after_help = "Example:\n  aivault completions bash > ~/.local/share/bash-completion/completions/aivault"
@@ -460,7 +464,8 @@ pub struct InvokeArgs {
     /// Path and query under the capability's prefixes (default: its only path).
     #[arg(long)]
     pub path: Option<String>,
-    /// A request header `NAME=VALUE` (repeatable; never auth headers: the broker injects them).
+    /// A request header `NAME=VALUE` or `"NAME: VALUE"` (repeatable; never auth headers: the
+    /// broker injects them).
     #[arg(long = "header", short = 'H', value_name = "NAME=VALUE")]
     pub headers: Vec<String>,
     /// The request body as text.
@@ -522,6 +527,42 @@ with --fail, 12 when the status is 400 or more (the body is still printed). Othe
   10 credential_ambiguous (pass --credential)
   11 rate_limited                           12 upstream_error (connection, TLS, timeout)
   13 io (a body file cannot be read)        see `aivault --help` for the rest";
+
+/// `aivault oauth ...`.
+#[derive(Debug, Subcommand)]
+pub enum OauthCommand {
+    /// Print the consent URL of an authorization-code flow (JSON: consentUrl, state).
+    /// Exchange the code for tokens yourself, then store them with
+    /// `aivault secrets create --name <NAME> --value-file tokens.json`
+    /// (`{"client_id","client_secret","refresh_token"}`).
+    #[command(
+        after_help = "Example:\n  aivault oauth setup --provider google --auth-url https://accounts.google.com/o/oauth2/v2/auth \\\n    --client-id <client-id> --redirect-uri http://127.0.0.1:8787/callback --scope https://www.googleapis.com/auth/gmail.readonly"
+    )]
+    Setup(OauthSetupArgs),
+}
+
+/// `aivault oauth setup`.
+#[derive(Debug, Args)]
+pub struct OauthSetupArgs {
+    /// The provider.
+    #[arg(long)]
+    pub provider: String,
+    /// The provider's authorization endpoint (https).
+    #[arg(long, value_name = "URL")]
+    pub auth_url: String,
+    /// The application's client id.
+    #[arg(long, value_name = "ID")]
+    pub client_id: String,
+    /// Where the provider sends the code.
+    #[arg(long, value_name = "URI")]
+    pub redirect_uri: String,
+    /// A scope (repeatable).
+    #[arg(long = "scope", value_name = "S")]
+    pub scopes: Vec<String>,
+    /// The CSRF state (random when absent).
+    #[arg(long)]
+    pub state: Option<String>,
+}
 
 /// `aivault capability ...`.
 #[derive(Debug, Subcommand)]

@@ -1261,3 +1261,67 @@ fn invoke_help_documents_exit_codes() {
         }
     }
 }
+
+/// `aivault oauth setup` of cli.md prints the consent URL (RFC 6749 §4.1.1) with a random state,
+/// creates no vault, and refuses a non-https authorization endpoint.
+#[test]
+fn oauth_setup_prints_a_consent_url() {
+    let env = Env::new();
+    let run = env
+        .run(&[
+            "oauth",
+            "setup",
+            "--provider",
+            "google",
+            "--auth-url",
+            "https://accounts.google.com/o/oauth2/v2/auth",
+            "--client-id",
+            "my-client",
+            "--redirect-uri",
+            "http://127.0.0.1:8787/callback",
+            "--scope",
+            "gmail.readonly",
+        ])
+        .ok();
+    let json = run.json();
+    let state = json["state"].as_str().expect("state").to_string();
+    assert_eq!(state.len(), 32);
+    assert_eq!(
+        json["consentUrl"],
+        format!(
+            "https://accounts.google.com/o/oauth2/v2/auth?response_type=code&client_id=my-client\
+             &redirect_uri=http%3A%2F%2F127.0.0.1%3A8787%2Fcallback&scope=gmail.readonly&state={state}"
+        )
+    );
+    let with_state = env
+        .run(&[
+            "oauth",
+            "setup",
+            "--provider",
+            "xero",
+            "--auth-url",
+            "https://login.xero.com/identity/connect/authorize",
+            "--client-id",
+            "c",
+            "--redirect-uri",
+            "https://app.example/cb",
+            "--state",
+            "fixed",
+        ])
+        .ok();
+    assert_eq!(with_state.json()["state"], "fixed");
+    env.run(&[
+        "oauth",
+        "setup",
+        "--provider",
+        "x",
+        "--auth-url",
+        "http://login.example/authorize",
+        "--client-id",
+        "c",
+        "--redirect-uri",
+        "https://app.example/cb",
+    ])
+    .fails(2, "invalid_input");
+    assert!(!env.dir.exists(), "oauth setup never creates a vault");
+}

@@ -34,6 +34,7 @@ pub mod envelope;
 pub mod error;
 pub mod keys;
 pub mod model;
+pub mod oauth_setup;
 pub mod operator_registry;
 pub mod provision;
 pub mod registry;

@@ -159,7 +159,7 @@ fn invocation(args: InvokeArgs) -> Result<Invocation> {
         headers: args
             .headers
             .iter()
-            .map(|h| split_pair(h, "--header", "NAME=VALUE"))
+            .map(|h| header_pair(h))
             .collect::<Result<_>>()?,
         body: RequestBody::Empty,
         timeout: args.timeout_ms.map(Duration::from_millis),
@@ -196,6 +196,21 @@ fn invocation(args: InvokeArgs) -> Result<Invocation> {
         invocation.body = RequestBody::Multipart(parts);
     }
     Ok(invocation)
+}
+
+/// `--header NAME=VALUE` (cli.md) or `--header "NAME: VALUE"` (curl's spelling): a header
+/// name holds neither ':' nor '=', so whichever comes first separates name and value.
+fn header_pair(raw: &str) -> Result<(String, String)> {
+    match raw.find([':', '=']) {
+        Some(at) if raw.as_bytes()[at] == b':' => {
+            let (name, value) = (&raw[..at], &raw[at + 1..]);
+            if name.trim().is_empty() {
+                return split_pair(raw, "--header", "NAME=VALUE or 'NAME: VALUE'");
+            }
+            Ok((name.trim().to_string(), value.trim_start().to_string()))
+        }
+        _ => split_pair(raw, "--header", "NAME=VALUE or 'NAME: VALUE'"),
+    }
 }
 
 fn split_pair(raw: &str, flag: &str, shape: &str) -> Result<(String, String)> {
@@ -356,5 +371,26 @@ fn scalar(value: &Value) -> String {
         Value::Object(_) => "{}".into(),
         Value::Array(_) => "[]".into(),
         other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn headers_take_both_spellings() {
+        let pair = |raw: &str| header_pair(raw).map_err(|e| e.message().to_string());
+        assert_eq!(pair("x-a=1"), Ok(("x-a".into(), "1".into())));
+        assert_eq!(
+            pair("X-Custom: value"),
+            Ok(("X-Custom".into(), "value".into()))
+        );
+        assert_eq!(pair("x-a: b=c"), Ok(("x-a".into(), "b=c".into())));
+        assert_eq!(pair("x-a=b:c"), Ok(("x-a".into(), "b:c".into())));
+        assert_eq!(pair("x-empty="), Ok(("x-empty".into(), String::new())));
+        assert!(pair("no-separator").is_err());
+        assert!(pair(": value").is_err());
+        assert!(pair("=value").is_err());
     }
 }

@@ -9,7 +9,9 @@ mod secrets;
 
 use aivault_core::{Config, Result, Scope, ScopeKind, Vault};
 
-use crate::cli::{Command, ScopeArg, ScopeArgs};
+use aivault_core::oauth_setup::ConsentRequest;
+
+use crate::cli::{Command, OauthCommand, ScopeArg, ScopeArgs};
 use crate::output::Output;
 
 /// Runs one parsed command.
@@ -27,6 +29,18 @@ pub fn run(command: Command, config: Config, out: &Output) -> Result<()> {
         Command::Invoke(args) => invoke::run(args, invoke::Render::Body, config, out),
         Command::Json(args) => invoke::run(args, invoke::Render::Json, config, out),
         Command::Markdown(args) => invoke::run(args, invoke::Render::Markdown, config, out),
+        Command::Oauth(OauthCommand::Setup(args)) => {
+            let consent = aivault_core::oauth_setup::consent_url(&ConsentRequest {
+                provider: args.provider,
+                auth_url: args.auth_url,
+                client_id: args.client_id,
+                redirect_uri: args.redirect_uri,
+                scopes: args.scopes,
+                state: args.state,
+            })?;
+            out.json(&consent);
+            Ok(())
+        }
         Command::Completions { .. } => unreachable!("handled before the vault is opened"),
     }
 }

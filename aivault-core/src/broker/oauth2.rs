@@ -2,9 +2,10 @@
 //!
 //! The credential's `secret` holds JSON (the only place tokens live, encrypted):
 //! `{"client_id": "...", "client_secret": "...", "refresh_token": "...",
-//!   "access_token": "...", "expires_at": <unix seconds>}` — `client_secret` is optional for
-//! public clients, `refresh_token` is required by the `refresh_token` grant, and the last two
-//! are written by the broker. A token is refreshed when missing, expired or within five
+//!   "access_token": "...", "expires_at": <unix seconds>}` (the camelCase spellings
+//! `clientId`, `clientSecret`, `refreshToken`, ... of the brief's documentation are accepted
+//! too) — `client_secret` is optional for public clients, `refresh_token` is required by the
+//! `refresh_token` grant, and the last two are written by the broker. A token is refreshed when missing, expired or within five
 //! minutes of expiry, and once more when the upstream answers 401; the new tokens are
 //! written back to the secret in one transaction.
 
@@ -29,14 +30,27 @@ const MAX_TOKEN_RESPONSE: u64 = 1 << 20;
 /// The JSON kept in an OAuth 2.0 credential's secret.
 #[derive(Default, Serialize, Deserialize, Zeroize, ZeroizeOnDrop)]
 struct TokenState {
+    #[serde(alias = "clientId")]
     client_id: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        alias = "clientSecret",
+        skip_serializing_if = "Option::is_none"
+    )]
     client_secret: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        alias = "refreshToken",
+        skip_serializing_if = "Option::is_none"
+    )]
     refresh_token: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        alias = "accessToken",
+        skip_serializing_if = "Option::is_none"
+    )]
     access_token: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, alias = "expiresAt", skip_serializing_if = "Option::is_none")]
     expires_at: Option<i64>,
 }
 
@@ -295,4 +309,46 @@ fn request_token(agent: &ureq::Agent, endpoint: &str, form: &str) -> Result<Toke
             format!("token endpoint {host} answered without an access_token"),
         )
     })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_secret_json_takes_both_spellings() {
+        let snake = TokenState::parse(
+            br#"{"client_id":"c","client_secret":"s","refresh_token":"r","expires_at":5}"#,
+        )
+        .unwrap();
+        let camel = TokenState::parse(
+            br#"{"clientId":"c","clientSecret":"s","refreshToken":"r","expiresAt":5}"#,
+        )
+        .unwrap();
+        for state in [snake, camel] {
+            assert_eq!(state.client_id, "c");
+            assert_eq!(state.client_secret.as_deref(), Some("s"));
+            assert_eq!(state.refresh_token.as_deref(), Some("r"));
+            assert_eq!(state.expires_at, Some(5));
+        }
+        let err = TokenState::parse(br#"{"refresh_token":"secret-r"}"#)
+            .err()
+            .unwrap();
+        assert!(!err.message().contains("secret-r"));
+    }
+
+    #[test]
+    fn a_token_is_fresh_until_five_minutes_before_expiry() {
+        let mut state = TokenState::default();
+        state.client_id = "c".into();
+        state.access_token = Some("t".into());
+        state.expires_at = Some(1_000);
+        assert_eq!(state.fresh_token(1_000 - 301), Some("t"));
+        assert_eq!(state.fresh_token(1_000 - 300), None);
+        state.expires_at = None;
+        assert_eq!(state.fresh_token(i64::MAX), Some("t"));
+        state.access_token = None;
+        assert_eq!(state.fresh_token(0), None);
+    }
 }
