@@ -24,11 +24,11 @@ use super::{headers, hmac_sign, oauth2, sigv4};
 const RATE_WINDOW_MS: i64 = 60_000;
 
 /// A checked request, before any secret is involved.
-pub(crate) struct Checked {
+pub(crate) struct Checked<'i> {
     pub method: String,
     pub target: RequestTarget,
     pub headers: Vec<(String, String)>,
-    pub body: PreparedBody,
+    pub body: PreparedBody<'i>,
     pub timeout: Duration,
 }
 
@@ -297,7 +297,7 @@ impl Vault {
 }
 
 /// Steps 2–4 without secrets: method, path, headers, owned parameters, body size.
-fn check(invocation: &Invocation, plan: &Plan) -> Result<Checked> {
+fn check<'i>(invocation: &'i Invocation, plan: &Plan) -> Result<Checked<'i>> {
     let view = &plan.capability;
     let method = match &invocation.method {
         Some(m) => {
@@ -422,22 +422,24 @@ fn secret<'s>(secrets: &'s Secrets, role: &str) -> Result<&'s SecretValue> {
 }
 
 /// A request ready for the wire.
-pub(crate) struct Outgoing {
+pub(crate) struct Outgoing<'c> {
     pub planned: Planned,
     pub method: String,
     pub url: Zeroizing<String>,
     pub headers: Vec<(String, Zeroizing<String>)>,
-    pub body: Vec<u8>,
+    /// Borrowed from the checked request: a retry (OAuth 401) sends the same bytes again
+    /// without copying a large upload.
+    pub body: &'c [u8],
 }
 
 /// Step 5: puts the injection, OAuth token and signatures on the request.
-fn build(
+fn build<'c>(
     plan: &Plan,
-    checked: &Checked,
+    checked: &'c Checked<'_>,
     injection: &Injection,
     token: Option<&str>,
     unsealed: &Unsealed,
-) -> Result<Outgoing> {
+) -> Result<Outgoing<'c>> {
     let scheme = if plan.network.insecure_http {
         "http"
     } else {
@@ -560,7 +562,7 @@ fn build(
         method: checked.method.clone(),
         url,
         headers,
-        body: checked.body.bytes.clone(),
+        body: &checked.body.bytes,
     })
 }
 
@@ -583,7 +585,7 @@ fn unix_now() -> i64 {
 /// Steps 6–7: send through the guarded agent, with the call's timeout.
 fn send(
     agent: &ureq::Agent,
-    outgoing: Outgoing,
+    outgoing: Outgoing<'_>,
     host: &str,
     timeout: Duration,
 ) -> Result<ureq::http::Response<ureq::Body>> {

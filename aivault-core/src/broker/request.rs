@@ -1,5 +1,6 @@
 //! What a caller asks the broker for: a capability, never a URL.
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -65,15 +66,16 @@ pub enum MultipartPart {
     },
 }
 
-/// A body ready to send: its bytes and the content type it implies (multipart).
-pub(crate) struct PreparedBody {
-    pub bytes: Vec<u8>,
+/// A body ready to send: its bytes (borrowed from the invocation when it holds them) and the
+/// content type it implies (multipart).
+pub(crate) struct PreparedBody<'a> {
+    pub bytes: Cow<'a, [u8]>,
     pub content_type: Option<String>,
 }
 
 impl RequestBody {
     /// Reads files and encodes multipart, refusing more than `limit` bytes before reading.
-    pub(crate) fn prepare(&self, limit: Option<u64>) -> Result<PreparedBody> {
+    pub(crate) fn prepare(&self, limit: Option<u64>) -> Result<PreparedBody<'_>> {
         let check = |len: u64| -> Result<()> {
             match limit {
                 Some(max) if len > max => Err(Error::new(
@@ -87,13 +89,13 @@ impl RequestBody {
         };
         match self {
             RequestBody::Empty => Ok(PreparedBody {
-                bytes: Vec::new(),
+                bytes: Cow::Borrowed(&[]),
                 content_type: None,
             }),
             RequestBody::Bytes(bytes) => {
                 check(bytes.len() as u64)?;
                 Ok(PreparedBody {
-                    bytes: bytes.clone(),
+                    bytes: Cow::Borrowed(bytes),
                     content_type: None,
                 })
             }
@@ -102,7 +104,7 @@ impl RequestBody {
                 let bytes = read_file(path)?;
                 check(bytes.len() as u64)?;
                 Ok(PreparedBody {
-                    bytes,
+                    bytes: Cow::Owned(bytes),
                     content_type: None,
                 })
             }
@@ -117,7 +119,7 @@ impl RequestBody {
                 let (content_type, bytes) = encode_multipart(parts)?;
                 check(bytes.len() as u64)?;
                 Ok(PreparedBody {
-                    bytes,
+                    bytes: Cow::Owned(bytes),
                     content_type: Some(content_type),
                 })
             }
