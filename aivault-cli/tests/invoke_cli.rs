@@ -1325,3 +1325,51 @@ fn oauth_setup_prints_a_consent_url() {
     .fails(2, "invalid_input");
     assert!(!env.dir.exists(), "oauth setup never creates a vault");
 }
+
+/// A locked passphrase vault refuses to invoke with exactly one error line (no audit noise) and
+/// sends nothing; with `AIVAULT_PASSPHRASE` the call goes through and its audit event is
+/// written by the background writer, which reuses the process's key (no second unlock).
+#[test]
+fn locked_passphrase_vault_refuses_with_one_line_and_audits_once_unlocked() {
+    let pki = Pki::new(&["api.openai.com"]);
+    let upstream = Upstream::https(&pki, route);
+    let mut env = Env::new();
+    let ca = pki.write_ca(env.root.path());
+    env.set(
+        "AIVAULT_DEV_RESOLVE",
+        &format!("api.openai.com=127.0.0.1:{}", upstream.port()),
+    );
+    env.set("AIVAULT_DEV_CA_CERT", ca.to_str().expect("utf8"));
+    env.run_with_stdin(
+        &["init", "--provider", "passphrase", "--passphrase-stdin"],
+        b"correct horse\n",
+    )
+    .ok();
+    let key = canary("locked");
+    env.run(&[
+        "secrets",
+        "create",
+        "--name",
+        "OPENAI_API_KEY",
+        "--value",
+        &key,
+    ])
+    .ok();
+    env.run(&["lock"]).ok();
+
+    let refused = env
+        .run(&["invoke", "openai/models"])
+        .fails(5, "vault_locked");
+    assert!(refused.stdout.is_empty());
+    assert!(upstream.requests().is_empty());
+
+    env.set("AIVAULT_PASSPHRASE", "correct horse");
+    let run = env.run(&["invoke", "openai/models"]).ok();
+    assert!(run.stderr.is_empty(), "{}", run.stderr);
+    assert_eq!(upstream.requests().len(), 1);
+    let events = env.audit_kinds(&["--kind", "capability.invoke"]);
+    assert_eq!(events, ["capability.invoke"]);
+    for text in [&refused.stderr, &run.stdout, &run.stderr] {
+        assert!(!text.contains(&key));
+    }
+}

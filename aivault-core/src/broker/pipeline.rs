@@ -130,9 +130,11 @@ impl Vault {
         match self.call(invocation, &plan, &mut draft) {
             Ok(stream) => Ok(stream),
             Err(e) => {
-                // The refusal itself is worth recording; a failure to record it must not
-                // hide the original error.
-                self.record_call(draft.failed(e.kind()));
+                // The refusal itself is worth recording, unless the vault is locked: without
+                // its key no event can be appended, and the error already says why.
+                if e.kind() != ErrorKind::VaultLocked {
+                    self.record_call(draft.failed(e.kind()));
+                }
                 Err(e)
             }
         }
