@@ -1,8 +1,8 @@
 //! Background writing of high-rate audit events (one per broker call).
 //!
 //! A `capability.invoke` event costs a write transaction with an fsync — more than a whole
-//! loopback call. The broker queues it instead; one writer thread appends everything queued in
-//! one transaction (group commit), in order, on the HMAC chain like any other event, over its
+//! loopback call. The broker queues it instead; one writer thread gathers events for a few
+//! milliseconds and appends them in one transaction (group commit), in order, on the HMAC chain like any other event, over its
 //! own database connection so that its fsyncs never hold up the handle's reads. The queue
 //! is flushed before the vault's own audit reads, before locking or rotating, and when the
 //! handle is dropped (a CLI process writes its event before it exits). A process killed between
@@ -10,10 +10,17 @@
 
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use crate::audit::{self, NewEvent};
 use crate::config::Config;
 use crate::vault::{Keys, State, open_state, write_state};
+
+/// How long the writer gathers events after the first one before committing: one commit
+/// (and one fsync) then serves every call of those milliseconds.
+const LINGER: Duration = Duration::from_millis(5);
+/// Most events in one transaction.
+const MAX_BATCH: usize = 512;
 
 /// The writer thread's inbox.
 #[derive(Default)]
@@ -21,6 +28,8 @@ struct Inbox {
     events: Vec<(NewEvent, i64)>,
     /// Events taken by the writer and not yet committed.
     in_flight: usize,
+    /// Callers waiting in `flush` (the writer commits at once for them).
+    flushing: usize,
     closing: bool,
 }
 
@@ -77,13 +86,19 @@ impl AuditQueue {
                 }
             }
         }
-        self.shared.inbox().events.push((event, ts_ms));
-        self.shared.arrived.notify_one();
+        let mut inbox = self.shared.inbox();
+        inbox.events.push((event, ts_ms));
+        // The writer needs a wake-up only to start gathering, or when a batch is full.
+        if inbox.events.len() == 1 || inbox.events.len() >= MAX_BATCH {
+            self.shared.arrived.notify_one();
+        }
     }
 
     /// Waits until everything queued so far is written.
     pub(crate) fn flush(&self) {
         let mut inbox = self.shared.inbox();
+        inbox.flushing += 1;
+        self.shared.arrived.notify_one();
         while !inbox.events.is_empty() || inbox.in_flight > 0 {
             if self
                 .writer
@@ -92,7 +107,7 @@ impl AuditQueue {
                 .as_ref()
                 .is_none_or(|h| h.is_finished())
             {
-                return;
+                break;
             }
             inbox = self
                 .shared
@@ -100,6 +115,7 @@ impl AuditQueue {
                 .wait(inbox)
                 .unwrap_or_else(|p| p.into_inner());
         }
+        inbox.flushing -= 1;
     }
 }
 
@@ -143,6 +159,18 @@ fn run(shared: &Shared, config: &Config, keys: Option<Keys>) {
             }
             if inbox.events.is_empty() {
                 return;
+            }
+            let deadline = Instant::now() + LINGER;
+            while !inbox.closing && inbox.flushing == 0 && inbox.events.len() < MAX_BATCH {
+                let now = Instant::now();
+                if now >= deadline {
+                    break;
+                }
+                inbox = shared
+                    .arrived
+                    .wait_timeout(inbox, deadline - now)
+                    .unwrap_or_else(|p| p.into_inner())
+                    .0;
             }
             let batch = std::mem::take(&mut inbox.events);
             inbox.in_flight = batch.len();

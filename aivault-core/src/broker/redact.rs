@@ -90,6 +90,8 @@ pub(crate) struct Redactor {
     buckets: Vec<(u16, Vec<u32>)>,
     /// `single[b]`: `[b]` is a needle.
     single: Vec<bool>,
+    /// `first[b]`: a needle of two or more bytes starts with `b`.
+    first: Vec<bool>,
     /// The longest needle's length.
     window: usize,
 }
@@ -107,6 +109,7 @@ impl Drop for Redactor {
         // The filters hold needle prefixes; the needles zeroize themselves.
         self.pair_filter.zeroize();
         self.single.iter_mut().for_each(|b| *b = false);
+        self.first.iter_mut().for_each(|b| *b = false);
         for (key, _) in &mut self.buckets {
             key.zeroize();
         }
@@ -132,6 +135,7 @@ impl Redactor {
 
         let mut pair_filter = vec![0u64; 1024];
         let mut single = vec![false; 256];
+        let mut first = vec![false; 256];
         let mut buckets: Vec<(u16, Vec<u32>)> = Vec::new();
         for (index, needle) in needles.iter().enumerate() {
             match needle.as_slice() {
@@ -143,6 +147,7 @@ impl Redactor {
                     }
                 }
                 [a, b, ..] => {
+                    first[usize::from(*a)] = true;
                     let key = pair_key(*a, *b);
                     set_bit(&mut pair_filter, key);
                     // Needles are sorted longest first, so each bucket is too.
@@ -164,6 +169,7 @@ impl Redactor {
             pair_filter,
             buckets,
             single,
+            first,
             window,
         }
     }
@@ -178,16 +184,26 @@ impl Redactor {
     /// before it can be redacted and released now, so a stream (server-sent events) is never
     /// delayed by more than a partial match.
     pub fn held_tail(&self, data: &[u8]) -> usize {
-        let max = self.window.saturating_sub(1).min(data.len());
-        (1..=max)
-            .rev()
-            .find(|&len| {
-                let suffix = &data[data.len() - len..];
-                self.needles
-                    .iter()
-                    .any(|n| n.len() > len && n.starts_with(suffix))
-            })
-            .unwrap_or(0)
+        let len = data.len();
+        let max = self.window.saturating_sub(1).min(len);
+        // Candidates go through the two-byte prefix filter; only their bucket is compared.
+        for held in (2..=max).rev() {
+            let at = len - held;
+            let key = pair_key(data[at], data[at + 1]);
+            if self.pair_filter[usize::from(key >> 6)] & (1u64 << (key & 63)) == 0 {
+                continue;
+            }
+            let suffix = &data[at..];
+            if let Ok(slot) = self.buckets.binary_search_by_key(&key, |(k, _)| *k)
+                && self.buckets[slot].1.iter().any(|&index| {
+                    let needle = &self.needles[index as usize];
+                    needle.len() > held && needle.starts_with(suffix)
+                })
+            {
+                return held;
+            }
+        }
+        usize::from(max >= 1 && self.first[usize::from(data[len - 1])])
     }
 
     /// The number of distinct needles.
