@@ -74,7 +74,7 @@ pub fn run(args: InvokeArgs, render: Render, config: Config, out: &Output) -> Re
         Render::Markdown => {
             let full = response.into_response()?;
             let text = match serde_json::from_slice::<Value>(&full.body) {
-                Ok(value) => markdown(&value),
+                Ok(value) => aivault_core::broker::markdown::to_markdown(&value),
                 Err(_) => String::from_utf8_lossy(&full.body).into_owned(),
             };
             if write_out(&mut std::io::stdout().lock(), text.as_bytes())? && !text.ends_with('\n') {
@@ -175,7 +175,7 @@ fn invocation(args: InvokeArgs) -> Result<Invocation> {
         (None, None) => None,
     };
     if let Some(text) = envelope {
-        apply_envelope(&mut invocation, &text)?;
+        invocation.merge_request_json(&text)?;
     } else if let Some(body) = args.body {
         invocation.body = RequestBody::Bytes(body.into_bytes());
     } else if let Some(path) = args.body_file_path {
@@ -222,155 +222,6 @@ fn split_pair(raw: &str, flag: &str, shape: &str) -> Result<(String, String)> {
             ErrorKind::InvalidInput,
             format!("{flag} expects {shape}"),
         )),
-    }
-}
-
-/// `{"method","path","headers","body"|"multipart"}`, or the same inside `{"request": ..}`
-/// (the broker envelope). Flags given on the command line win over the envelope's fields.
-fn apply_envelope(invocation: &mut Invocation, text: &str) -> Result<()> {
-    let bad = |what: &str| Error::new(ErrorKind::InvalidInput, format!("--request: {what}"));
-    let value: Value = serde_json::from_str(text).map_err(|e| bad(&format!("not JSON ({e})")))?;
-    let request = value.get("request").unwrap_or(&value);
-    let Value::Object(fields) = request else {
-        return Err(bad("expected a JSON object"));
-    };
-    for key in fields.keys() {
-        if !["method", "path", "headers", "body", "multipart"].contains(&key.as_str()) {
-            return Err(bad(&format!(
-                "unknown field '{key}' (the broker takes method, path, headers, body or multipart; never a URL or host)"
-            )));
-        }
-    }
-    if invocation.method.is_none() {
-        invocation.method = fields
-            .get("method")
-            .map(|m| {
-                m.as_str()
-                    .map(str::to_string)
-                    .ok_or_else(|| bad("method must be a string"))
-            })
-            .transpose()?;
-    }
-    if invocation.path.is_none() {
-        invocation.path = fields
-            .get("path")
-            .map(|p| {
-                p.as_str()
-                    .map(str::to_string)
-                    .ok_or_else(|| bad("path must be a string"))
-            })
-            .transpose()?;
-    }
-    match fields.get("headers") {
-        None | Some(Value::Null) => {}
-        Some(Value::Object(map)) => {
-            for (name, value) in map {
-                let value = value
-                    .as_str()
-                    .ok_or_else(|| bad("header values must be strings"))?;
-                invocation.headers.push((name.clone(), value.to_string()));
-            }
-        }
-        Some(_) => return Err(bad("headers must be an object of strings")),
-    }
-    match (fields.get("body"), fields.get("multipart")) {
-        (Some(_), Some(_)) => return Err(bad("give either body or multipart")),
-        (Some(Value::String(text)), None) => {
-            invocation.body = RequestBody::Bytes(text.clone().into_bytes());
-        }
-        (Some(Value::Null), None) | (None, None) => {}
-        (Some(json), None) => {
-            invocation.body = RequestBody::Bytes(json.to_string().into_bytes());
-            if !invocation
-                .headers
-                .iter()
-                .any(|(n, _)| n.eq_ignore_ascii_case("content-type"))
-            {
-                invocation
-                    .headers
-                    .push(("content-type".into(), "application/json".into()));
-            }
-        }
-        (None, Some(Value::Object(parts))) => {
-            let mut out = Vec::new();
-            for (name, part) in parts {
-                match part {
-                    Value::String(value) => out.push(MultipartPart::Field {
-                        name: name.clone(),
-                        value: value.clone(),
-                    }),
-                    Value::Object(file) => {
-                        let path = file
-                            .get("file")
-                            .and_then(Value::as_str)
-                            .ok_or_else(|| bad("a multipart file part is {\"file\": \"PATH\"}"))?;
-                        out.push(MultipartPart::File {
-                            name: name.clone(),
-                            path: PathBuf::from(path),
-                        });
-                    }
-                    _ => return Err(bad("multipart parts are strings or {\"file\": \"PATH\"}")),
-                }
-            }
-            invocation.body = RequestBody::Multipart(out);
-        }
-        (None, Some(_)) => return Err(bad("multipart must be an object")),
-    }
-    Ok(())
-}
-
-/// Renders JSON as markdown: objects as bullet lists (`**key**: value`), arrays of objects
-/// as numbered sections, strings as text (so a chat completion's content reads naturally).
-pub fn markdown(value: &Value) -> String {
-    let mut out = String::new();
-    render(value, 0, &mut out);
-    out
-}
-
-fn render(value: &Value, depth: usize, out: &mut String) {
-    let indent = "  ".repeat(depth);
-    match value {
-        Value::Object(map) => {
-            for (key, v) in map {
-                match v {
-                    Value::Object(_) | Value::Array(_) if !is_empty(v) => {
-                        out.push_str(&format!("{indent}- **{key}**:\n"));
-                        render(v, depth + 1, out);
-                    }
-                    _ => out.push_str(&format!("{indent}- **{key}**: {}\n", scalar(v))),
-                }
-            }
-        }
-        Value::Array(items) => {
-            for (i, item) in items.iter().enumerate() {
-                match item {
-                    Value::Object(_) | Value::Array(_) if !is_empty(item) => {
-                        out.push_str(&format!("{indent}{}.\n", i + 1));
-                        render(item, depth + 1, out);
-                    }
-                    _ => out.push_str(&format!("{indent}{}. {}\n", i + 1, scalar(item))),
-                }
-            }
-        }
-        other => out.push_str(&format!("{indent}{}\n", scalar(other))),
-    }
-}
-
-fn is_empty(value: &Value) -> bool {
-    match value {
-        Value::Object(m) => m.is_empty(),
-        Value::Array(a) => a.is_empty(),
-        _ => false,
-    }
-}
-
-fn scalar(value: &Value) -> String {
-    match value {
-        Value::String(s) => s.clone(),
-        Value::Null => "_null_".into(),
-        Value::Object(_) => "{}".into(),
-        Value::Array(_) => "[]".into(),
-        other => other.to_string(),
     }
 }
 

@@ -3,17 +3,20 @@
 //! [`Vault::invoke`](crate::Vault::invoke) runs the pipeline in `pipeline.rs`; each step has
 //! its own file: request checks (`path`, `headers`), auth rendering (`auth`, `oauth2`,
 //! `sigv4`, `hmac_sign`, `tls`), the network guard (`netguard`), the HTTP agents
-//! (`transport`) and response redaction (`redact`).
+//! (`transport`) and response redaction (`redact`). `request_json` reads the JSON form of a
+//! request and `markdown` renders JSON responses, for every wrapper alike.
 
 mod auth;
 pub(crate) mod headers;
 pub(crate) mod hmac_sign;
+pub mod markdown;
 pub mod netguard;
 mod oauth2;
 pub(crate) mod path;
 mod pipeline;
 pub(crate) mod redact;
 mod request;
+mod request_json;
 mod response;
 pub(crate) mod sigv4;
 pub(crate) mod tls;
