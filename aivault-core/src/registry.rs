@@ -675,14 +675,18 @@ pub(crate) fn check_auth(
         ));
     }
     if let AuthSpec::Oauth2 { token_endpoint, .. } = auth {
-        let host = token_endpoint
-            .strip_prefix("https://")
-            .and_then(|rest| rest.split(['/', '?']).next());
-        match host {
+        match token_endpoint_host(token_endpoint) {
             Some(host) if hosts.iter().any(|p| host_matches(p, host)) => {}
             _ => report("token endpoint must be https on one of the credential's hosts".into()),
         }
     }
+}
+
+/// The host of an `https://` token endpoint, or `None` for any other scheme.
+pub(crate) fn token_endpoint_host(endpoint: &str) -> Option<&str> {
+    endpoint
+        .strip_prefix("https://")
+        .and_then(|rest| rest.split(['/', '?', '#']).next())
 }
 
 fn is_valid_header_name(name: &str) -> bool {

@@ -107,6 +107,8 @@ struct JsonResponse {
     text: Option<String>,
 }
 
+/// One read of the response body; a failed read carries the core's error (size cap, or the
+/// upstream failure naming its host).
 fn read_some(reader: &mut impl Read, buf: &mut [u8]) -> Result<usize> {
     loop {
         match reader.read(buf) {

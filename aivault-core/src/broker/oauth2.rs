@@ -13,9 +13,10 @@ use serde::{Deserialize, Serialize};
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use crate::audit::{self, NewEvent, kinds};
+use crate::credentials::host_fits;
 use crate::envelope;
 use crate::error::{Error, ErrorKind, Result};
-use crate::registry::{AuthSpec, OAuthGrant, host_matches};
+use crate::registry::{AuthSpec, OAuthGrant, token_endpoint_host};
 use crate::resolve::Plan;
 use crate::vault::{Vault, now_ms};
 
@@ -202,11 +203,8 @@ fn check_endpoint(vault: &Vault, plan: &Plan, endpoint: &str) -> Result<()> {
         .read(|tx| tx.credential_get(&plan.credential))?
         .map(|c| c.hosts)
         .unwrap_or_default();
-    let host = endpoint
-        .strip_prefix("https://")
-        .and_then(|rest| rest.split(['/', '?', '#']).next());
-    match host {
-        Some(host) if hosts.iter().any(|p| p == host || host_matches(p, host)) => Ok(()),
+    match token_endpoint_host(endpoint) {
+        Some(host) if host_fits(&hosts, host) => Ok(()),
         _ => Err(Error::new(
             ErrorKind::PolicyViolation,
             format!(
@@ -260,9 +258,7 @@ fn token_form(
 }
 
 fn request_token(agent: &ureq::Agent, endpoint: &str, form: &str) -> Result<TokenResponse> {
-    let host = endpoint
-        .strip_prefix("https://")
-        .and_then(|rest| rest.split(['/', '?', '#']).next())
+    let host = token_endpoint_host(endpoint)
         .unwrap_or("the token endpoint")
         .to_string();
     let timeout = std::time::Duration::from_secs(30);

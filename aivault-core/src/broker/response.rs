@@ -106,9 +106,8 @@ impl ResponseStream<'_> {
         }
     }
 
-    fn fail(&mut self, err: &std::io::Error) {
+    fn fail(&mut self, kind: ErrorKind) {
         if let Some(draft) = self.audit.take() {
-            let kind = redact::policy_error(err).map_or(ErrorKind::UpstreamError, |e| e.kind());
             let bytes = self.reader.upstream_bytes();
             let draft = draft.with_response(self.status, bytes).failed(kind);
             self.vault.record_call(draft);
@@ -124,9 +123,13 @@ impl Read for ResponseStream<'_> {
                 Ok(0)
             }
             Ok(n) => Ok(n),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => Err(e),
+            // The io error carries the aivault error (size cap, upstream failure naming the
+            // host), so every wrapper reports it the same way.
             Err(e) => {
-                self.fail(&e);
-                Err(e)
+                let error = body_error(&e, &self.planned);
+                self.fail(error.kind());
+                Err(std::io::Error::new(e.kind(), error))
             }
         }
     }
