@@ -10,14 +10,20 @@ use crate::error::{Error, Result};
 use super::request::{Invocation, MultipartPart, RequestBody};
 
 impl Invocation {
-    /// Fills the request from its JSON form: `{"method","path","headers":{..},"body"|"multipart"}`,
-    /// or the same inside `{"request": ..}` (the broker envelope). Fields already set (flags
+    /// Fills the request from its JSON form: the bare form
+    /// `{"method","path","headers","body"|"multipart"}` (plus optionally `capability`,
+    /// `credential`), or the envelope `{"capability","credential","request": {bare form
+    /// without selectors}}` whose top-level keys are exactly those three (all optional but
+    /// `request`). `capability` must equal the invoked one; `credential` acts as the
+    /// credential flag and must agree with it. `headers` is an object of strings or a list of
+    /// `{"name","value"}`. Fields already set (flags
     /// given on a command line) win; headers are added. A JSON `body` that is not a string is
     /// sent as JSON (with `content-type: application/json` unless one is given); multipart parts
     /// are strings or `{"file": "PATH"}`. Never a URL or host.
     ///
     /// # Errors
-    /// `invalid_input` for malformed JSON, unknown fields or wrong types.
+    /// `invalid_input` for malformed JSON, unknown fields, wrong types, a different capability
+    /// or a credential differing from the one already given.
     pub fn merge_request_json(&mut self, text: &str) -> Result<()> {
         merge(self, text)
     }
@@ -26,12 +32,31 @@ impl Invocation {
 fn merge(invocation: &mut Invocation, text: &str) -> Result<()> {
     let bad = |what: &str| Error::invalid(format!("request JSON: {what}"));
     let value: Value = serde_json::from_str(text).map_err(|e| bad(&format!("not JSON ({e})")))?;
-    let request = value.get("request").unwrap_or(&value);
-    let Value::Object(fields) = request else {
+    let Value::Object(top) = &value else {
         return Err(bad("expected a JSON object"));
     };
+    let request = match top.get("request") {
+        Some(inner) => {
+            for key in top.keys() {
+                if !["capability", "credential", "request"].contains(&key.as_str()) {
+                    return Err(bad(&format!(
+                        "unknown envelope field '{key}' (the envelope takes capability, credential and request)"
+                    )));
+                }
+            }
+            inner
+        }
+        None => &value,
+    };
+    check_selectors(invocation, top)?;
+    let Value::Object(fields) = request else {
+        return Err(bad("request must be a JSON object"));
+    };
+    let wrapped = top.contains_key("request");
     for key in fields.keys() {
-        if !["method", "path", "headers", "body", "multipart"].contains(&key.as_str()) {
+        let selector = !wrapped && ["capability", "credential"].contains(&key.as_str());
+        if !selector && !["method", "path", "headers", "body", "multipart"].contains(&key.as_str())
+        {
             return Err(bad(&format!(
                 "unknown field '{key}' (the broker takes method, path, headers, body or multipart; never a URL or host)"
             )));
@@ -67,7 +92,34 @@ fn merge(invocation: &mut Invocation, text: &str) -> Result<()> {
                 invocation.headers.push((name.clone(), value.to_string()));
             }
         }
-        Some(_) => return Err(bad("headers must be an object of strings")),
+        Some(Value::Array(list)) => {
+            for entry in list {
+                let pair = entry.as_object().filter(|o| {
+                    o.len() == 2
+                        && o.get("name").is_some_and(Value::is_string)
+                        && o.get("value").is_some_and(Value::is_string)
+                });
+                let Some(pair) = pair else {
+                    return Err(bad(
+                        "a header list entry is exactly {\"name\": STRING, \"value\": STRING}",
+                    ));
+                };
+                let (Some(name), Some(value)) = (
+                    pair.get("name").and_then(Value::as_str),
+                    pair.get("value").and_then(Value::as_str),
+                ) else {
+                    return Err(bad("header names and values must be strings"));
+                };
+                invocation
+                    .headers
+                    .push((name.to_string(), value.to_string()));
+            }
+        }
+        Some(_) => {
+            return Err(bad(
+                "headers must be an object of strings or a list of {\"name\", \"value\"}",
+            ));
+        }
     }
     match (fields.get("body"), fields.get("multipart")) {
         (Some(_), Some(_)) => return Err(bad("give either body or multipart")),
@@ -111,6 +163,41 @@ fn merge(invocation: &mut Invocation, text: &str) -> Result<()> {
             invocation.body = RequestBody::Multipart(out);
         }
         (None, Some(_)) => return Err(bad("multipart must be an object")),
+    }
+    Ok(())
+}
+
+/// The envelope's (or bare form's) `capability` and `credential`: the capability must equal
+/// the one invoked (exactly, no case folding or trimming); the credential is applied as a
+/// `--credential` flag would be, and must agree with one already given.
+fn check_selectors(
+    invocation: &mut Invocation,
+    top: &serde_json::Map<String, Value>,
+) -> Result<()> {
+    let bad = |what: &str| Error::invalid(format!("request JSON: {what}"));
+    match top.get("capability") {
+        None => {}
+        Some(Value::String(c)) if *c == invocation.capability => {}
+        Some(Value::String(_)) => {
+            return Err(bad(&format!(
+                "capability does not match the invoked capability '{}'",
+                invocation.capability
+            )));
+        }
+        Some(_) => return Err(bad("capability must be a string")),
+    }
+    match top.get("credential") {
+        None => {}
+        Some(Value::String(c)) => match &invocation.credential {
+            None => invocation.credential = Some(c.clone()),
+            Some(given) if given == c => {}
+            Some(given) => {
+                return Err(bad(&format!(
+                    "credential '{c}' differs from the credential given ('{given}')"
+                )));
+            }
+        },
+        Some(_) => return Err(bad("credential must be a string")),
     }
     Ok(())
 }
@@ -161,5 +248,65 @@ mod tests {
             let err = Invocation::default().merge_request_json(bad).unwrap_err();
             assert_eq!(err.kind(), crate::error::ErrorKind::InvalidInput, "{bad}");
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod envelope_tests {
+    use super::*;
+    use crate::error::ErrorKind;
+
+    fn inv(credential: Option<&str>) -> Invocation {
+        Invocation {
+            capability: "acme/get".into(),
+            credential: credential.map(str::to_string),
+            ..Invocation::default()
+        }
+    }
+
+    #[test]
+    fn envelope_selectors_are_checked_and_applied() {
+        let mut a = inv(None);
+        a.merge_request_json(
+            r#"{"capability":"acme/get","credential":"c-work","request":{"path":"/x"}}"#,
+        )
+        .unwrap();
+        assert_eq!(a.credential.as_deref(), Some("c-work"));
+        let mut b = inv(Some("c-work"));
+        b.merge_request_json(r#"{"credential":"c-work","path":"/x"}"#)
+            .unwrap();
+        assert_eq!(b.credential.as_deref(), Some("c-work"));
+        let mut c = inv(None);
+        c.merge_request_json(r#"{"headers":[{"name":"x-a","value":"1"}]}"#)
+            .unwrap();
+        assert!(c.headers.contains(&("x-a".into(), "1".into())));
+        for (cred, text) in [
+            (None, r#"{"capability":"acme/other","request":{}}"#),
+            (None, r#"{"capability":"ACME/get","request":{}}"#),
+            (None, r#"{"capability":"acme/get ","request":{}}"#),
+            (None, r#"{"capability":"acme/other","path":"/x"}"#),
+            (Some("c-a"), r#"{"credential":"c-b","request":{}}"#),
+            (Some("c-a"), r#"{"credential":"c-b"}"#),
+            (None, r#"{"credential":null,"request":{}}"#),
+            (None, r#"{"credential":1}"#),
+            (None, r#"{"extra":1,"request":{}}"#),
+            (None, r#"{"request":"GET /"}"#),
+            (None, r#"{"request":{"credential":"c-a"}}"#),
+            (
+                None,
+                r#"{"headers":[{"name":"x","value":"1","extra":"2"}]}"#,
+            ),
+            (None, r#"{"headers":[{"name":"x","value":1}]}"#),
+            (None, r#"{"headers":[["x","1"]]}"#),
+        ] {
+            let err = inv(cred).merge_request_json(text).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::InvalidInput, "{text}");
+        }
+        let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+        assert_eq!(
+            inv(None).merge_request_json(&deep).unwrap_err().kind(),
+            ErrorKind::InvalidInput
+        );
     }
 }
