@@ -388,4 +388,48 @@ mod tests {
         state.access_token = None;
         assert_eq!(state.fresh_token(0), None);
     }
+
+    #[test]
+    fn token_auth_is_read_from_the_auth_spec_basic_by_default() {
+        let spec: AuthSpec = serde_json::from_str(
+            r#"{"kind":"oauth2","grant_type":"refresh_token","token_endpoint":"https://a.test/t"}"#,
+        )
+        .unwrap();
+        assert!(matches!(
+            spec,
+            AuthSpec::Oauth2 {
+                token_auth: TokenAuth::Basic,
+                ..
+            }
+        ));
+        let spec: AuthSpec = serde_json::from_str(
+            r#"{"kind":"oauth2","grant_type":"refresh_token","token_endpoint":"https://a.test/t","token_auth":"body"}"#,
+        )
+        .unwrap();
+        assert!(matches!(
+            spec,
+            AuthSpec::Oauth2 {
+                token_auth: TokenAuth::Body,
+                ..
+            }
+        ));
+        assert!(
+            serde_json::from_str::<AuthSpec>(
+                r#"{"kind":"oauth2","grant_type":"refresh_token","token_endpoint":"https://a.test/t","token_auth":"header"}"#,
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn basic_client_auth_form_urlencodes_then_base64s() {
+        let state = TokenState::parse(br#"{"client_id":"a b","client_secret":"s:/"}"#).unwrap();
+        let basic = client_basic(&state, TokenAuth::Basic).unwrap();
+        // base64("a%20b:s%3A%2F")
+        assert_eq!(basic.as_str(), "Basic YSUyMGI6cyUzQSUyRg==");
+        assert!(client_basic(&state, TokenAuth::Body).is_none());
+        let form =
+            token_form(OAuthGrant::ClientCredentials, &state, &[], TokenAuth::Basic).unwrap();
+        assert_eq!(form.as_str(), "grant_type=client_credentials");
+    }
 }
