@@ -426,6 +426,9 @@ pub struct CredentialCreateArgs {
     /// OAuth2 scope (repeatable).
     #[arg(long = "scope", value_name = "SCOPE")]
     pub scopes: Vec<String>,
+    /// OAuth2 client authentication at the token endpoint: basic (default, RFC 6749 §2.3.1) or body.
+    #[arg(long, value_name = "basic|body")]
+    pub token_auth: Option<String>,
     /// AWS service (aws-sigv4).
     #[arg(long)]
     pub aws_service: Option<String>,

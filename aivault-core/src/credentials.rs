@@ -16,8 +16,8 @@ use crate::model::{
     parse_secret_ref, printable,
 };
 use crate::registry::{
-    AuthSpec, CredentialDef, HeaderTemplate, OAuthGrant, ProviderDef, QueryTemplate, check_auth,
-    check_host_pattern, host_matches, is_dns_label, is_valid_id,
+    AuthSpec, CredentialDef, HeaderTemplate, OAuthGrant, ProviderDef, QueryTemplate, TokenAuth,
+    check_auth, check_host_pattern, host_matches, is_dns_label, is_valid_id,
 };
 use crate::store::StoreTx;
 use crate::vault::{Vault, now_ms};
@@ -49,6 +49,8 @@ pub struct AuthOptions {
     pub token_endpoint: Option<String>,
     /// Requested scopes (`oauth2`).
     pub scopes: Vec<String>,
+    /// `basic` (default) or `body`: how the client authenticates to the token endpoint (`oauth2`).
+    pub token_auth: Option<String>,
     /// AWS service and region (`aws-sigv4`).
     pub aws_service: Option<String>,
     /// See `aws_service`.
@@ -150,13 +152,29 @@ impl AuthOptions {
                         )));
                     }
                 };
+                let token_auth = match self.token_auth.as_deref() {
+                    Some("basic") | None => TokenAuth::Basic,
+                    Some("body") => TokenAuth::Body,
+                    Some(other) => {
+                        return Err(Error::invalid(format!(
+                            "unknown --token-auth '{}' (expected basic or body)",
+                            printable(other)
+                        )));
+                    }
+                };
                 (
                     AuthSpec::Oauth2 {
                         grant_type,
                         token_endpoint: need(&self.token_endpoint, "--token-endpoint")?,
                         scopes: self.scopes.clone(),
+                        token_auth,
                     },
-                    &["--grant-type", "--token-endpoint", "--scope"],
+                    &[
+                        "--grant-type",
+                        "--token-endpoint",
+                        "--scope",
+                        "--token-auth",
+                    ],
                 )
             }
             "aws-sigv4" => (
@@ -214,6 +232,7 @@ impl AuthOptions {
         flag(self.grant_type.is_some(), "--grant-type");
         flag(self.token_endpoint.is_some(), "--token-endpoint");
         flag(!self.scopes.is_empty(), "--scope");
+        flag(self.token_auth.is_some(), "--token-auth");
         flag(self.aws_service.is_some(), "--aws-service");
         flag(self.aws_region.is_some(), "--aws-region");
         flag(self.timestamp_header.is_some(), "--timestamp-header");

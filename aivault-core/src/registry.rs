@@ -134,6 +134,10 @@ pub enum AuthSpec {
         /// Requested scopes.
         #[serde(default)]
         scopes: Vec<String>,
+        /// How a confidential client authenticates to the token endpoint (RFC 6749 §2.3.1);
+        /// HTTP Basic unless the provider needs the form body.
+        #[serde(default)]
+        token_auth: TokenAuth,
     },
     /// AWS Signature Version 4 from `access_key_id`, `secret_access_key` (and optional
     /// `session_token`) secrets.
@@ -179,6 +183,18 @@ pub struct QueryTemplate {
     pub param_name: String,
     /// Value template.
     pub value_template: String,
+}
+
+/// How an OAuth 2.0 client with a secret sends its id and secret to the token endpoint.
+/// A public client (no secret) always sends `client_id` in the form body, no header.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenAuth {
+    /// `Authorization: Basic base64(urlenc(id):urlenc(secret))` (RFC 6749 §2.3.1, the default).
+    #[default]
+    Basic,
+    /// `client_id` and `client_secret` in the form body.
+    Body,
 }
 
 /// OAuth 2.0 grants the broker can run.

@@ -654,7 +654,20 @@ impl Acme {
 
     /// Opens the vault, stores `secret_json` as `ACME_OAUTH` and creates the `acme-oauth`
     /// credential (grant `grant`, `scopes`) and the `acme/api` capability on api.acme.test.
+    /// These tests pin the form-body client authentication (`--token-auth body`), whose
+    /// bytes they check; the default HTTP Basic method is tested with `vault_with`.
     fn vault(&self, secret_json: &str, grant: &str, scopes: &[&str]) -> (Vault, SecretMeta) {
+        self.vault_with(secret_json, grant, scopes, Some("body"))
+    }
+
+    /// `vault` with the credential's `--token-auth` (`None`: the default, HTTP Basic).
+    fn vault_with(
+        &self,
+        secret_json: &str,
+        grant: &str,
+        scopes: &[&str],
+        token_auth: Option<&str>,
+    ) -> (Vault, SecretMeta) {
         let vault = Vault::open(self.config()).unwrap();
         let meta = create(&vault, "ACME_OAUTH", secret_json).secret;
         custom_credential(
@@ -665,6 +678,7 @@ impl Acme {
                 grant_type: Some(grant.into()),
                 token_endpoint: Some(ACME_TOKEN_ENDPOINT.into()),
                 scopes: scopes.iter().map(|s| s.to_string()).collect(),
+                token_auth: token_auth.map(str::to_string),
                 ..auth("oauth2")
             },
             &ACME_HOSTS,
@@ -695,10 +709,18 @@ impl Acme {
 
     /// Asserts the token request is exactly a form POST of `form` to auth.acme.test.
     fn assert_token_request(&self, request: &Recorded, form: &str) {
+        self.assert_token_request_auth(request, form, None);
+    }
+
+    /// `assert_token_request` with an `authorization` header (`Basic ...`) or none.
+    fn assert_token_request_auth(&self, request: &Recorded, form: &str, auth: Option<&str>) {
+        let auth = auth
+            .map(|a| format!("authorization: {a}\r\n"))
+            .unwrap_or_default();
         assert_eq!(
             request.raw_head,
             format!(
-                "POST /token HTTP/1.1\r\ncontent-length: {}\r\nuser-agent: aivault/{}\r\nhost: auth.acme.test\r\ncontent-type: application/x-www-form-urlencoded\r\naccept: application/json\r\n\r\n",
+                "POST /token HTTP/1.1\r\ncontent-length: {}\r\nuser-agent: aivault/{}\r\nhost: auth.acme.test\r\ncontent-type: application/x-www-form-urlencoded\r\naccept: application/json\r\n{auth}\r\n",
                 form.len(),
                 env!("CARGO_PKG_VERSION")
             )
@@ -1718,4 +1740,80 @@ fn network_opt_ins_are_checked_at_credential_creation() {
         .map(|c| c.id)
         .collect();
     assert_eq!(ids, ["openai"]);
+}
+
+/// RFC 6749 §2.3.1 by default: a confidential client's id and secret go in
+/// `Authorization: Basic base64(urlenc(id):urlenc(secret))`, not in the form, for the
+/// refresh_token grant.
+#[test]
+fn oauth2_default_client_auth_is_http_basic_refresh_token() {
+    let acme = Acme::new();
+    let refresh_token = canary();
+    let client_secret = format!("{}:/ x", canary());
+    let (vault, _) = acme.vault_with(
+        &refresh_secret(&client_secret, &refresh_token),
+        "refresh_token",
+        &[],
+        None,
+    );
+    let response = invoke(&vault, acme_call());
+    assert_eq!(response.status, 200);
+    let tokens = acme.token_requests();
+    assert_eq!(tokens.len(), 1);
+    let pair = format!(
+        "acme%20client%2F1:{}",
+        client_secret
+            .replace(':', "%3A")
+            .replace('/', "%2F")
+            .replace(' ', "%20")
+    );
+    let basic = base64::engine::general_purpose::STANDARD.encode(pair);
+    acme.assert_token_request_auth(
+        &tokens[0],
+        &format!("grant_type=refresh_token&refresh_token={refresh_token}"),
+        Some(&format!("Basic {basic}")),
+    );
+    assert_response_clean(&response, &[&client_secret, &refresh_token, "at-1", &basic]);
+}
+
+/// The default for the client_credentials grant is HTTP Basic too; the form keeps the scope.
+#[test]
+fn oauth2_default_client_auth_is_http_basic_client_credentials() {
+    let acme = Acme::new();
+    let client_secret = canary();
+    let secret = format!(r#"{{"client_id":"svc","client_secret":"{client_secret}"}}"#);
+    let (vault, _) = acme.vault_with(&secret, "client_credentials", &["read"], Some("basic"));
+    let response = invoke(&vault, acme_call());
+    assert_eq!(response.status, 200);
+    let tokens = acme.token_requests();
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("svc:{client_secret}"));
+    acme.assert_token_request_auth(
+        &tokens[0],
+        "grant_type=client_credentials&scope=read",
+        Some(&format!("Basic {basic}")),
+    );
+    assert_clean(
+        &vault,
+        &response,
+        &[&client_secret, &basic],
+        "acme/api",
+        "outcome=ok method=GET host=api.acme.test path=/v1/me status=200 ",
+    );
+}
+
+/// A public client (no client_secret) sends `client_id` in the form and no Authorization
+/// header, whatever the method.
+#[test]
+fn oauth2_public_client_sends_client_id_in_the_body() {
+    let acme = Acme::new();
+    let refresh_token = canary();
+    let secret = format!(r#"{{"client_id":"pub","refresh_token":"{refresh_token}"}}"#);
+    let (vault, _) = acme.vault_with(&secret, "refresh_token", &[], None);
+    let response = invoke(&vault, acme_call());
+    assert_eq!(response.status, 200);
+    acme.assert_token_request_auth(
+        &acme.token_requests()[0],
+        &format!("grant_type=refresh_token&refresh_token={refresh_token}&client_id=pub"),
+        None,
+    );
 }

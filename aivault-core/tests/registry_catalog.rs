@@ -262,6 +262,7 @@ fn assert_auth_detail(row: &Row, auth: &AuthSpec) {
             grant_type,
             token_endpoint,
             scopes,
+            ..
         } => {
             let grant = match grant_type {
                 OAuthGrant::RefreshToken => "refresh_token",

@@ -43,6 +43,7 @@ fn create(args: CredentialCreateArgs, config: Config, out: &Output) -> Result<()
             grant_type: args.grant_type,
             token_endpoint: args.token_endpoint,
             scopes: args.scopes,
+            token_auth: args.token_auth,
             aws_service: args.aws_service,
             aws_region: args.aws_region,
             timestamp_header: args.timestamp_header,

@@ -16,7 +16,7 @@ use crate::audit::{self, NewEvent, kinds};
 use crate::credentials::host_fits;
 use crate::envelope;
 use crate::error::{Error, ErrorKind, Result};
-use crate::registry::{AuthSpec, OAuthGrant, token_endpoint_host};
+use crate::registry::{AuthSpec, OAuthGrant, TokenAuth, token_endpoint_host};
 use crate::resolve::Plan;
 use crate::vault::{Vault, now_ms};
 
@@ -96,6 +96,7 @@ pub(crate) fn access_token(
         grant_type,
         token_endpoint,
         scopes,
+        token_auth,
     } = &plan.auth
     else {
         return Err(Error::internal(
@@ -124,8 +125,14 @@ pub(crate) fn access_token(
         return Ok(Zeroizing::new(token.to_string()));
     }
     check_endpoint(vault, plan, token_endpoint)?;
-    let form = token_form(*grant_type, &state, scopes)?;
-    let answer = request_token(agent, token_endpoint, &form)?;
+    let form = token_form(*grant_type, &state, scopes, *token_auth)?;
+    let basic = client_basic(&state, *token_auth);
+    let answer = request_token(
+        agent,
+        token_endpoint,
+        &form,
+        basic.as_ref().map(|b| b.as_str()),
+    )?;
     let mut updated = TokenState {
         client_id: state.client_id.clone(),
         client_secret: state.client_secret.clone(),
@@ -215,10 +222,31 @@ fn check_endpoint(vault: &Vault, plan: &Plan, endpoint: &str) -> Result<()> {
     }
 }
 
+/// The `Authorization: Basic` value for a confidential client using `TokenAuth::Basic`:
+/// id and secret each form-urlencoded, joined with `:`, base64 (RFC 6749 §2.3.1).
+/// `None` for a public client (no secret) or `TokenAuth::Body`.
+fn client_basic(state: &TokenState, token_auth: TokenAuth) -> Option<Zeroizing<String>> {
+    use base64::Engine;
+    let secret = state.client_secret.as_deref()?;
+    if token_auth != TokenAuth::Basic {
+        return None;
+    }
+    let pair = Zeroizing::new(format!(
+        "{}:{}",
+        encode_component(&state.client_id),
+        encode_component(secret)
+    ));
+    let token = Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(pair.as_bytes()));
+    Some(Zeroizing::new(format!("Basic {}", token.as_str())))
+}
+
+/// The form body of the token request. The client's id and secret go in it only for
+/// `TokenAuth::Body`; a public client (no secret) always sends its `client_id` here.
 fn token_form(
     grant: OAuthGrant,
     state: &TokenState,
     scopes: &[String],
+    token_auth: TokenAuth,
 ) -> Result<Zeroizing<String>> {
     let mut pairs: Vec<(&str, &str)> = Vec::new();
     match grant {
@@ -240,9 +268,13 @@ fn token_form(
             pairs.push(("grant_type", "client_credentials"));
         }
     }
-    pairs.push(("client_id", &state.client_id));
-    if let Some(secret) = &state.client_secret {
-        pairs.push(("client_secret", secret));
+    match (&state.client_secret, token_auth) {
+        (Some(_), TokenAuth::Basic) => {}
+        (Some(secret), TokenAuth::Body) => {
+            pairs.push(("client_id", &state.client_id));
+            pairs.push(("client_secret", secret));
+        }
+        (None, _) => pairs.push(("client_id", &state.client_id)),
     }
     let scope = scopes.join(" ");
     if !scope.is_empty() {
@@ -257,16 +289,25 @@ fn token_form(
     ))
 }
 
-fn request_token(agent: &ureq::Agent, endpoint: &str, form: &str) -> Result<TokenResponse> {
+fn request_token(
+    agent: &ureq::Agent,
+    endpoint: &str,
+    form: &str,
+    authorization: Option<&str>,
+) -> Result<TokenResponse> {
     let host = token_endpoint_host(endpoint)
         .unwrap_or("the token endpoint")
         .to_string();
     let timeout = std::time::Duration::from_secs(30);
-    let request = ureq::http::Request::builder()
+    let mut builder = ureq::http::Request::builder()
         .method("POST")
         .uri(endpoint)
         .header("content-type", "application/x-www-form-urlencoded")
-        .header("accept", "application/json")
+        .header("accept", "application/json");
+    if let Some(value) = authorization {
+        builder = builder.header("authorization", value);
+    }
+    let request = builder
         .body(form.as_bytes().to_vec())
         .map_err(|_| Error::invalid("the OAuth 2.0 token endpoint is not a valid URL"))?;
     let request = agent
@@ -346,5 +387,49 @@ mod tests {
         assert_eq!(state.fresh_token(i64::MAX), Some("t"));
         state.access_token = None;
         assert_eq!(state.fresh_token(0), None);
+    }
+
+    #[test]
+    fn token_auth_is_read_from_the_auth_spec_basic_by_default() {
+        let spec: AuthSpec = serde_json::from_str(
+            r#"{"kind":"oauth2","grant_type":"refresh_token","token_endpoint":"https://a.test/t"}"#,
+        )
+        .unwrap();
+        assert!(matches!(
+            spec,
+            AuthSpec::Oauth2 {
+                token_auth: TokenAuth::Basic,
+                ..
+            }
+        ));
+        let spec: AuthSpec = serde_json::from_str(
+            r#"{"kind":"oauth2","grant_type":"refresh_token","token_endpoint":"https://a.test/t","token_auth":"body"}"#,
+        )
+        .unwrap();
+        assert!(matches!(
+            spec,
+            AuthSpec::Oauth2 {
+                token_auth: TokenAuth::Body,
+                ..
+            }
+        ));
+        assert!(
+            serde_json::from_str::<AuthSpec>(
+                r#"{"kind":"oauth2","grant_type":"refresh_token","token_endpoint":"https://a.test/t","token_auth":"header"}"#,
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn basic_client_auth_form_urlencodes_then_base64s() {
+        let state = TokenState::parse(br#"{"client_id":"a b","client_secret":"s:/"}"#).unwrap();
+        let basic = client_basic(&state, TokenAuth::Basic).unwrap();
+        // base64("a%20b:s%3A%2F")
+        assert_eq!(basic.as_str(), "Basic YSUyMGI6cyUzQSUyRg==");
+        assert!(client_basic(&state, TokenAuth::Body).is_none());
+        let form =
+            token_form(OAuthGrant::ClientCredentials, &state, &[], TokenAuth::Basic).unwrap();
+        assert_eq!(form.as_str(), "grant_type=client_credentials");
     }
 }
