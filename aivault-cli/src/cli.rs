@@ -24,7 +24,8 @@ Environment:
   AIVAULT_DIR          vault directory (default ~/.aivault/data)
   AIVAULT_KEY          master key of an env-provider vault (base64 or 64 hex digits)
   AIVAULT_PASSPHRASE   passphrase of a passphrase vault (instead of `aivault unlock`)
-  AIVAULT_RUNTIME_DIR  where `aivault unlock` keeps its session (default $XDG_RUNTIME_DIR/aivault)
+  AIVAULT_RUNTIME_DIR  where `aivault unlock` keeps its session (default $XDG_RUNTIME_DIR/aivault,
+                       else /dev/shm/aivault-<uid>; never the vault directory)
   NO_COLOR             disable colour
 
 Exit codes:

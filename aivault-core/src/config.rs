@@ -66,13 +66,16 @@ impl fmt::Debug for Config {
 }
 
 impl Config {
-    /// A vault in `dir` with its key file and sessions inside it, and no variables
-    /// (for embedding and tests; use [`Config::with_env`] to supply some).
+    /// A vault in `dir` with its key file inside it, unlock sessions in the per-user
+    /// `/dev/shm/aivault-<uid>` (never the vault directory), and no variables (for embedding
+    /// and tests; use [`Config::with_env`] to supply some).
     pub fn in_dir(dir: impl Into<PathBuf>) -> Config {
         let dir = dir.into();
         Config {
             default_key_file: dir.join("kek.key"),
-            runtime_dir: dir.clone(),
+            // Without a uid the path is refused when a session is written (clear error).
+            runtime_dir: crate::keys::default_runtime_dir()
+                .unwrap_or_else(|_| PathBuf::from("/dev/shm/aivault")),
             dir,
             env: Arc::new(|_| None),
             dev_stall: None,
@@ -92,8 +95,9 @@ impl Config {
     /// - `AIVAULT_DIR`: the vault directory, and the key file becomes `$AIVAULT_DIR/kek.key`;
     ///   otherwise `~/.aivault/data` with the key in `~/.aivault/keys/kek.key` (outside the
     ///   data, so a copy of the data alone cannot be decrypted).
-    /// - `AIVAULT_RUNTIME_DIR`, else `$XDG_RUNTIME_DIR/aivault`, else the vault directory:
-    ///   where `aivault unlock` keeps its session.
+    /// - `AIVAULT_RUNTIME_DIR`, else `$XDG_RUNTIME_DIR/aivault`, else `/dev/shm/aivault-<uid>`:
+    ///   where `aivault unlock` keeps its session (never the vault directory, so a copy of
+    ///   the data taken while unlocked stays locked).
     /// - `AIVAULT_KEY` (or the env provider's configured variable) and `AIVAULT_PASSPHRASE`
     ///   are read lazily, only when a key is needed.
     ///
@@ -118,7 +122,7 @@ impl Config {
         let runtime_dir = match (var(ENV_RUNTIME_DIR), var("XDG_RUNTIME_DIR")) {
             (Some(dir), _) => absolute(Path::new(&dir))?,
             (None, Some(xdg)) => PathBuf::from(xdg).join("aivault"),
-            (None, None) => dir.clone(),
+            (None, None) => crate::keys::default_runtime_dir()?,
         };
         let dev = |name: &str| -> Result<Option<String>> {
             let value = var(name).map(|v| v.to_string_lossy().into_owned());

@@ -6,7 +6,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use base64::Engine;
@@ -279,8 +279,67 @@ pub fn session_path(runtime_dir: &Path, vault_id: &str) -> PathBuf {
     runtime_dir.join(format!("session-{vault_id}.key"))
 }
 
-/// Reads an unlock session, if one exists.
+/// The effective uid of this process (the owner of `/proc/self`).
+fn own_uid() -> Result<u32> {
+    fs::metadata("/proc/self")
+        .map(|m| m.uid())
+        .map_err(|e| Error::io("cannot learn this process's uid from /proc/self", e))
+}
+
+/// The per-user session directory used when neither `AIVAULT_RUNTIME_DIR` nor
+/// `XDG_RUNTIME_DIR` is set: `/dev/shm/aivault-<uid>` (memory-backed, never the data directory).
+pub fn default_runtime_dir() -> Result<PathBuf> {
+    Ok(PathBuf::from(format!("/dev/shm/aivault-{}", own_uid()?)))
+}
+
+/// Checks that a session directory is a real directory (not a symlink) owned by this user
+/// with no group/other permissions; a session key never goes where anyone else can reach it.
+fn check_session_dir(dir: &Path) -> Result<()> {
+    let meta = fs::symlink_metadata(dir)
+        .map_err(|e| Error::io(format!("cannot inspect {}", dir.display()), e))?;
+    let refuse = |why: &str| {
+        Err(Error::invalid(format!(
+            "refusing the unlock session directory {}: {why}; fix it or set AIVAULT_RUNTIME_DIR \
+             (or XDG_RUNTIME_DIR) to a private directory",
+            dir.display()
+        )))
+    };
+    if meta.file_type().is_symlink() {
+        return refuse("it is a symbolic link");
+    }
+    if !meta.is_dir() {
+        return refuse("it is not a directory");
+    }
+    if meta.uid() != own_uid()? {
+        return refuse("it is owned by another user");
+    }
+    if meta.mode() & 0o077 != 0 {
+        return refuse("it is accessible to group or others (want mode 0700)");
+    }
+    Ok(())
+}
+
+/// Creates the session directory (0700, never through a symlink) if missing, then checks it.
+fn ensure_session_dir(dir: &Path) -> Result<()> {
+    if let Some(parent) = dir.parent() {
+        fs::create_dir_all(parent)
+            .map_err(|e| Error::io(format!("cannot create {}", parent.display()), e))?;
+    }
+    match fs::DirBuilder::new().mode(0o700).create(dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(Error::io(format!("cannot create {}", dir.display()), e)),
+    }
+    check_session_dir(dir)
+}
+
+/// Reads an unlock session, if one exists. A session directory that fails the ownership,
+/// mode or symlink checks is refused, never trusted.
 pub fn read_session(runtime_dir: &Path, vault_id: &str) -> Result<Option<Key32>> {
+    match fs::symlink_metadata(runtime_dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        _ => check_session_dir(runtime_dir)?,
+    }
     let path = session_path(runtime_dir, vault_id);
     if !path.exists() {
         return Ok(None);
@@ -288,8 +347,10 @@ pub fn read_session(runtime_dir: &Path, vault_id: &str) -> Result<Option<Key32>>
     read_key_file(&path).map(Some)
 }
 
-/// Writes (atomically replacing) the unlock session of a vault.
+/// Writes (atomically replacing) the unlock session of a vault, creating and checking its
+/// private directory first.
 pub fn write_session(runtime_dir: &Path, vault_id: &str, key: &Key32) -> Result<()> {
+    ensure_session_dir(runtime_dir)?;
     let path = session_path(runtime_dir, vault_id);
     let tmp = write_temp_key(&path, key, "session")?;
     fs::rename(&tmp, &path).map_err(|e| Error::io(format!("cannot write {}", path.display()), e))

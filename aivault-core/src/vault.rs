@@ -495,6 +495,8 @@ impl Vault {
             let vault_id = required_meta(tx, meta::VAULT_ID)?;
             let loaded = ensure_keys(&self.config, keys, tx).ok();
             let removed = keys::remove_session(&self.config.runtime_dir, &vault_id)?;
+            // A session an older aivault left in the data directory goes too.
+            let removed = keys::remove_session(&self.config.dir, &vault_id)? || removed;
             if let (true, Some(loaded)) = (removed, loaded) {
                 audit::append(
                     tx,
@@ -831,6 +833,11 @@ fn load_keys(config: &Config, tx: &dyn StoreTx) -> Result<Keys> {
         }
         KeyProviderKind::Passphrase => {
             let vault_id = required_meta(tx, meta::VAULT_ID)?;
+            // An older aivault kept the session next to vault.db; such a file is never
+            // trusted (a copy of the directory would carry it) and is removed on sight.
+            if config.runtime_dir != config.dir {
+                keys::remove_session(&config.dir, &vault_id)?;
+            }
             match keys::read_session(&config.runtime_dir, &vault_id)? {
                 Some(key) if keys::key_id(&key) == expected => {
                     session_file = Some(keys::session_path(&config.runtime_dir, &vault_id));

@@ -211,6 +211,12 @@ fn env_provider_missing_or_wrong_key_fails_cleanly() {
 fn passphrase_sessions_lock_and_unlock() {
     let t = TestDir::new();
     let runtime = tempfile::tempdir().expect("runtime dir");
+    // Session directories must be private (0700) or they are refused.
+    std::fs::set_permissions(
+        runtime.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )
+    .expect("chmod runtime dir");
     let passphrase = format!("correct horse {}", canary());
     let config = Config {
         runtime_dir: runtime.path().to_path_buf(),
@@ -262,6 +268,11 @@ fn passphrase_sessions_lock_and_unlock() {
     assert_secrets_ok(&fresh);
     // A handle with another runtime dir has no session.
     let elsewhere = tempfile::tempdir().expect("other runtime dir");
+    std::fs::set_permissions(
+        elsewhere.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )
+    .expect("chmod other runtime dir");
     let other = Vault::open(Config {
         runtime_dir: elsewhere.path().to_path_buf(),
         ..t.config()
