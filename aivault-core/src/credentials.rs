@@ -266,7 +266,9 @@ pub struct NewCredential {
     /// The provider: a registry provider id, or the operator's own.
     pub provider: String,
     /// `vault:secret:<id>` or `ROLE=vault:secret:<id>`; the role may be left out when the
-    /// secret's registry claim or a single-secret strategy implies it.
+    /// secret's registry claim or a single-secret strategy implies it. A single ref without a
+    /// role for a strategy of several roles (basic, multi-header, aws-sigv4, mtls, ...) names
+    /// one secret holding a JSON object of the roles (`{"username": .., "password": ..}`).
     pub secret_refs: Vec<String>,
     /// The auth strategy; required for providers the registry does not know.
     pub auth: AuthOptions,
@@ -469,8 +471,7 @@ impl Vault {
                         Error::internal("operator provider without auth slipped through")
                     })?;
                     let hosts = dedup(&new.hosts);
-                    let links =
-                        assign_roles(&auth.required_roles(), auth.optional_roles(), &secrets)?;
+                    let links = assign_roles(&auth, &secrets)?;
                     check_auth_strategy(&auth, &links, &hosts)?;
                     Credential {
                         id: id.clone(),
@@ -660,7 +661,7 @@ fn registry_credential(
     };
     let (auth, alternative_id, links) = match explicit_auth {
         Some(auth) => {
-            let links = assign_roles(&auth.required_roles(), auth.optional_roles(), secrets)?;
+            let links = assign_roles(&auth, secrets)?;
             check_auth_strategy(&auth, &links, &hosts)?;
             (auth, CUSTOM_ALTERNATIVE.to_string(), links)
         }
@@ -672,7 +673,8 @@ fn registry_credential(
                 .map(String::as_str)
                 .collect();
             let claimed = claimed_roles(alternative, secrets);
-            let links = assign_roles_with(&required, &optional, secrets, &claimed)?;
+            let links =
+                assign_roles_with(&alternative.auth, &required, &optional, secrets, &claimed)?;
             (alternative.auth.clone(), alternative.id.clone(), links)
         }
     };
@@ -767,17 +769,22 @@ fn claimed_roles(alternative: &CredentialDef, secrets: &[GivenSecret]) -> BTreeM
     out
 }
 
-fn assign_roles(
-    required: &BTreeSet<String>,
-    optional: &[&str],
-    secrets: &[GivenSecret],
-) -> Result<Vec<CredentialSecret>> {
-    assign_roles_with(required, optional, secrets, &BTreeMap::new())
+fn assign_roles(auth: &AuthSpec, secrets: &[GivenSecret]) -> Result<Vec<CredentialSecret>> {
+    assign_roles_with(
+        auth,
+        &auth.required_roles(),
+        auth.optional_roles(),
+        secrets,
+        &BTreeMap::new(),
+    )
 }
 
 /// Gives each secret its role (explicit, implied by its name, or the only required one) and
-/// checks every required role is filled exactly once and no unknown role is given.
+/// checks every required role is filled exactly once and no unknown role is given; a lone
+/// secret without a role for several roles is a JSON secret of them all
+/// ([`CredentialSecret::ALL_ROLES`]).
 fn assign_roles_with(
+    auth: &AuthSpec,
     required: &BTreeSet<String>,
     optional: &[&str],
     secrets: &[GivenSecret],
@@ -788,6 +795,35 @@ fn assign_roles_with(
         all.extend(optional);
         all.join(", ")
     };
+    if required.contains(CredentialSecret::ALL_ROLES) {
+        return Err(Error::invalid(format!(
+            "'{{{{{}}}}}' is reserved (one JSON secret of every role); name the role otherwise",
+            CredentialSecret::ALL_ROLES
+        )));
+    }
+    // One secret, named by no role, for a strategy of several roles that the original tool
+    // keeps in one JSON secret: a JSON object holding them (`{"username": .., "password":
+    // ..}`), read into the roles at invoke. A secret pinned to a registry provider holds one
+    // value by its name, never such an object.
+    if let [secret] = secrets
+        && secret.role.is_none()
+        && secret.meta.pinned_provider.is_none()
+        && !implied.contains_key(&secret.meta.secret_id)
+        && required.len() > 1
+        && matches!(
+            auth,
+            AuthSpec::Basic { .. }
+                | AuthSpec::MultiHeader { .. }
+                | AuthSpec::MultiQuery { .. }
+                | AuthSpec::AwsSigv4 { .. }
+                | AuthSpec::Mtls {}
+        )
+    {
+        return Ok(vec![CredentialSecret {
+            role: CredentialSecret::ALL_ROLES.into(),
+            secret_ref: secret.meta.secret_ref(),
+        }]);
+    }
     let mut links: BTreeMap<String, String> = BTreeMap::new();
     for secret in secrets {
         let role = match (&secret.role, implied.get(&secret.meta.secret_id)) {
@@ -840,7 +876,11 @@ fn check_auth_strategy(
     links: &[CredentialSecret],
     hosts: &[String],
 ) -> Result<()> {
-    let has = |role: &str| links.iter().any(|l| l.role == role);
+    let has = |role: &str| {
+        links
+            .iter()
+            .any(|l| l.role == role || l.role == CredentialSecret::ALL_ROLES)
+    };
     let mut problems = Vec::new();
     check_auth(auth, &has, &has, hosts, &mut |e| problems.push(e));
     if problems.is_empty() {

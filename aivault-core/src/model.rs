@@ -262,6 +262,13 @@ pub struct CredentialSecret {
     pub secret_ref: String,
 }
 
+impl CredentialSecret {
+    /// The role of one secret holding a JSON object of every role of the credential
+    /// (`{"username": .., "password": ..}`), read into the roles at invoke. Not a valid
+    /// `--secret-ref ROLE`, so it never clashes with a template's role.
+    pub const ALL_ROLES: &'static str = "*";
+}
+
 /// Whether a credential was provisioned from the registry or created by an operator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

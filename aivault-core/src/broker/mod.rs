@@ -1,12 +1,14 @@
 //! The broker: invoke a capability with a credential the caller never sees (DESIGN §5).
 //!
 //! [`Vault::invoke`](crate::Vault::invoke) runs the pipeline in `pipeline.rs`; each step has
-//! its own file: request checks (`path`, `headers`), auth rendering (`auth`, `oauth2`,
-//! `sigv4`, `hmac_sign`, `tls`), the network guard (`netguard`), the HTTP agents
+//! its own file: request checks (`path`, `headers`), auth rendering (`auth`, `fields` for
+//! JSON secrets of several roles, `oauth2`, `sigv4`, `hmac_sign`, `tls`), the network guard
+//! (`netguard`), the HTTP agents
 //! (`transport`) and response redaction (`redact`). `request_json` reads the JSON form of a
 //! request and `markdown` renders JSON responses, for every wrapper alike.
 
 mod auth;
+mod fields;
 pub(crate) mod headers;
 pub(crate) mod hmac_sign;
 pub mod markdown;

@@ -67,11 +67,8 @@ struct TokenResponse {
 
 impl TokenState {
     fn parse(bytes: &[u8]) -> Result<TokenState> {
-        serde_json::from_slice(bytes).map_err(|_| {
-            Error::invalid(
-                "the OAuth 2.0 secret must be JSON with client_id (and client_secret, refresh_token as the grant needs)",
-            )
-        })
+        // serde's message could quote the value: name the field instead.
+        serde_json::from_slice(bytes).map_err(|_| super::fields::oauth_secret_problem(bytes))
     }
 
     fn fresh_token(&self, now: i64) -> Option<&str> {

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use zeroize::Zeroizing;
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::model::{Scope, SecretMeta, parse_secret_ref, printable};
+use crate::model::{CredentialSecret, Scope, SecretMeta, parse_secret_ref, printable};
 use crate::registry::AuthSpec;
 use crate::resolve::{Plan, PlanContext, plan_in};
 use crate::sensitive::SecretValue;
@@ -18,7 +18,7 @@ use super::redact::Redactor;
 use super::request::{Invocation, PreparedBody};
 use super::response::{AuditDraft, InvokeResponse, Planned, ResponseStream};
 use super::transport::{self, AgentKey, DEFAULT_TIMEOUT};
-use super::{headers, hmac_sign, oauth2, sigv4};
+use super::{fields, headers, hmac_sign, oauth2, sigv4};
 
 /// Rate limits count calls over this sliding window.
 const RATE_WINDOW_MS: i64 = 60_000;
@@ -285,8 +285,18 @@ impl Vault {
                     &crate::secrets::binding(keys, &record.meta),
                     &record.envelope,
                 )?;
-                unsealed.secrets.insert(link.role.clone(), value);
-                unsealed.metas.push((link.role.clone(), record.meta));
+                if link.role == CredentialSecret::ALL_ROLES {
+                    // One JSON secret of every role: read into the roles now (only this
+                    // credential's call can fail on it).
+                    unsealed
+                        .secrets
+                        .extend(fields::expand(&plan.auth, &plan.credential, &value)?);
+                    let role = fields::whole_value_role(&plan.auth).unwrap_or(&link.role);
+                    unsealed.metas.push((role.to_string(), record.meta));
+                } else {
+                    unsealed.secrets.insert(link.role.clone(), value);
+                    unsealed.metas.push((link.role.clone(), record.meta));
+                }
             }
             Ok(unsealed)
         };
