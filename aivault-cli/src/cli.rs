@@ -661,7 +661,7 @@ pub struct PolicySetArgs {
     /// The capability id.
     #[arg(long)]
     pub capability: String,
-    /// Maximum invocations per minute.
+    /// Maximum invocations per minute, counted across processes; 0 denies every call.
     #[arg(long, value_name = "N")]
     pub rate_limit_per_minute: Option<u32>,
     /// Maximum request body size in bytes.

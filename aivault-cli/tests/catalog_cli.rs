@@ -1044,7 +1044,7 @@ fn capability_create_delete_and_policy() {
             "set",
             "--capability",
             "acme/reports",
-            "--rate-limit-per-minute",
+            "--max-request-body-bytes",
             "0",
         ],
         2,

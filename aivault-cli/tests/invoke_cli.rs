@@ -1014,6 +1014,43 @@ fn rate_limit_holds_across_processes() {
     b.sweep();
 }
 
+/// A rate limit of 0 denies every call (as in the original tool): `policy set` accepts it,
+/// every mode fails with `rate_limited` (exit 11) naming the policy, and nothing is sent;
+/// raising the limit lets calls through again.
+#[test]
+fn rate_limit_zero_denies_every_call() {
+    let b = Broker::new();
+    b.run(&[
+        "capability",
+        "policy",
+        "set",
+        "--capability",
+        "openai/models",
+        "--rate-limit-per-minute",
+        "0",
+    ])
+    .ok();
+    for mode in ["invoke", "json", "markdown"] {
+        let run = b.run(&[mode, "openai/models"]).fails(11, "rate_limited");
+        assert!(run.stderr.contains("denies every call"), "{}", run.stderr);
+        assert!(run.stdout.is_empty());
+    }
+    assert!(b.received().is_empty(), "a denied call never left");
+    b.run(&[
+        "capability",
+        "policy",
+        "set",
+        "--capability",
+        "openai/models",
+        "--rate-limit-per-minute",
+        "1",
+    ])
+    .ok();
+    echoed(&b.run(&["invoke", "openai/models"]));
+    assert_eq!(b.received().len(), 1);
+    b.sweep();
+}
+
 /// Proves the limit holds under concurrency: 6 processes started at once against a limit of
 /// 2 per minute yield exactly 2 successes, 4 `rate_limited` failures and 2 upstream requests.
 #[test]

@@ -406,18 +406,18 @@ impl Vault {
     /// Sets fields of a capability's policy, keeping the others (`capability policy set`).
     ///
     /// # Errors
-    /// `capability_not_found`; `invalid_input` when nothing is set or a limit is 0.
+    /// `capability_not_found`; `invalid_input` when nothing is set or a size cap is 0.
+    /// A rate limit of 0 is allowed and means "deny every call" (as in the original tool).
     pub fn set_policy(&self, capability: &str, update: PolicyUpdate) -> Result<CapabilityPolicy> {
         if update == PolicyUpdate::default() {
             return Err(Error::invalid(
                 "nothing to set: pass --rate-limit-per-minute, --max-request-body-bytes, --max-response-body-bytes or --response-block",
             ));
         }
-        if update.rate_limit_per_minute == Some(0)
-            || update.max_request_body_bytes == Some(0)
-            || update.max_response_body_bytes == Some(0)
-        {
-            return Err(Error::invalid("limits must be at least 1"));
+        if update.max_request_body_bytes == Some(0) || update.max_response_body_bytes == Some(0) {
+            return Err(Error::invalid(
+                "size caps must be at least 1 byte (a rate limit of 0 denies every call)",
+            ));
         }
         if let Some(blocks) = &update.response_block {
             for block in blocks {

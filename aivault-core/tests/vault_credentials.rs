@@ -1404,13 +1404,6 @@ fn set_policy_merges_fields_and_checks_them() {
     let bad: Vec<(&str, PolicyUpdate)> = vec![
         ("empty", PolicyUpdate::default()),
         (
-            "zero rate",
-            PolicyUpdate {
-                rate_limit_per_minute: Some(0),
-                ..PolicyUpdate::default()
-            },
-        ),
-        (
             "zero request",
             PolicyUpdate {
                 max_request_body_bytes: Some(0),

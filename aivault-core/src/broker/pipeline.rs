@@ -257,13 +257,18 @@ impl Vault {
                     limit,
                 )?
             {
-                return Err(Error::new(
-                    ErrorKind::RateLimited,
+                let message = if limit == 0 {
+                    format!(
+                        "capability '{}' denies every call (its policy sets a rate limit of 0 per minute)",
+                        plan.capability.id
+                    )
+                } else {
                     format!(
                         "capability '{}' allows {limit} calls per minute; try again later",
                         plan.capability.id
-                    ),
-                ));
+                    )
+                };
+                return Err(Error::new(ErrorKind::RateLimited, message));
             }
             let mut unsealed = Unsealed {
                 secrets: Secrets::new(),
