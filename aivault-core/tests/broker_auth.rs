@@ -335,7 +335,8 @@ fn header_auth_openai_and_anthropic() {
 // ---------------------------------------------------------------------------------------------
 
 /// Registry query auth (SerpApi `api_key`): the caller's query comes first, the injected
-/// parameter last, percent-encoded (RFC 3986 unreserved kept); `planned.url` omits it, the
+/// parameter last, percent-encoded (RFC 3986 unreserved kept); `planned.url` shows it as
+/// `api_key=REDACTED`, the
 /// echoed target is redacted, and a caller-supplied `api_key` is refused.
 #[test]
 fn query_auth_serpapi() {
@@ -363,7 +364,7 @@ fn query_auth_serpapi() {
     );
     assert_eq!(
         response.planned.url,
-        "https://serpapi.com/search.json?q=coffee&engine=google"
+        "https://serpapi.com/search.json?q=coffee&engine=google&api_key=REDACTED"
     );
     assert_clean(
         &vault,
@@ -387,7 +388,8 @@ fn query_auth_serpapi() {
 // ---------------------------------------------------------------------------------------------
 
 /// Registry path auth (Telegram `/bot{{secret}}`): the token is the first path segment on the
-/// wire (`:` kept literal, as Telegram documents it), `planned.url` shows the template instead, and the
+/// wire (`:` kept literal, as Telegram documents it), `planned.url` shows `/botREDACTED` (never
+/// the value nor the raw template), and the
 /// echoed target is redacted.
 #[test]
 fn path_auth_telegram() {
@@ -408,7 +410,7 @@ fn path_auth_telegram() {
     );
     assert_eq!(
         response.planned.url,
-        "https://api.telegram.org/bot{{secret}}/getMe"
+        "https://api.telegram.org/botREDACTED/getMe"
     );
     assert_clean(
         &vault,
@@ -560,7 +562,7 @@ fn multi_header_auth_datadog() {
 }
 
 /// Multi-query (Trello `key` + `token`): both parameters follow the caller's query, in the
-/// registry's order; neither comes back nor shows in `planned.url`.
+/// registry's order; neither comes back, and `planned.url` shows both as `REDACTED`.
 #[test]
 fn multi_query_auth_trello() {
     let t = TestDir::new();
@@ -584,7 +586,7 @@ fn multi_query_auth_trello() {
     );
     assert_eq!(
         response.planned.url,
-        "https://api.trello.com/1/boards/b0ard?fields=name,url"
+        "https://api.trello.com/1/boards/b0ard?fields=name,url&key=REDACTED&token=REDACTED"
     );
     assert_clean(
         &vault,

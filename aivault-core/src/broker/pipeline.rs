@@ -438,6 +438,26 @@ fn secret<'s>(secrets: &'s Secrets, role: &str) -> Result<&'s SecretValue> {
     })
 }
 
+/// What `planned.url` shows where a secret goes on the wire (`/botREDACTED/getMe`,
+/// `?api_key=REDACTED`): the caller learns the shape of the request, never the value.
+const SHOWN_SECRET: &str = "REDACTED";
+
+/// A path-auth template with every `{{role}}` placeholder shown as [`SHOWN_SECRET`].
+fn redact_placeholders(template: &str) -> String {
+    let mut shown = String::with_capacity(template.len());
+    let mut rest = template;
+    while let Some(start) = rest.find("{{") {
+        let Some(len) = rest[start..].find("}}") else {
+            break;
+        };
+        shown.push_str(&rest[..start]);
+        shown.push_str(SHOWN_SECRET);
+        rest = &rest[start + len + 2..];
+    }
+    shown.push_str(rest);
+    shown
+}
+
 /// A request ready for the wire.
 pub(crate) struct Outgoing<'c> {
     pub planned: Planned,
@@ -482,16 +502,21 @@ fn build<'c>(
         format!("{scheme}://{host}{}?{}", wire_path.as_str(), query.as_str())
     });
     let shown_prefix = match &plan.auth {
-        AuthSpec::Path { prefix_template } => prefix_template.as_str(),
-        _ => "",
+        AuthSpec::Path { prefix_template } => redact_placeholders(prefix_template),
+        _ => String::new(),
     };
+    let shown_query: Vec<(String, String)> = injection
+        .query
+        .iter()
+        .map(|(name, _)| (name.clone(), SHOWN_SECRET.to_string()))
+        .collect();
     let planned = Planned {
         capability: plan.capability.id.clone(),
         credential: plan.credential.clone(),
         method: checked.method.clone(),
         url: format!(
             "{scheme}://{host}{shown_prefix}{}",
-            checked.target.render(&[])
+            checked.target.render(&shown_query)
         ),
     };
     // The broker must see the bytes it redacts: no compressed responses (without this
@@ -645,4 +670,21 @@ fn name_reveals(name: &str, redactor: &Redactor, injected: &[Zeroizing<Vec<u8>>]
 fn scrub(err: Error, redactor: &Redactor) -> Error {
     let message = redactor.redact_str(err.message());
     Error::new(err.kind(), message)
+}
+
+#[cfg(test)]
+mod planned_url_tests {
+    use super::redact_placeholders;
+
+    #[test]
+    fn placeholders_are_shown_as_redacted() {
+        assert_eq!(redact_placeholders("/bot{{secret}}"), "/botREDACTED");
+        assert_eq!(
+            redact_placeholders("/v1/{{account}}/k/{{secret}}"),
+            "/v1/REDACTED/k/REDACTED"
+        );
+        assert_eq!(redact_placeholders("/plain"), "/plain");
+        // An unclosed brace is left as written (templates are validated at create).
+        assert_eq!(redact_placeholders("/a{{b"), "/a{{b");
+    }
 }

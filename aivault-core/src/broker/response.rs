@@ -23,8 +23,8 @@ pub struct Planned {
     pub credential: String,
     /// The HTTP method.
     pub method: String,
-    /// Scheme, host, path and the caller's query; injected parameters are left out and a
-    /// path-auth prefix shows its template (`/bot{{secret}}`).
+    /// Scheme, host, path and query as sent, with `REDACTED` where a secret goes
+    /// (`/botREDACTED/getMe`, `?api_key=REDACTED`); never a value or a raw template.
     pub url: String,
 }
 
