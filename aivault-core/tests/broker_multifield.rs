@@ -455,7 +455,7 @@ fn multi_header_and_multi_query_from_one_json_secret() {
     );
     assert_eq!(
         response.planned.url,
-        "https://api.trello.com/1/boards/b1?fields=name"
+        "https://api.trello.com/1/boards/b1?fields=name&key=REDACTED&token=REDACTED"
     );
     assert_clean(&vault, &response, &[&trello_key, &trello_token]);
 }
