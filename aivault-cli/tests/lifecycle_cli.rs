@@ -214,8 +214,9 @@ fn file_rotation_replaces_the_key_file() {
     assert_eq!(
         std::fs::read_to_string(env.dir.join("kek.key"))
             .expect("key")
-            .trim(),
-        KEY_B64
+            .lines()
+            .last(),
+        Some(KEY_B64)
     );
     env.run(&["rotate-master", "--new-key", KEY_B64])
         .fails(2, "invalid_input");
@@ -403,4 +404,59 @@ fn colour_on_a_terminal_unless_no_color() {
     let plain = status_on_a_terminal(&env, true);
     assert!(plain.contains("Status: unlocked"), "{plain:?}");
     assert!(!plain.contains('\x1b'), "{plain:?}");
+}
+
+/// The original aivault tool's key at the shared default path (`~/.aivault/keys/kek.key`,
+/// base64 without aivault's header) is never adopted by a first command nor touched by
+/// rotation; named with `--file-path` it is used, and rotation moves the vault off it.
+#[test]
+fn the_original_tools_default_key_file_is_left_alone() {
+    let mut env = Env::new();
+    env.unset("AIVAULT_DIR");
+    let home = env.root.path().join("home");
+    env.set("HOME", &home.display().to_string());
+    let keys = home.join(".aivault").join("keys");
+    std::fs::create_dir_all(&keys).expect("keys dir");
+    let theirs = keys.join("kek.key");
+    std::fs::write(&theirs, KEY_B64).expect("their key");
+
+    let run = env
+        .run(&["secrets", "create", "--name", "S", "--value", "v"])
+        .fails(4, "already_exists");
+    assert!(
+        run.stderr.contains(&theirs.display().to_string()),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains(KEY_B64));
+    assert_eq!(std::fs::read_to_string(&theirs).expect("read"), KEY_B64);
+
+    env.run(&[
+        "init",
+        "--provider",
+        "file",
+        "--file-path",
+        &theirs.display().to_string(),
+    ])
+    .ok();
+    env.run(&["secrets", "create", "--name", "S", "--value", "v"])
+        .ok();
+    env.run(&["rotate-master"]).ok();
+    assert_eq!(std::fs::read_to_string(&theirs).expect("read"), KEY_B64);
+    let status = env.run(&["status", "-v"]).ok().json();
+    let key_file = status["paths"]["keyFile"]
+        .as_str()
+        .expect("keyFile")
+        .to_string();
+    assert!(
+        key_file.starts_with(&keys.display().to_string()),
+        "{key_file}"
+    );
+    assert!(key_file.ends_with(".key") && key_file != theirs.display().to_string());
+    assert!(
+        std::fs::read_to_string(&key_file)
+            .expect("own key")
+            .starts_with("aivault-key v1 ")
+    );
+    assert_eq!(env.secret_names(), ["S"]);
 }

@@ -117,8 +117,31 @@ pub fn ensure_private_dir(dir: &Path) -> Result<()> {
         .map_err(|e| Error::io(format!("cannot restrict {}", dir.display()), e))
 }
 
+/// First line of every key file aivault writes: `aivault-key v1 <key id>`. A key file without
+/// it was written by someone else (the original aivault tool keeps its key at the same default
+/// path), so aivault may read it when told to, but never adopts it by default, rotates it or
+/// overwrites it.
+const KEY_FILE_HEADER: &str = "aivault-key v1 ";
+
+/// A key file's key, and whether aivault wrote the file (it carries the aivault header).
+pub struct KeyFile {
+    /// The key.
+    pub key: Key32,
+    /// True when the file starts with the aivault header (checked against the key's id).
+    pub written_by_aivault: bool,
+}
+
 /// Reads a key file.
 pub fn read_key_file(path: &Path) -> Result<Key32> {
+    read_key_file_checked(path).map(|file| file.key)
+}
+
+/// Reads a key file and tells whether aivault wrote it.
+///
+/// # Errors
+/// `vault_locked` when it does not exist, `io` when it cannot be read, `invalid_input` when it
+/// holds no key, `integrity_failed` when its header names another key id than the key's.
+pub fn read_key_file_checked(path: &Path) -> Result<KeyFile> {
     let bytes = zeroize::Zeroizing::new(fs::read(path).map_err(|e| {
         let kind = if e.kind() == std::io::ErrorKind::NotFound {
             ErrorKind::VaultLocked
@@ -130,10 +153,40 @@ pub fn read_key_file(path: &Path) -> Result<Key32> {
             format!("cannot read key file {}: {e}", path.display()),
         )
     })?);
-    if let Some(key) = Key32::from_slice(&bytes) {
-        return Ok(key); // raw 32 bytes; text keys are longer
+    let what = format!("key file {}", path.display());
+    if let Some(rest) = bytes.strip_prefix(KEY_FILE_HEADER.as_bytes()) {
+        let line_end = rest.iter().position(|b| *b == b'\n').unwrap_or(rest.len());
+        let claimed = std::str::from_utf8(&rest[..line_end]).unwrap_or("").trim();
+        let key = parse_key_text(&what, rest.get(line_end + 1..).unwrap_or(&[]))?;
+        if claimed != key_id(&key) {
+            return Err(Error::new(
+                ErrorKind::IntegrityFailed,
+                format!(
+                    "{what}: its header names key id '{claimed}' but the key in it has another id; the file was altered"
+                ),
+            ));
+        }
+        return Ok(KeyFile {
+            key,
+            written_by_aivault: true,
+        });
     }
-    parse_key_text(&format!("key file {}", path.display()), &bytes)
+    let key = match Key32::from_slice(&bytes) {
+        Some(key) => key, // raw 32 bytes; text keys are longer
+        None => parse_key_text(&what, &bytes)?,
+    };
+    Ok(KeyFile {
+        key,
+        written_by_aivault: false,
+    })
+}
+
+/// The error for a key file aivault did not write, where it would adopt or replace it.
+fn foreign_key_file(path: &Path) -> Error {
+    Error::exists(format!(
+        "key file {} was not written by aivault (it has no 'aivault-key' header; the original aivault tool keeps its key there): aivault never adopts or overwrites another tool's key; give this vault its own key file with `aivault init --provider file --file-path PATH`",
+        path.display()
+    ))
 }
 
 /// Writes `key` to a new 0600 file next to `path` and fsyncs it; returns the temporary path.
@@ -148,7 +201,12 @@ fn write_temp_key(path: &Path, key: &Key32, suffix: &str) -> Result<PathBuf> {
         .mode(0o600)
         .open(&tmp)
         .map_err(|e| Error::io(format!("cannot create {}", tmp.display()), e))?;
-    file.write_all(key_text(key).as_bytes())
+    let text = zeroize::Zeroizing::new(format!(
+        "{KEY_FILE_HEADER}{}\n{}",
+        key_id(key),
+        key_text(key).as_str()
+    ));
+    file.write_all(text.as_bytes())
         .and_then(|()| file.sync_all())
         .map_err(|e| Error::io(format!("cannot write {}", tmp.display()), e))?;
     Ok(tmp)
@@ -163,9 +221,23 @@ fn sync_dir(path: &Path) -> Result<()> {
 
 /// Returns the key in `path`, creating a fresh random one first if the file does not exist.
 /// Creation never replaces a file another process created meanwhile (link, not rename).
-pub fn load_or_create_key_file(path: &Path) -> Result<Key32> {
+/// An existing file without the aivault header is adopted only when `adopt_foreign` (the
+/// operator named it with `--file-path`); at the default path it is refused, since it is most
+/// likely another tool's key.
+///
+/// # Errors
+/// `already_exists` for a file aivault did not write, unless `adopt_foreign`.
+pub fn load_or_create_key_file(path: &Path, adopt_foreign: bool) -> Result<Key32> {
+    let existing = |path: &Path| -> Result<Key32> {
+        let file = read_key_file_checked(path)?;
+        if file.written_by_aivault || adopt_foreign {
+            Ok(file.key)
+        } else {
+            Err(foreign_key_file(path))
+        }
+    };
     if path.exists() {
-        return read_key_file(path);
+        return existing(path);
     }
     let key = crypto::random_key()?;
     let tmp = write_temp_key(path, &key, "create")?;
@@ -176,12 +248,27 @@ pub fn load_or_create_key_file(path: &Path) -> Result<Key32> {
             sync_dir(path)?;
             Ok(key)
         }
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => read_key_file(path),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => existing(path),
         Err(e) => Err(Error::io(
             format!("cannot create key file {}", path.display()),
             e,
         )),
     }
+}
+
+/// Where a rotation puts the new key when the current key file is not aivault's: a file of
+/// its own beside it (`aivault-<vault id>.key`), so the other tool's key is left untouched.
+pub fn own_key_path(current: &Path, vault_id: &str) -> PathBuf {
+    current.with_file_name(format!("aivault-{vault_id}.key"))
+}
+
+/// Whether the key file at `path` was written by aivault (a missing file counts as aivault's:
+/// a rotation that committed but was not promoted leaves only the staged key).
+pub fn key_file_is_aivaults(path: &Path) -> Result<bool> {
+    if !path.exists() {
+        return Ok(true);
+    }
+    read_key_file_checked(path).map(|file| file.written_by_aivault)
 }
 
 /// Path of the staged key of a rotation to `key_id`: `<key file>.new-<key id>`. Each
@@ -389,8 +476,8 @@ mod tests {
     fn key_file_creation_never_replaces() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("keys").join("kek.key");
-        let first = load_or_create_key_file(&path).expect("create");
-        let second = load_or_create_key_file(&path).expect("load");
+        let first = load_or_create_key_file(&path, false).expect("create");
+        let second = load_or_create_key_file(&path, false).expect("load");
         assert_eq!(first, second);
         let mode = fs::metadata(&path).expect("meta").permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
@@ -406,7 +493,7 @@ mod tests {
     fn interrupted_rotation_recovers_either_way() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("kek.key");
-        let old = load_or_create_key_file(&path).expect("create");
+        let old = load_or_create_key_file(&path, false).expect("create");
         let new = crypto::random_key().expect("key");
         stage_key_file(&path, &new).expect("stage");
         let staged = staged_key_path(&path, &key_id(&new));

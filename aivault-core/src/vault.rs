@@ -564,7 +564,10 @@ impl Vault {
         };
         let new_key_id = keys::key_id(&new_master);
         let staged_file = match (provider, key_file) {
-            (KeyProviderKind::File, Some(path)) => Some(path),
+            // A key file aivault did not write is never overwritten: the new key goes to a
+            // file of its own beside it, and the vault points there from this commit on.
+            (KeyProviderKind::File, Some(path)) if keys::key_file_is_aivaults(&path)? => Some(path),
+            (KeyProviderKind::File, Some(path)) => Some(keys::own_key_path(&path, &vault_id)),
             (KeyProviderKind::File, None) => {
                 return Err(Error::internal("vault metadata 'key_file' is missing"));
             }
@@ -582,6 +585,8 @@ impl Vault {
                 // then stage ours; it becomes live only if this transaction commits.
                 keys::remove_stale_staged_keys(path, &old.key_id)?;
                 keys::stage_key_file(path, &new_master)?;
+                let stored = path.strip_prefix(&self.config.dir).unwrap_or(path);
+                tx.meta_set(meta::KEY_FILE, &stored.to_string_lossy())?;
             }
             let new_wrapping = keys::wrapping_key(&new_master);
             for id in tx.secret_ids()? {
@@ -717,7 +722,7 @@ fn initialize(
                         .map_err(|e| Error::io(format!("cannot resolve {}", p.display()), e))?,
                     None => config.default_key_file.clone(),
                 };
-                let key = keys::load_or_create_key_file(&path)?;
+                let key = keys::load_or_create_key_file(&path, options.key_file.is_some())?;
                 // Inside the vault directory the path is stored relative to it, so a moved or
                 // restored vault directory still finds its key.
                 let stored = path.strip_prefix(&config.dir).unwrap_or(&path);

@@ -545,3 +545,122 @@ fn rotate_master_passphrase_provider() {
     assert_audit_ok(&locked);
     assert_files_clean(&t.dir, &[old.as_bytes(), new.as_bytes()]);
 }
+
+/// A key file aivault did not write (the original tool keeps its key at the same default
+/// path, base64 without a header) is never adopted by default, and never rotated or
+/// overwritten even when the operator named it.
+#[test]
+fn another_tools_key_file_is_never_adopted_or_overwritten() {
+    let t = TestDir::new();
+    let keys_dir = t.tmp.path().join("keys");
+    std::fs::create_dir_all(&keys_dir).expect("keys dir");
+    let foreign_path = keys_dir.join("kek.key");
+    let foreign_key = random_key();
+    std::fs::write(&foreign_path, b64(&foreign_key)).expect("foreign key");
+    let foreign_bytes = std::fs::read(&foreign_path).expect("read");
+    let config = Config {
+        default_key_file: foreign_path.clone(),
+        ..t.config()
+    };
+
+    // At the default path: refused (first open and explicit init), naming the file, never
+    // its content; the file is untouched and no vault exists.
+    for result in [
+        Vault::open(config.clone()).map(|_| ()),
+        Vault::init(config.clone(), init_options(KeyProviderKind::File)).map(|_| ()),
+    ] {
+        let err = expect_err(result, "foreign default key file");
+        assert_eq!(err.kind(), ErrorKind::AlreadyExists, "{err}");
+        assert!(err.message().contains(&foreign_path.display().to_string()));
+        assert!(err.message().contains("--file-path"), "{err}");
+        assert_not_in(&b64(&foreign_key), "error", err.message());
+    }
+    assert_eq!(std::fs::read(&foreign_path).expect("read"), foreign_bytes);
+    assert!(
+        !Vault::status(config.clone())
+            .expect("status")
+            .state
+            .initialized
+    );
+
+    // Named by the operator: adopted as is.
+    let vault = Vault::init(
+        config.clone(),
+        InitOptions {
+            key_file: Some(foreign_path.clone()),
+            ..init_options(KeyProviderKind::File)
+        },
+    )
+    .expect("init with the named file");
+    let value = canary();
+    create(&vault, "OPENAI_API_KEY", &value);
+    assert_eq!(kek_id(&config), key_id(&foreign_key));
+    let vault_id = Vault::status(config.clone())
+        .expect("status")
+        .state
+        .vault_id
+        .expect("vault id");
+
+    // Rotation leaves it byte-identical: the new key goes to a file of aivault's own beside
+    // it, and the vault uses that file from then on (also from a fresh handle).
+    let new_id = vault
+        .rotate_master(NewMasterKey::Random)
+        .expect("rotate away from a foreign key file");
+    assert_eq!(std::fs::read(&foreign_path).expect("read"), foreign_bytes);
+    let own_path = keys_dir.join(format!("aivault-{vault_id}.key"));
+    let own = aivault_core::keys::read_key_file_checked(&own_path).expect("own key file");
+    assert!(own.written_by_aivault);
+    assert_eq!(key_id(&own.key), new_id);
+    assert_eq!(mode(&own_path), 0o600);
+    let status = Vault::status(config.clone()).expect("status");
+    assert_eq!(status.paths.key_file.as_deref(), Some(own_path.as_path()));
+    for handle in [&vault, &Vault::open(config.clone()).expect("reopen")] {
+        assert_eq!(assert_secrets_ok(handle), 1);
+        assert_audit_ok(handle);
+    }
+    // The next rotation replaces aivault's own file in place.
+    let newer_id = vault
+        .rotate_master(NewMasterKey::Random)
+        .expect("rotate again");
+    assert_eq!(
+        key_id(&aivault_core::keys::read_key_file(&own_path).expect("own")),
+        newer_id
+    );
+    assert_eq!(std::fs::read(&foreign_path).expect("read"), foreign_bytes);
+    let names: Vec<String> = std::fs::read_dir(&keys_dir)
+        .expect("list")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names.len(), 2, "only the two key files: {names:?}");
+    assert_audit_clean(&vault, &value);
+}
+
+/// aivault's key files carry `aivault-key v1 <key id>`; a header that does not match the key
+/// in the file is tampering, reported as such. A key file written before the header existed
+/// (an older aivault vault) still opens.
+#[test]
+fn key_file_header_is_checked_and_legacy_files_open() {
+    let t = TestDir::new();
+    let vault = t.open();
+    let value = canary();
+    create(&vault, "OPENAI_API_KEY", &value);
+    let path = t.dir.join("kek.key");
+    let text = std::fs::read_to_string(&path).expect("key file");
+    let (header, key_line) = text.split_once('\n').expect("header line");
+    assert_eq!(header, format!("aivault-key v1 {}", kek_id(&t.config())));
+
+    // Another key id in the header: integrity_failed, with the file named.
+    let other = key_id(&random_key());
+    std::fs::write(&path, format!("aivault-key v1 {other}\n{key_line}")).expect("tamper");
+    let err = expect_err(t.open().check_secrets(), "tampered header");
+    assert_eq!(err.kind(), ErrorKind::IntegrityFailed, "{err}");
+    assert!(err.message().contains("kek.key"), "{err}");
+    assert_not_in(key_line.trim(), "error", err.message());
+
+    // The same key without a header (how older aivault versions wrote it): opens.
+    std::fs::write(&path, key_line.trim()).expect("legacy form");
+    assert_eq!(assert_secrets_ok(&t.open()), 1);
+    std::fs::write(&path, &text).expect("restore");
+    assert_eq!(assert_secrets_ok(&t.open()), 1);
+    assert_audit_clean(&vault, &value);
+}

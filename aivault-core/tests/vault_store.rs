@@ -304,9 +304,12 @@ fn status_of_empty_and_open_vaults() {
     assert_eq!(json["status"]["kekId"], kek_id.as_str());
     assert_eq!(json["status"]["vaultId"], vault_id.as_str());
     assert_eq!(json["counts"]["secrets"], 2);
-    // The key id is a fingerprint, not the key.
+    // The key id is a fingerprint, not the key: the file's header names it, its key line is
+    // something else.
     let key_text = std::fs::read_to_string(t.dir.join("kek.key")).expect("key file");
-    assert!(!key_text.contains(&kek_id));
+    let (header, key_line) = key_text.split_once('\n').expect("header line");
+    assert_eq!(header, format!("aivault-key v1 {kek_id}"));
+    assert!(!key_line.contains(&kek_id));
 
     let existing = Vault::open_existing(t.config()).expect("open existing");
     assert_eq!(all_secrets(&existing).len(), 2);
