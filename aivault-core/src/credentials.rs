@@ -80,13 +80,29 @@ impl AuthOptions {
                 .ok_or_else(|| Error::invalid(format!("--auth {kind} needs {flag}")))
         };
         let (spec, allowed): (AuthSpec, &[&str]) = match kind {
-            "header" => (
-                AuthSpec::Header {
-                    header_name: need(&self.header_name, "--header-name")?.to_ascii_lowercase(),
-                    value_template: need(&self.value_template, "--value-template")?,
-                },
-                &["--header-name", "--value-template"],
-            ),
+            "header" => {
+                // As the original tool: `authorization: Bearer {{secret}}` by default; a
+                // header of another name carries the bare secret unless a template is given.
+                let header_name = self
+                    .header_name
+                    .as_deref()
+                    .unwrap_or("authorization")
+                    .to_ascii_lowercase();
+                let value_template = self.value_template.clone().unwrap_or_else(|| {
+                    if header_name == "authorization" {
+                        "Bearer {{secret}}".into()
+                    } else {
+                        "{{secret}}".into()
+                    }
+                });
+                (
+                    AuthSpec::Header {
+                        header_name,
+                        value_template,
+                    },
+                    &["--header-name", "--value-template"],
+                )
+            }
             "query" => {
                 let [param] = self.query_params.as_slice() else {
                     return Err(Error::invalid("--auth query needs one --query-param NAME"));
@@ -186,7 +202,11 @@ impl AuthOptions {
             ),
             "hmac" => (
                 AuthSpec::Hmac {
-                    header_name: need(&self.header_name, "--header-name")?.to_ascii_lowercase(),
+                    header_name: self
+                        .header_name
+                        .as_deref()
+                        .unwrap_or("x-signature")
+                        .to_ascii_lowercase(),
                     value_template: self
                         .value_template
                         .clone()
@@ -311,12 +331,14 @@ fn check_network(network: &NetworkOptions) -> Result<()> {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CredentialDeletion {
-    /// Always true: deleting an unknown credential is an error.
+    /// False when there was no such credential (already deleted): deletion is idempotent,
+    /// like `unbind`.
     pub removed: bool,
     /// The credential id.
     pub id: String,
-    /// Registry (auto-provisioned) or custom.
-    pub origin: CredentialOrigin,
+    /// Registry (auto-provisioned) or custom; absent when nothing was removed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub origin: Option<CredentialOrigin>,
 }
 
 /// Checks a credential id: 1–128 characters of `A-Z a-z 0-9 . _ - :`.
@@ -509,18 +531,22 @@ impl Vault {
     }
 
     /// Deletes a credential (`credential delete`). An auto-provisioned credential stays
-    /// revoked until its secret is created, rotated or imported again.
+    /// revoked until its secret is created, rotated or imported again. Deleting an id that
+    /// does not exist (a second delete) changes nothing and reports `removed: false`.
     ///
     /// # Errors
-    /// `credential_not_found` for an unknown id.
+    /// `invalid_input` for a malformed id.
     pub fn delete_credential(&self, id: &str) -> Result<CredentialDeletion> {
+        let id = validate_credential_id(id)?;
+        let id = id.as_str();
         self.write(|tx, keys| {
-            let credential = tx.credential_get(id)?.ok_or_else(|| {
-                Error::new(
-                    ErrorKind::CredentialNotFound,
-                    format!("credential '{}' not found", printable(id)),
-                )
-            })?;
+            let Some(credential) = tx.credential_get(id)? else {
+                return Ok(CredentialDeletion {
+                    removed: false,
+                    id: id.to_string(),
+                    origin: None,
+                });
+            };
             tx.credential_delete(id)?;
             audit::append(
                 tx,
@@ -534,7 +560,7 @@ impl Vault {
             Ok(CredentialDeletion {
                 removed: true,
                 id: credential.id,
-                origin: credential.origin,
+                origin: Some(credential.origin),
             })
         })
     }

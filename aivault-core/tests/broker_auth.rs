@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 
 use aivault_core::broker::netguard::DevRoutes;
+use aivault_core::registry::AuthSpec;
 use aivault_core::{
     AuthOptions, Config, Credential, Error, ErrorKind, Invocation, InvokeResponse, NetworkOptions,
     NewCapability, NewCredential, RequestBody, SecretMeta, Vault,
@@ -1818,4 +1819,90 @@ fn oauth2_public_client_sends_client_id_in_the_body() {
         &format!("grant_type=refresh_token&refresh_token={refresh_token}&client_id=pub"),
         None,
     );
+}
+
+/// The original tool's defaults: `--auth header` alone sends `authorization: Bearer <secret>`
+/// (another `--header-name` alone carries the bare secret), and `--auth hmac` alone signs into
+/// `x-signature`.
+#[test]
+fn header_and_hmac_defaults_match_the_original_tool() {
+    let host = "api.defaults.test";
+    let t = TestDir::new();
+    let (upstream, vault) = echo_setup(&t, &[host]);
+    let key = canary();
+    let secret = create(&vault, "DEFAULTS_KEY", &key).secret;
+    let cases = [
+        (
+            "bearer",
+            auth("header"),
+            "authorization",
+            "Bearer {{secret}}",
+        ),
+        (
+            "named",
+            AuthOptions {
+                header_name: Some("X-Api-Key".into()),
+                ..auth("header")
+            },
+            "x-api-key",
+            "{{secret}}",
+        ),
+    ];
+    for (id, options, header_name, value_template) in cases {
+        let credential = custom_credential(
+            &vault,
+            id,
+            "defco",
+            options,
+            &[host],
+            vec![secret.secret_ref()],
+            NetworkOptions::default(),
+        );
+        assert_eq!(
+            credential.auth,
+            AuthSpec::Header {
+                header_name: header_name.into(),
+                value_template: value_template.into(),
+            }
+        );
+    }
+    custom_credential(
+        &vault,
+        "signer",
+        "defco",
+        auth("hmac"),
+        &[host],
+        vec![secret.secret_ref()],
+        NetworkOptions::default(),
+    );
+    custom_capability(&vault, "defco/api", "defco", host, &["/v1"]);
+
+    let sent = |credential: &str| {
+        let response = invoke(
+            &vault,
+            Invocation {
+                credential: Some(credential.into()),
+                ..call("defco/api", "GET", "/v1/me")
+            },
+        );
+        assert_eq!(response.status, 200);
+        assert_response_clean(&response, &[&key]);
+        upstream.requests().pop().expect("a request")
+    };
+    assert_eq!(
+        sent("bearer").header("authorization"),
+        Some(format!("Bearer {key}").as_str())
+    );
+    let named = sent("named");
+    assert_eq!(named.header("x-api-key"), Some(key.as_str()));
+    assert_eq!(named.header("authorization"), None);
+    let before = now_secs();
+    let signed = sent("signer");
+    let sent_signature = signed.header("x-signature").expect("x-signature");
+    let signed_at = (before..=now_secs()).find(|ts| {
+        let canonical = format!("{ts}\nGET\n/v1/me\n\n{}", sha256_hex(b""));
+        hex(&hmac_sha256(key.as_bytes(), canonical.as_bytes())) == sent_signature
+    });
+    assert!(signed_at.is_some(), "x-signature is not the request's HMAC");
+    assert_audit_clean(&vault, &key);
 }

@@ -470,8 +470,8 @@ fn explicit_hosts_must_fit_the_registry_and_explicit_auth_is_kept() {
         (
             "missing field",
             AuthOptions {
-                kind: Some("header".into()),
-                header_name: Some("x-key".into()),
+                kind: Some("aws-sigv4".into()),
+                aws_service: Some("s3".into()),
                 ..AuthOptions::default()
             },
         ),
@@ -833,7 +833,7 @@ fn deleting_an_auto_provisioned_credential_really_revokes_it() {
     assert_eq!(deletion.id, "openai");
     assert_eq!(
         deletion.origin,
-        aivault_core::model::CredentialOrigin::Registry
+        Some(aivault_core::model::CredentialOrigin::Registry)
     );
     let revoked = |vault: &Vault, when: &str| {
         assert!(
@@ -868,9 +868,15 @@ fn deleting_an_auto_provisioned_credential_really_revokes_it() {
     drop(vault);
     let vault = t.open();
     revoked(&vault, "after reopen");
-    // Deleting twice is an error.
-    let err = expect_err(vault.delete_credential("openai"), "delete twice");
-    assert_eq!(err.kind(), ErrorKind::CredentialNotFound);
+    // Deleting twice changes nothing and says so (like unbind); no audit event.
+    let events = audit_count(&vault);
+    let again = vault.delete_credential("openai").expect("delete twice");
+    assert!(!again.removed);
+    assert_eq!(again.origin, None);
+    assert_eq!(audit_count(&vault), events);
+    revoked(&vault, "after a second delete");
+    let err = expect_err(vault.delete_credential("../x"), "malformed id");
+    assert_eq!(err.kind(), ErrorKind::InvalidInput);
 
     // Rotating the secret provisions it again.
     let rotated = vault
@@ -940,7 +946,7 @@ fn deleting_a_custom_credential_leaves_its_secret_and_capability() {
     let deletion = vault.delete_credential("acme-key").expect("delete");
     assert_eq!(
         deletion.origin,
-        aivault_core::model::CredentialOrigin::Custom
+        Some(aivault_core::model::CredentialOrigin::Custom)
     );
     assert!(vault.get_secret(&secret.secret_id).is_ok());
     assert!(vault.capability("acme/reports").is_ok());

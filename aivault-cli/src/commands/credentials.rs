@@ -16,10 +16,12 @@ pub fn run(command: CredentialCommand, config: Config, out: &Output) -> Result<(
         CredentialCommand::Delete { id } => {
             let deletion = open_vault(config, out)?.delete_credential(&id)?;
             out.json(&deletion);
-            if deletion.origin == CredentialOrigin::Registry {
-                out.note(&format!(
+            match deletion.origin {
+                None => out.note(&format!("No credential {id}: nothing to delete")),
+                Some(CredentialOrigin::Registry) => out.note(&format!(
                     "Credential revoked: {id} (it comes back only when its secret is created, rotated or imported again)"
-                ));
+                )),
+                Some(CredentialOrigin::Custom) => {}
             }
             Ok(())
         }
