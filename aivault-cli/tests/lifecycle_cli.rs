@@ -220,9 +220,29 @@ fn file_rotation_replaces_the_key_file() {
     );
     env.run(&["rotate-master", "--new-key", KEY_B64])
         .fails(2, "invalid_input");
-    env.run(&["rotate-master", "--new-passphrase", "x"])
-        .fails(2, "invalid_input");
     env.assert_intact();
+    // A new passphrase turns it into a passphrase vault (unlocked by the rotation's session).
+    let run = env
+        .run_with_stdin(
+            &["rotate-master", "--new-passphrase-stdin"],
+            b"new pass phrase\n",
+        )
+        .ok();
+    assert!(
+        run.stderr
+            .contains("now uses a passphrase instead of the file provider"),
+        "{}",
+        run.stderr
+    );
+    let status = env.run(&["status", "-v"]).ok().json();
+    assert_eq!(status["status"]["providerType"], "passphrase");
+    assert_eq!(env.secret_names().len(), 5);
+    env.run(&["lock"]).ok();
+    env.run(&["secrets", "create", "--name", "X", "--value", "v"])
+        .fails(5, "vault_locked");
+    env.run_with_stdin(&["unlock", "--passphrase-stdin"], b"new pass phrase\n")
+        .ok();
+    assert_eq!(env.secret_names().len(), 5);
 }
 
 #[test]

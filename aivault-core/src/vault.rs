@@ -520,6 +520,9 @@ impl Vault {
     ///   staged key that is never used and is removed by the next rotation.
     /// - env: the new key must be given; afterwards set the variable to it.
     /// - passphrase: a new passphrase and a fresh salt; the unlock session is renewed.
+    /// - a file or env vault given a passphrase becomes a passphrase vault in the same single
+    ///   transaction (provider, salt and re-wrapped keys commit together); its old key file or
+    ///   variable is no longer used and is left in place (another vault may share it).
     ///
     /// Returns the new key id.
     pub fn rotate_master(&self, new: NewMasterKey) -> Result<String> {
@@ -540,7 +543,7 @@ impl Vault {
         let new_master = match (provider, new) {
             (KeyProviderKind::File, NewMasterKey::Random) => crypto::random_key()?,
             (KeyProviderKind::File | KeyProviderKind::Env, NewMasterKey::Key(key)) => key,
-            (KeyProviderKind::Passphrase, NewMasterKey::Passphrase(passphrase)) => {
+            (_, NewMasterKey::Passphrase(passphrase)) => {
                 let salt = crypto::random_bytes::<16>()?;
                 let key = keys::passphrase_key(&passphrase, &salt, Argon2Params::DEFAULT)?;
                 new_salt = Some(salt);
@@ -556,14 +559,14 @@ impl Vault {
                     "a passphrase vault rotates with --new-passphrase",
                 ));
             }
-            (KeyProviderKind::File, NewMasterKey::Passphrase(_)) => {
-                return Err(Error::invalid(
-                    "--new-passphrase applies to passphrase vaults; this vault uses the file provider",
-                ));
-            }
+        };
+        let new_provider = if new_salt.is_some() {
+            KeyProviderKind::Passphrase
+        } else {
+            provider
         };
         let new_key_id = keys::key_id(&new_master);
-        let staged_file = match (provider, key_file) {
+        let staged_file = match (new_provider, key_file) {
             // A key file aivault did not write is never overwritten: the new key goes to a
             // file of its own beside it, and the vault points there from this commit on.
             (KeyProviderKind::File, Some(path)) if keys::key_file_is_aivaults(&path)? => Some(path),
@@ -616,13 +619,22 @@ impl Vault {
                 tx.meta_set(meta::ARGON2_SALT, &crypto::to_hex(salt))?;
                 tx.meta_set(meta::ARGON2_PARAMS, &params_json(Argon2Params::DEFAULT)?)?;
             }
-            let old_key_id = old.key_id.clone();
+            let mut note = format!("key id {} -> {new_key_id}", old.key_id);
+            if new_provider != provider {
+                tx.meta_set(meta::KEY_PROVIDER, new_provider.as_str())?;
+                tx.meta_delete(meta::KEY_FILE)?;
+                tx.meta_delete(meta::KEY_ENV_VAR)?;
+                note.push_str(&format!(
+                    " provider {} -> {}",
+                    provider.as_str(),
+                    new_provider.as_str()
+                ));
+            }
             tx.meta_set(meta::KEY_ID, &new_key_id)?;
             audit::append(
                 tx,
                 &old.audit,
-                NewEvent::new(kinds::VAULT_ROTATE_MASTER_KEY)
-                    .note(format!("key id {old_key_id} -> {new_key_id}")),
+                NewEvent::new(kinds::VAULT_ROTATE_MASTER_KEY).note(note),
                 now_ms(),
             )?;
             self.stall("rotate-master-before-commit");
@@ -639,7 +651,7 @@ impl Vault {
         if let Some(path) = &staged_file {
             keys::promote_staged_key(path, &new_key_id)?;
         }
-        if provider == KeyProviderKind::Passphrase {
+        if new_provider == KeyProviderKind::Passphrase {
             keys::write_session(&self.config.runtime_dir, &vault_id, &new_master)?;
         }
         Ok(new_key_id)

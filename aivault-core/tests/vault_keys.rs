@@ -419,14 +419,12 @@ fn rotate_master_file_provider() {
         ]
     );
 
-    // The current key again, or a provider mismatch: invalid_input, nothing changes.
-    for new in [
-        NewMasterKey::Key(third.clone()),
-        NewMasterKey::Passphrase("pass".into()),
-    ] {
-        let err = expect_err(vault.rotate_master(new), "bad rotation");
-        assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
-    }
+    // The current key again: invalid_input, nothing changes.
+    let err = expect_err(
+        vault.rotate_master(NewMasterKey::Key(third.clone())),
+        "bad rotation",
+    );
+    assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
     assert_key_file(&t.dir, Some(&third));
     assert_eq!(kek_id(&t.config()), third_id);
     assert_eq!(mode(&t.dir), 0o700);
@@ -459,10 +457,8 @@ fn rotate_master_env_provider() {
     let other = Vault::open(config.clone()).expect("open another handle");
     assert_secrets_ok(&other);
 
-    for bad in [NewMasterKey::Random, NewMasterKey::Passphrase("p".into())] {
-        let err = expect_err(vault.rotate_master(bad), "env needs a key");
-        assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
-    }
+    let err = expect_err(vault.rotate_master(NewMasterKey::Random), "env needs a key");
+    assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
     let new_id = vault
         .rotate_master(NewMasterKey::Key(new.clone()))
         .expect("rotate");
@@ -663,4 +659,92 @@ fn key_file_header_is_checked_and_legacy_files_open() {
     std::fs::write(&path, &text).expect("restore");
     assert_eq!(assert_secrets_ok(&t.open()), 1);
     assert_audit_clean(&vault, &value);
+}
+
+/// `rotate-master` with a new passphrase turns a file or env vault into a passphrase vault in
+/// one transaction: afterwards only the passphrase (or its unlock session) opens it, the old
+/// key file or variable opens nothing, and the audit records the switch.
+#[test]
+fn file_and_env_vaults_switch_to_a_passphrase() {
+    for from in [KeyProviderKind::File, KeyProviderKind::Env] {
+        let t = TestDir::new();
+        let runtime = tempfile::tempdir().expect("runtime dir");
+        std::fs::set_permissions(
+            runtime.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o700),
+        )
+        .expect("chmod runtime dir");
+        let old_key = random_key();
+        let env = MutableEnv::default();
+        env.set("AIVAULT_KEY", Some(&b64(&old_key)));
+        let config = Config {
+            runtime_dir: runtime.path().to_path_buf(),
+            ..t.config().with_env(env.lookup())
+        };
+        let vault = Vault::init(config.clone(), init_options(from)).expect("init");
+        let value = canary();
+        create(&vault, "OPENAI_API_KEY", &value);
+        let old_id = kek_id(&config);
+        let key_file = t.dir.join("kek.key");
+        let key_file_before = std::fs::read(&key_file).ok();
+
+        let passphrase = format!("switch {}", canary());
+        let new_id = vault
+            .rotate_master(NewMasterKey::Passphrase(passphrase.as_str().into()))
+            .expect("switch to a passphrase");
+        assert_ne!(new_id, old_id);
+        let status = Vault::status(config.clone()).expect("status");
+        assert_eq!(
+            status.state.provider_type,
+            Some(KeyProviderKind::Passphrase)
+        );
+        assert_eq!(status.state.kek_id.as_deref(), Some(new_id.as_str()));
+        assert!(!status.state.locked, "the switch writes an unlock session");
+        assert_eq!(status.paths.key_file, None);
+        assert_eq!(status.paths.key_env_var, None);
+        // The old key file is left as it was (another vault may share it), opening nothing.
+        assert_eq!(std::fs::read(&key_file).ok(), key_file_before);
+
+        // The session opens it; once locked, only the passphrase does.
+        assert_eq!(
+            assert_secrets_ok(&Vault::open(config.clone()).expect("open")),
+            1
+        );
+        assert!(vault.lock().expect("lock"));
+        let err = expect_err(
+            Vault::open(config.clone()).expect("open").check_secrets(),
+            "locked",
+        );
+        assert_eq!(err.kind(), ErrorKind::VaultLocked, "{err}");
+        Vault::open(config.clone())
+            .expect("open")
+            .unlock(&passphrase.as_str().into())
+            .expect("unlock with the new passphrase");
+        assert_eq!(
+            assert_secrets_ok(&Vault::open(config.clone()).expect("open")),
+            1
+        );
+        assert_audit_ok(&vault);
+        let note = all_events(&vault)
+            .into_iter()
+            .find(|e| e.kind == "vault.rotate_master_key")
+            .and_then(|e| e.note)
+            .expect("rotation event");
+        assert_eq!(
+            note,
+            format!(
+                "key id {old_id} -> {new_id} provider {} -> passphrase",
+                from.as_str()
+            )
+        );
+        // A passphrase vault takes no key.
+        let err = expect_err(
+            vault.rotate_master(NewMasterKey::Key(random_key())),
+            "passphrase vault given a key",
+        );
+        assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+        assert_audit_clean(&vault, &value);
+        assert_audit_clean(&vault, &passphrase);
+        assert_files_clean(&t.dir, &[value.as_bytes(), passphrase.as_bytes()]);
+    }
 }

@@ -147,9 +147,15 @@ pub fn rotate_master(args: RotateMasterArgs, config: Config, out: &Output) -> Re
     } else {
         NewMasterKey::Random
     };
+    let switches = wants_passphrase && provider != KeyProviderKind::Passphrase;
     let key_id = vault.rotate_master(new)?;
     out.note(&format!("Master key rotated (new key id {key_id})"));
-    if provider == KeyProviderKind::Env {
+    if switches {
+        out.note(&format!(
+            "The vault now uses a passphrase instead of the {} provider; its old key no longer opens it.",
+            provider.as_str()
+        ));
+    } else if provider == KeyProviderKind::Env {
         out.note("Set the vault's key variable to the new key before the next command.");
     }
     print_status(&Vault::status(config)?, out);

@@ -85,6 +85,8 @@ pub trait StoreTx {
     fn meta_get(&self, key: &str) -> Result<Option<String>>;
     /// Sets a vault-level setting.
     fn meta_set(&self, key: &str, value: &str) -> Result<()>;
+    /// Removes a vault-level setting (absent is fine).
+    fn meta_delete(&self, key: &str) -> Result<()>;
 
     /// Inserts a new secret with its aliases. Callers check label uniqueness first.
     fn secret_insert(&self, record: &SecretRecord) -> Result<()>;

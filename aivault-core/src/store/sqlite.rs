@@ -371,6 +371,13 @@ impl StoreTx for Tx<'_> {
         Ok(())
     }
 
+    fn meta_delete(&self, key: &str) -> Result<()> {
+        self.0
+            .prepare_cached("DELETE FROM meta WHERE key = ?")?
+            .execute([key])?;
+        Ok(())
+    }
+
     fn secret_insert(&self, record: &SecretRecord) -> Result<()> {
         let meta = &record.meta;
         let env = &record.envelope;
