@@ -156,7 +156,8 @@ pub struct RotateMasterArgs {
     /// The new 32-byte key, base64 or 64 hex digits (file and env vaults).
     #[arg(long, value_name = "KEY", conflicts_with_all = ["new_passphrase", "new_passphrase_stdin"])]
     pub new_key: Option<String>,
-    /// The new passphrase (passphrase vaults; prefer --new-passphrase-stdin).
+    /// The new passphrase (prefer --new-passphrase-stdin); a file or env vault becomes a
+    /// passphrase vault.
     #[arg(long, conflicts_with = "new_passphrase_stdin")]
     pub new_passphrase: Option<String>,
     /// Read the new passphrase from standard input (one line).
@@ -388,7 +389,8 @@ pub struct CredentialCreateArgs {
     #[arg(long)]
     pub provider: String,
     /// The secret to inject: `vault:secret:<id>`, or `ROLE=vault:secret:<id>` when the
-    /// strategy takes several (repeatable).
+    /// strategy takes several (repeatable); one secret without a role for several roles holds
+    /// them as a JSON object (`{"username":..,"password":..}`).
     #[arg(long = "secret-ref", value_name = "REF", required = true)]
     pub secret_refs: Vec<String>,
     /// Auth strategy (default: the registry's).
