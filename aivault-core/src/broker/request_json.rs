@@ -22,8 +22,9 @@ impl Invocation {
     /// are strings or `{"file": "PATH"}`. Never a URL or host.
     ///
     /// # Errors
-    /// `invalid_input` for malformed JSON, unknown fields, wrong types, a different capability
-    /// or a credential differing from the one already given.
+    /// `invalid_input` for malformed JSON, a key repeated within an object, unknown fields,
+    /// wrong types, a different capability or a credential differing from the one already
+    /// given.
     pub fn merge_request_json(&mut self, text: &str) -> Result<()> {
         merge(self, text)
     }
@@ -32,6 +33,12 @@ impl Invocation {
 fn merge(invocation: &mut Invocation, text: &str) -> Result<()> {
     let bad = |what: &str| Error::invalid(format!("request JSON: {what}"));
     let value: Value = serde_json::from_str(text).map_err(|e| bad(&format!("not JSON ({e})")))?;
+    if let Some(key) = repeated_key(text) {
+        return Err(bad(&format!(
+            "key '{}' appears twice in one object (JSON readers disagree on which one counts)",
+            crate::model::printable(&key)
+        )));
+    }
     let Value::Object(top) = &value else {
         return Err(bad("expected a JSON object"));
     };
@@ -170,6 +177,81 @@ fn merge(invocation: &mut Invocation, text: &str) -> Result<()> {
 /// The envelope's (or bare form's) `capability` and `credential`: the capability must equal
 /// the one invoked (exactly, no case folding or trimming); the credential is applied as a
 /// `--credential` flag would be, and must agree with one already given.
+/// The first key repeated within one object, at any depth. `serde_json::Value` keeps the last
+/// one silently; another reader (a proxy, a log pipeline, the caller's own validator) may keep
+/// the first, so a repeated key is refused rather than guessed.
+fn repeated_key(text: &str) -> Option<String> {
+    use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+    use std::collections::HashSet;
+
+    /// Walks a JSON value; `Err(Some(key))` stops at the first repeated key.
+    struct Walk;
+    type Found = std::result::Result<(), Option<String>>;
+
+    impl<'de> Visitor<'de> for Walk {
+        type Value = Found;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("any JSON value")
+        }
+        fn visit_bool<E>(self, _: bool) -> std::result::Result<Found, E> {
+            Ok(Ok(()))
+        }
+        fn visit_i64<E>(self, _: i64) -> std::result::Result<Found, E> {
+            Ok(Ok(()))
+        }
+        fn visit_u64<E>(self, _: u64) -> std::result::Result<Found, E> {
+            Ok(Ok(()))
+        }
+        fn visit_f64<E>(self, _: f64) -> std::result::Result<Found, E> {
+            Ok(Ok(()))
+        }
+        fn visit_str<E>(self, _: &str) -> std::result::Result<Found, E> {
+            Ok(Ok(()))
+        }
+        fn visit_unit<E>(self) -> std::result::Result<Found, E> {
+            Ok(Ok(()))
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<Found, A::Error> {
+            while let Some(found) = seq.next_element_seed(WalkSeed)? {
+                if found.is_err() {
+                    while seq.next_element::<IgnoredAny>()?.is_some() {}
+                    return Ok(found);
+                }
+            }
+            Ok(Ok(()))
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<Found, A::Error> {
+            let mut seen = HashSet::new();
+            let mut result = Ok(());
+            while let Some(key) = map.next_key::<String>()? {
+                let found = map.next_value_seed(WalkSeed)?;
+                if result.is_ok() {
+                    if !seen.insert(key.clone()) {
+                        result = Err(Some(key));
+                    } else if found.is_err() {
+                        result = found;
+                    }
+                }
+            }
+            Ok(result)
+        }
+    }
+
+    struct WalkSeed;
+    impl<'de> serde::de::DeserializeSeed<'de> for WalkSeed {
+        type Value = Found;
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> std::result::Result<Found, D::Error> {
+            d.deserialize_any(Walk)
+        }
+    }
+
+    let mut deserializer = serde_json::Deserializer::from_str(text);
+    match deserializer.deserialize_any(Walk) {
+        Ok(Err(key)) => key,
+        _ => None,
+    }
+}
+
 fn check_selectors(
     invocation: &mut Invocation,
     top: &serde_json::Map<String, Value>,
