@@ -492,6 +492,11 @@ pub struct InvokeArgs {
     /// The whole request as a JSON file.
     #[arg(long, value_name = "PATH", conflicts_with_all = ["body", "body_file_path", "multipart_fields", "multipart_files"])]
     pub request_file: Option<PathBuf>,
+    /// Let the request JSON name files (`"multipart": {"f": {"file": "PATH"}}`); refused
+    /// otherwise, since the JSON often comes from the agent. The vault's own files, /proc,
+    /// /sys and /dev are refused either way.
+    #[arg(long)]
+    pub allow_file_references: bool,
     /// The credential to use when several could serve the capability.
     #[arg(long)]
     pub credential: Option<String>,

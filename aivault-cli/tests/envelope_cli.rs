@@ -199,3 +199,60 @@ fn envelope_credential_selects_exactly_as_the_flag() {
         team_key
     );
 }
+
+/// Through the binary: `--body-file-path`, `--multipart-file` and `--request-file` naming the
+/// vault's key file, its database or `/proc/self/environ` (where `AIVAULT_KEY` would be) are
+/// refused with `policy_violation` (exit 7) and nothing is sent; neither output holds the key.
+#[test]
+fn caller_files_never_read_the_vaults_own_files() {
+    let pki = Pki::new(&["api.openai.com"]);
+    let upstream = Upstream::https(&pki, echo_handler());
+    let mut env = Env::new();
+    let ca = pki.write_ca(env.root.path());
+    env.set(
+        "AIVAULT_DEV_RESOLVE",
+        &format!("api.openai.com=127.0.0.1:{}", upstream.port()),
+    );
+    env.set("AIVAULT_DEV_CA_CERT", ca.to_str().expect("utf8"));
+    env.create("OPENAI_API_KEY", &canary("openai"), &[]);
+    let key_file = env.dir.join("kek.key");
+    let key_text = std::fs::read_to_string(&key_file).expect("key file");
+    let key_line = key_text.lines().last().expect("key line").to_string();
+    let db = env.dir.join("vault.db");
+    for path in [
+        &key_file,
+        &db,
+        &std::path::PathBuf::from("/proc/self/environ"),
+    ] {
+        let path = path.to_str().expect("utf8");
+        let multipart = format!("file={path}");
+        for args in [
+            vec![
+                "invoke",
+                "openai/files",
+                "-X",
+                "POST",
+                "--body-file-path",
+                path,
+            ],
+            vec![
+                "invoke",
+                "openai/files",
+                "-X",
+                "POST",
+                "--multipart-file",
+                &multipart,
+            ],
+            vec!["json", "openai/files", "--request-file", path],
+        ] {
+            let run = env.run(&args).fails(7, "policy_violation");
+            assert!(
+                run.stderr.contains("never sends the vault's own files"),
+                "{}",
+                run.stderr
+            );
+            assert!(!run.stderr.contains(&key_line) && !run.stdout.contains(&key_line));
+        }
+    }
+    assert_eq!(upstream.requests().len(), 0, "nothing sent");
+}

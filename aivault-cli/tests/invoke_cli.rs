@@ -504,6 +504,18 @@ fn request_envelopes_build_the_described_request() {
         json!({"multipart": {"prompt": "a cat", "image": {"file": image}}}).to_string(),
     )
     .expect("write");
+    // A file part in request JSON needs the operator's explicit flag.
+    let before = b.received().len();
+    b.run(&[
+        "invoke",
+        "openai/image-generation",
+        "--path",
+        "/v1/images/edits",
+        "--request-file",
+        file.to_str().expect("utf8"),
+    ])
+    .fails(2, "invalid_input");
+    assert_eq!(b.received().len(), before, "nothing sent");
     echoed(&b.run(&[
         "invoke",
         "openai/image-generation",
@@ -511,6 +523,7 @@ fn request_envelopes_build_the_described_request() {
         "/v1/images/edits",
         "--request-file",
         file.to_str().expect("utf8"),
+        "--allow-file-references",
     ]));
     let req = b.last();
     assert_eq!(

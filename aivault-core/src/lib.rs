@@ -24,6 +24,7 @@ pub mod audit;
 mod audit_queue;
 mod bindings;
 pub mod broker;
+pub mod caller_files;
 mod capabilities;
 mod catalog;
 pub mod config;
@@ -46,7 +47,9 @@ mod vault;
 
 pub use audit::{AuditEvent, AuditVerification};
 pub use bindings::{BindOutcome, BindingFilter, NewBinding, UnbindOutcome};
-pub use broker::{Invocation, InvokeResponse, MultipartPart, Planned, RequestBody, ResponseStream};
+pub use broker::{
+    FileReferences, Invocation, InvokeResponse, MultipartPart, Planned, RequestBody, ResponseStream,
+};
 pub use capabilities::{
     CapabilityDeletion, CapabilityOrigin, CapabilityPolicy, CapabilityView, NewCapability,
     PolicyUpdate,

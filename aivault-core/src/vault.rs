@@ -2,7 +2,8 @@
 //! lifecycle (open, init, status, unlock, lock, master-key rotation, audit); secrets,
 //! provisioning and listings live in sibling modules as further `impl Vault` blocks.
 
-use std::path::PathBuf;
+use crate::caller_files::ProtectedPaths;
+use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -655,6 +656,26 @@ impl Vault {
             keys::write_session(&self.config.runtime_dir, &vault_id, &new_master)?;
         }
         Ok(new_key_id)
+    }
+
+    /// The places a caller-named file may not come from (the vault's data, key and session
+    /// directories, its key file, `/proc`, `/sys`, `/dev`), to read caller files through.
+    pub fn protected_paths(&self) -> Result<ProtectedPaths> {
+        let key_file = self.read(|tx| {
+            tx.meta_get(meta::KEY_FILE)?
+                .map(|_| key_file_path(&self.config, tx))
+                .transpose()
+        })?;
+        Ok(ProtectedPaths::for_vault(&self.config, key_file.as_deref()))
+    }
+
+    /// Reads a file a caller named (`--request-file`): never one of the vault's own files nor
+    /// a pseudo-file, only a regular file of at most `limit` bytes (default 1 GiB).
+    ///
+    /// # Errors
+    /// See [`ProtectedPaths::read`].
+    pub fn read_caller_file(&self, path: &Path, what: &str, limit: Option<u64>) -> Result<Vec<u8>> {
+        self.protected_paths()?.read(path, what, limit)
     }
 
     /// Audit events, newest first (metadata only; no key needed).

@@ -15,7 +15,8 @@ use std::time::{Duration, Instant};
 use aivault_core::broker::netguard::{DevRoutes, StaticLookup};
 use aivault_core::{
     AuditEvent, AuditQuery, AuthOptions, Config, Error, ErrorKind, Invocation, InvokeResponse,
-    NetworkOptions, NewCapability, NewCredential, PolicyUpdate, RequestBody, Scope, Vault,
+    MultipartPart, NetworkOptions, NewCapability, NewCredential, PolicyUpdate, RequestBody, Scope,
+    Vault,
 };
 use aivault_testkit::{Pki, Recorded, Reply, Upstream, echo_handler};
 use base64::Engine;
@@ -1199,5 +1200,98 @@ fn stalled_body_times_out() {
             .starts_with("outcome=error:upstream_error "),
         "{events:?}"
     );
+    env.finish();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Caller-named files
+// ---------------------------------------------------------------------------------------------
+
+/// The attack: `--body-file-path <vault dir>/kek.key` (or a multipart file part) towards an
+/// upstream that echoes bodies, which would hand the master key back to the caller. Every
+/// path into the vault's own files (directly, through a symlink, a hard link or `..`), the
+/// unlock-session directory, `/proc/self/environ`, `/dev/zero` and a FIFO is refused before
+/// anything is sent, without hanging; an ordinary file still goes out.
+#[test]
+fn caller_named_files_never_reach_the_vaults_own_files() {
+    let env = Env::openai(echo_handler());
+    let key_file = env.t.dir.join("kek.key");
+    let key_text = std::fs::read_to_string(&key_file).unwrap();
+    let outside = env.t.tmp.path();
+    let symlink = outside.join("notes.txt");
+    std::os::unix::fs::symlink(&key_file, &symlink).unwrap();
+    let hardlink = outside.join("upload.jsonl");
+    std::fs::hard_link(&key_file, &hardlink).unwrap();
+    let fifo = outside.join("pipe");
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let post = |body: RequestBody| Invocation {
+        method: Some("POST".into()),
+        body,
+        ..call("openai/files", "/v1/files")
+    };
+    let refused_paths = [
+        (key_file.clone(), ErrorKind::PolicyViolation),
+        (env.t.db_path(), ErrorKind::PolicyViolation),
+        (symlink.clone(), ErrorKind::PolicyViolation),
+        (hardlink.clone(), ErrorKind::PolicyViolation),
+        (
+            outside
+                .join("vault")
+                .join("..")
+                .join("vault")
+                .join("kek.key"),
+            ErrorKind::PolicyViolation,
+        ),
+        ("/proc/self/environ".into(), ErrorKind::PolicyViolation),
+        ("/proc/self/cmdline".into(), ErrorKind::PolicyViolation),
+        ("/dev/zero".into(), ErrorKind::PolicyViolation),
+        ("/dev/stdin".into(), ErrorKind::PolicyViolation),
+        (fifo.clone(), ErrorKind::InvalidInput),
+        (outside.to_path_buf(), ErrorKind::InvalidInput),
+        (outside.join("missing.txt"), ErrorKind::Io),
+    ];
+    for (path, kind) in &refused_paths {
+        let what = path.display().to_string();
+        let started = std::time::Instant::now();
+        let err = env.refused(&post(RequestBody::File(path.clone())), *kind, &what);
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "{what} hung"
+        );
+        assert!(!err.message().contains(key_text.trim()), "{what}: {err}");
+        let err = env.refused(
+            &post(RequestBody::Multipart(vec![MultipartPart::File {
+                name: "file".into(),
+                path: path.clone(),
+            }])),
+            *kind,
+            &what,
+        );
+        assert!(!err.message().contains(key_text.trim()), "{what}: {err}");
+    }
+    // The missing file's error names only the path given (not where a link points).
+    let err = env.refused(
+        &post(RequestBody::File(outside.join("missing.txt"))),
+        ErrorKind::Io,
+        "missing",
+    );
+    assert!(
+        !err.message().contains(&env.t.dir.display().to_string()),
+        "{err}"
+    );
+
+    // An ordinary file of the caller's goes out intact.
+    let document = outside.join("data.jsonl");
+    std::fs::write(&document, b"{\"ok\":true}\n").unwrap();
+    env.ok(&post(RequestBody::File(document)));
+    let received = env.upstream.requests();
+    assert_eq!(received.len(), 1);
+    assert_eq!(received[0].body, b"{\"ok\":true}\n");
     env.finish();
 }

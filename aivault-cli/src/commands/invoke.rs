@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use aivault_core::{
-    Config, Error, ErrorKind, Invocation, MultipartPart, Planned, RequestBody, Result,
+    Config, Error, ErrorKind, FileReferences, Invocation, MultipartPart, Planned, RequestBody,
+    Result, Vault,
 };
 use serde::Serialize;
 use serde_json::Value;
@@ -36,8 +37,8 @@ pub fn run(args: InvokeArgs, render: Render, config: Config, out: &Output) -> Re
     }
     let fail = args.fail;
     let stream = args.stream;
-    let invocation = invocation(args)?;
     let vault = open_vault(config, out)?;
+    let invocation = invocation(args, &vault)?;
     let mut response = vault.invoke_stream(&invocation)?;
     let status = response.status();
     match render {
@@ -149,7 +150,7 @@ fn parse_json(body: &[u8]) -> Value {
 }
 
 /// Flags (or the `--request` envelope) to an invocation.
-fn invocation(args: InvokeArgs) -> Result<Invocation> {
+fn invocation(args: InvokeArgs, vault: &Vault) -> Result<Invocation> {
     let mut invocation = Invocation {
         capability: args.capability,
         credential: args.credential,
@@ -168,16 +169,24 @@ fn invocation(args: InvokeArgs) -> Result<Invocation> {
     };
     let envelope = match (&args.request, &args.request_file) {
         (Some(text), _) => Some(text.clone()),
-        (None, Some(path)) => Some(std::fs::read_to_string(path).map_err(|e| {
-            Error::new(
-                ErrorKind::Io,
-                format!("cannot read --request-file {}: {e}", path.display()),
-            )
-        })?),
+        (None, Some(path)) => {
+            let bytes = vault.read_caller_file(path, "--request-file", None)?;
+            Some(String::from_utf8(bytes).map_err(|_| {
+                Error::new(
+                    ErrorKind::InvalidInput,
+                    format!("--request-file {} is not UTF-8", path.display()),
+                )
+            })?)
+        }
         (None, None) => None,
     };
     if let Some(text) = envelope {
-        invocation.merge_request_json(&text)?;
+        let files = if args.allow_file_references {
+            FileReferences::Allow
+        } else {
+            FileReferences::Refuse
+        };
+        invocation.merge_request_json(&text, files)?;
     } else if let Some(body) = args.body {
         invocation.body = RequestBody::Bytes(body.into_bytes());
     } else if let Some(path) = args.body_file_path {

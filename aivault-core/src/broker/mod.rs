@@ -25,4 +25,5 @@ pub(crate) mod tls;
 pub(crate) mod transport;
 
 pub use request::{Invocation, MultipartPart, RequestBody};
+pub use request_json::FileReferences;
 pub use response::{InvokeResponse, Planned, ResponseStream};

@@ -1,5 +1,6 @@
 //! `Vault::invoke`: the broker pipeline of DESIGN §5, step by step.
 
+use crate::caller_files::ProtectedPaths;
 use std::time::{Duration, Instant};
 
 use zeroize::Zeroizing;
@@ -146,7 +147,12 @@ impl Vault {
         plan: &Plan,
         draft: &mut AuditDraft,
     ) -> Result<ResponseStream<'v>> {
-        let checked = check(invocation, plan)?;
+        let files = if invocation.body.names_files() {
+            self.protected_paths()?
+        } else {
+            ProtectedPaths::default()
+        };
+        let checked = check(invocation, plan, &files)?;
         draft.method = checked.method.clone();
         draft.path = checked.target.path.clone();
         draft.request_bytes = checked.body.bytes.len() as u64;
@@ -314,7 +320,11 @@ impl Vault {
 }
 
 /// Steps 2–4 without secrets: method, path, headers, owned parameters, body size.
-fn check<'i>(invocation: &'i Invocation, plan: &Plan) -> Result<Checked<'i>> {
+fn check<'i>(
+    invocation: &'i Invocation,
+    plan: &Plan,
+    files: &ProtectedPaths,
+) -> Result<Checked<'i>> {
     let view = &plan.capability;
     let method = match &invocation.method {
         Some(m) => {
@@ -393,7 +403,7 @@ fn check<'i>(invocation: &'i Invocation, plan: &Plan) -> Result<Checked<'i>> {
     }
     let body = invocation
         .body
-        .prepare(plan.policy.max_request_body_bytes)?;
+        .prepare(plan.policy.max_request_body_bytes, files)?;
     if body.content_type.is_some() && caller_headers.iter().any(|(n, _)| n == "content-type") {
         return Err(Error::invalid(
             "a multipart body sets its own content-type: remove the content-type header",

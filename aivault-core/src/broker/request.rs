@@ -4,6 +4,7 @@ use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::caller_files::ProtectedPaths;
 use crate::error::{Error, Result};
 
 /// One call through the broker. The caller names a capability and, optionally, a method,
@@ -74,16 +75,28 @@ pub(crate) struct PreparedBody<'a> {
 }
 
 impl RequestBody {
-    /// Reads files and encodes multipart, refusing more than `limit` bytes before reading.
-    pub(crate) fn prepare(&self, limit: Option<u64>) -> Result<PreparedBody<'_>> {
+    /// Whether the body names files (which the broker then reads through
+    /// [`ProtectedPaths`]).
+    pub(crate) fn names_files(&self) -> bool {
+        match self {
+            RequestBody::File(_) => true,
+            RequestBody::Multipart(parts) => parts
+                .iter()
+                .any(|p| matches!(p, MultipartPart::File { .. })),
+            RequestBody::Empty | RequestBody::Bytes(_) => false,
+        }
+    }
+
+    /// Reads files (never the vault's own: `files` says which are refused) and encodes
+    /// multipart, refusing more than `limit` bytes before reading and while reading.
+    pub(crate) fn prepare(
+        &self,
+        limit: Option<u64>,
+        files: &ProtectedPaths,
+    ) -> Result<PreparedBody<'_>> {
         let check = |len: u64| -> Result<()> {
             match limit {
-                Some(max) if len > max => Err(Error::new(
-                    crate::error::ErrorKind::PolicyViolation,
-                    format!(
-                        "the request body ({len} bytes) exceeds the capability's maxRequestBodyBytes ({max})"
-                    ),
-                )),
+                Some(max) if len > max => Err(too_big(len, max)),
                 _ => Ok(()),
             }
         };
@@ -100,8 +113,8 @@ impl RequestBody {
                 })
             }
             RequestBody::File(path) => {
-                check(file_len(path)?)?;
-                let bytes = read_file(path)?;
+                check(files.len(path, BODY_FILE)?)?;
+                let bytes = files.read(path, BODY_FILE, limit)?;
                 check(bytes.len() as u64)?;
                 Ok(PreparedBody {
                     bytes: Cow::Owned(bytes),
@@ -112,11 +125,11 @@ impl RequestBody {
                 let mut total = 0u64;
                 for part in parts {
                     if let MultipartPart::File { path, .. } = part {
-                        total += file_len(path)?;
+                        total += files.len(path, MULTIPART_FILE)?;
                     }
                 }
                 check(total)?;
-                let (content_type, bytes) = encode_multipart(parts)?;
+                let (content_type, bytes) = encode_multipart(parts, limit, files)?;
                 check(bytes.len() as u64)?;
                 Ok(PreparedBody {
                     bytes: Cow::Owned(bytes),
@@ -127,19 +140,25 @@ impl RequestBody {
     }
 }
 
-fn file_len(path: &Path) -> Result<u64> {
-    std::fs::metadata(path)
-        .map(|m| m.len())
-        .map_err(|e| Error::io(format!("cannot read body file {}", path.display()), e))
-}
+/// How errors name a body file and a multipart file.
+const BODY_FILE: &str = "body file";
+const MULTIPART_FILE: &str = "multipart file";
 
-fn read_file(path: &Path) -> Result<Vec<u8>> {
-    std::fs::read(path)
-        .map_err(|e| Error::io(format!("cannot read body file {}", path.display()), e))
+fn too_big(len: u64, max: u64) -> Error {
+    Error::new(
+        crate::error::ErrorKind::PolicyViolation,
+        format!(
+            "the request body ({len} bytes) exceeds the capability's maxRequestBodyBytes ({max})"
+        ),
+    )
 }
 
 /// Encodes `multipart/form-data` (RFC 7578) with a random boundary.
-fn encode_multipart(parts: &[MultipartPart]) -> Result<(String, Vec<u8>)> {
+fn encode_multipart(
+    parts: &[MultipartPart],
+    limit: Option<u64>,
+    files: &ProtectedPaths,
+) -> Result<(String, Vec<u8>)> {
     let mut random = [0u8; 16];
     getrandom::getrandom(&mut random)
         .map_err(|e| Error::internal(format!("no randomness for a multipart boundary: {e}")))?;
@@ -175,7 +194,7 @@ fn encode_multipart(parts: &[MultipartPart]) -> Result<(String, Vec<u8>)> {
                     )
                     .as_bytes(),
                 );
-                out.extend_from_slice(&read_file(path)?);
+                out.extend_from_slice(&files.read(path, MULTIPART_FILE, limit)?);
             }
         }
         out.extend_from_slice(b"\r\n");

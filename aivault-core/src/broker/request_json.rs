@@ -19,18 +19,29 @@ impl Invocation {
     /// `{"name","value"}`. Fields already set (flags
     /// given on a command line) win; headers are added. A JSON `body` that is not a string is
     /// sent as JSON (with `content-type: application/json` unless one is given); multipart parts
-    /// are strings or `{"file": "PATH"}`. Never a URL or host.
+    /// are strings, or `{"file": "PATH"}` when `files` is [`FileReferences::Allow`] (the
+    /// request JSON often comes from the agent, and a file part makes the broker read a path:
+    /// only an explicit operator flag allows it). Never a URL or host.
     ///
     /// # Errors
     /// `invalid_input` for malformed JSON, a key repeated within an object, unknown fields,
-    /// wrong types, a different capability or a credential differing from the one already
-    /// given.
-    pub fn merge_request_json(&mut self, text: &str) -> Result<()> {
-        merge(self, text)
+    /// wrong types, a file part not allowed, a different capability or a credential
+    /// differing from the one already given.
+    pub fn merge_request_json(&mut self, text: &str, files: FileReferences) -> Result<()> {
+        merge(self, text, files)
     }
 }
 
-fn merge(invocation: &mut Invocation, text: &str) -> Result<()> {
+/// Whether request JSON may name files (`"multipart": {"f": {"file": PATH}}`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileReferences {
+    /// File parts are refused (`invalid_input`).
+    Refuse,
+    /// File parts are read (still through the broker's protected-path checks).
+    Allow,
+}
+
+fn merge(invocation: &mut Invocation, text: &str, files: FileReferences) -> Result<()> {
     let bad = |what: &str| Error::invalid(format!("request JSON: {what}"));
     let value: Value = serde_json::from_str(text).map_err(|e| bad(&format!("not JSON ({e})")))?;
     if let Some(key) = repeated_key(text) {
@@ -154,6 +165,11 @@ fn merge(invocation: &mut Invocation, text: &str) -> Result<()> {
                         name: name.clone(),
                         value: value.clone(),
                     }),
+                    Value::Object(_) if files == FileReferences::Refuse => {
+                        return Err(bad(
+                            "multipart file parts ({\"file\": PATH}) are refused unless file references are allowed (--allow-file-references)",
+                        ));
+                    }
                     Value::Object(file) => {
                         let path = file
                             .get("file")
@@ -174,9 +190,6 @@ fn merge(invocation: &mut Invocation, text: &str) -> Result<()> {
     Ok(())
 }
 
-/// The envelope's (or bare form's) `capability` and `credential`: the capability must equal
-/// the one invoked (exactly, no case folding or trimming); the credential is applied as a
-/// `--credential` flag would be, and must agree with one already given.
 /// The first key repeated within one object, at any depth. `serde_json::Value` keeps the last
 /// one silently; another reader (a proxy, a log pipeline, the caller's own validator) may keep
 /// the first, so a repeated key is refused rather than guessed.
@@ -252,6 +265,9 @@ fn repeated_key(text: &str) -> Option<String> {
     }
 }
 
+/// The envelope's (or bare form's) `capability` and `credential`: the capability must equal
+/// the one invoked (exactly, no case folding or trimming); the credential is applied as a
+/// `--credential` flag would be, and must agree with one already given.
 fn check_selectors(
     invocation: &mut Invocation,
     top: &serde_json::Map<String, Value>,
@@ -297,6 +313,7 @@ mod tests {
         };
         inv.merge_request_json(
             r#"{"request":{"method":"POST","path":"/v1/x","headers":{"x-a":"1"},"body":{"k":2}}}"#,
+            FileReferences::Refuse,
         )
         .unwrap();
         assert_eq!(inv.method.as_deref(), Some("PUT"), "set fields win");
@@ -308,11 +325,18 @@ mod tests {
         );
         assert!(matches!(&inv.body, RequestBody::Bytes(b) if b == br#"{"k":2}"#));
 
+        let with_file = r#"{"multipart":{"model":"m","file":{"file":"/tmp/a.mp3"}}}"#;
         let mut multipart = Invocation::default();
         multipart
-            .merge_request_json(r#"{"multipart":{"model":"m","file":{"file":"/tmp/a.mp3"}}}"#)
+            .merge_request_json(with_file, FileReferences::Allow)
             .unwrap();
         assert!(matches!(&multipart.body, RequestBody::Multipart(parts) if parts.len() == 2));
+        // Unless allowed, a file part is refused: the JSON may come from the agent.
+        let err = Invocation::default()
+            .merge_request_json(with_file, FileReferences::Refuse)
+            .unwrap_err();
+        assert_eq!(err.kind(), crate::error::ErrorKind::InvalidInput);
+        assert!(err.message().contains("--allow-file-references"), "{err}");
     }
 
     #[test]
@@ -327,7 +351,9 @@ mod tests {
             r#"{"body":"a","multipart":{}}"#,
             r#"{"multipart":{"f":1}}"#,
         ] {
-            let err = Invocation::default().merge_request_json(bad).unwrap_err();
+            let err = Invocation::default()
+                .merge_request_json(bad, FileReferences::Refuse)
+                .unwrap_err();
             assert_eq!(err.kind(), crate::error::ErrorKind::InvalidInput, "{bad}");
         }
     }
@@ -352,16 +378,23 @@ mod envelope_tests {
         let mut a = inv(None);
         a.merge_request_json(
             r#"{"capability":"acme/get","credential":"c-work","request":{"path":"/x"}}"#,
+            FileReferences::Refuse,
         )
         .unwrap();
         assert_eq!(a.credential.as_deref(), Some("c-work"));
         let mut b = inv(Some("c-work"));
-        b.merge_request_json(r#"{"credential":"c-work","path":"/x"}"#)
-            .unwrap();
+        b.merge_request_json(
+            r#"{"credential":"c-work","path":"/x"}"#,
+            FileReferences::Refuse,
+        )
+        .unwrap();
         assert_eq!(b.credential.as_deref(), Some("c-work"));
         let mut c = inv(None);
-        c.merge_request_json(r#"{"headers":[{"name":"x-a","value":"1"}]}"#)
-            .unwrap();
+        c.merge_request_json(
+            r#"{"headers":[{"name":"x-a","value":"1"}]}"#,
+            FileReferences::Refuse,
+        )
+        .unwrap();
         assert!(c.headers.contains(&("x-a".into(), "1".into())));
         for (cred, text) in [
             (None, r#"{"capability":"acme/other","request":{}}"#),
@@ -382,12 +415,17 @@ mod envelope_tests {
             (None, r#"{"headers":[{"name":"x","value":1}]}"#),
             (None, r#"{"headers":[["x","1"]]}"#),
         ] {
-            let err = inv(cred).merge_request_json(text).unwrap_err();
+            let err = inv(cred)
+                .merge_request_json(text, FileReferences::Refuse)
+                .unwrap_err();
             assert_eq!(err.kind(), ErrorKind::InvalidInput, "{text}");
         }
         let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
         assert_eq!(
-            inv(None).merge_request_json(&deep).unwrap_err().kind(),
+            inv(None)
+                .merge_request_json(&deep, FileReferences::Refuse)
+                .unwrap_err()
+                .kind(),
             ErrorKind::InvalidInput
         );
     }
