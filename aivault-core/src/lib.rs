@@ -32,6 +32,7 @@ pub mod crypto;
 pub mod dotenv;
 pub mod envelope;
 pub mod error;
+mod hosts;
 pub mod keys;
 pub mod model;
 pub mod oauth_setup;
