@@ -320,15 +320,14 @@ impl Vault {
                 for host in &new.hosts {
                     // Compared in its canonical spelling (`API.Example.com` is
                     // `api.example.com`, `[0::1]` is `[::1]`).
-                    let host = hosts::canonical(host);
+                    let host = hosts::canonical(host)
+                        .map_err(|e| Error::invalid(format!("--host: {e}")))?;
                     match &limit {
                         // A credential's own host is always fine, port and all (a
                         // private-network credential's `localhost:11434` is no registry-style
                         // pattern).
                         Some(allowed) if allowed.contains(&host) => {}
                         Some(allowed) => {
-                            let host = hosts::parse(&host, hosts::REGISTRY)
-                                .map_err(|e| Error::invalid(format!("--host: {e}")))?;
                             if !host_fits(allowed, &host) {
                                 return Err(Error::new(
                                     ErrorKind::PolicyViolation,

@@ -127,10 +127,11 @@ pub(crate) fn parse(raw: &str, rules: HostRules) -> Result<String, String> {
     })
 }
 
-/// A host in its canonical spelling when any rule admits it, else as given (trimmed): for
-/// comparing a host with hosts that were already accepted.
-pub(crate) fn canonical(raw: &str) -> String {
-    parse(raw, ANY).unwrap_or_else(|_| raw.trim().to_string())
+/// A host in its canonical spelling when some rule admits it (a DNS name or pattern, an IP
+/// literal, with or without a port): for comparing a host with hosts that were already
+/// accepted under their own rules.
+pub(crate) fn canonical(raw: &str) -> Result<String, String> {
+    parse(raw, ANY)
 }
 
 /// Checks a registry host pattern as written in a registry file: it must already be in its

@@ -1013,6 +1013,64 @@ mod tests {
         assert!(err.message().contains("defined twice"));
     }
 
+    /// Registry path-auth templates and auth header/parameter names go through the same
+    /// checks as an operator's `credential create`.
+    #[test]
+    fn path_templates_and_duplicate_names_are_checked() {
+        let problems = |auth: &str| {
+            let toml = format!(
+                r#"
+                id = "a"
+                name = "A"
+                hosts = ["api.a.com"]
+                [[credentials]]
+                secrets = {{ secret = "A_KEY", token = "A_TOKEN" }}
+                auth = {auth}
+                [[capabilities]]
+                id = "a/x"
+                methods = ["GET"]
+                paths = ["/x"]
+            "#
+            );
+            let provider: ProviderDef = toml::from_str(&toml).expect("parses");
+            Registry::from_providers(vec![provider])
+                .expect("indexes")
+                .problems()
+                .join("\n")
+        };
+        for (template, expected) in [
+            ("/bot{{secret}}#x", "not '#'"),
+            ("/bot{{secret}}?x=1", "not '?'"),
+            ("bot{{secret}}", "start with '/'"),
+            ("/bot{{secret}}/..", "'..' segment"),
+            ("/bot{{secret}}{{token}}", "exactly one {{secret}}"),
+            ("/bot{{secret}}%2F", "not '%'"),
+        ] {
+            let found = problems(&format!(
+                r#"{{ kind = "path", prefix_template = "{template}" }}"#
+            ));
+            assert!(
+                found.contains("path prefix template") && found.contains(expected),
+                "{template}: {found}"
+            );
+        }
+        assert!(
+            !problems(r#"{ kind = "path", prefix_template = "/bot{{secret}}" }"#)
+                .contains("path prefix template")
+        );
+        let found = problems(
+            r#"{ kind = "multi-header", headers = [{ header_name = "X-A", value_template = "{{secret}}" }, { header_name = "x-a", value_template = "{{token}}" }] }"#,
+        );
+        assert!(found.contains("header 'x-a' is given twice"), "{found}");
+        let found = problems(
+            r#"{ kind = "multi-query", params = [{ param_name = "k", value_template = "{{secret}}" }, { param_name = "k", value_template = "{{token}}" }] }"#,
+        );
+        assert!(
+            found.contains("query parameter 'k' is given twice"),
+            "{found}"
+        );
+    }
+
     #[test]
     fn unknown_fields_and_kinds_are_refused() {
         let bad_kind = toml::from_str::<AuthSpec>(r#"kind = "magic""#);
