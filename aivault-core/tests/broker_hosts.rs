@@ -125,13 +125,13 @@ fn ip_literal_hosts_with_the_opt_in_are_pinned_and_reach_loopback() {
                 private_http(),
             ))
             .unwrap_or_else(|e| panic!("{written}: {e}"));
-        assert_eq!(created.hosts, [host.clone()], "{written}");
+        assert_eq!(created.hosts, [host.as_str()], "{written}");
         let cap = format!("hostsco/{id}");
         // The capability may name the credential's own host:port, in any spelling.
         let view = vault
             .create_capability(capability(&cap, Some(id), &written))
             .unwrap_or_else(|e| panic!("{written}: {e}"));
-        assert_eq!(view.hosts, [host.clone()]);
+        assert_eq!(view.hosts, [host.as_str()]);
 
         let response = vault.invoke(&call(&cap, id)).unwrap();
         assert_eq!(response.status, 200, "{host}");

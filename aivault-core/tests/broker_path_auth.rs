@@ -234,7 +234,7 @@ fn duplicate_auth_header_and_query_param_names_are_refused() {
             "--query-param",
         ),
     ] {
-        let err = vault.create_credential(new).err().expect("accepted");
+        let err = vault.create_credential(new).expect_err("accepted");
         assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
         assert!(err.message().contains(flag), "{err}");
         assert!(err.message().contains("twice"), "{err}");

@@ -583,7 +583,9 @@ fn operator_providers_need_auth_and_concrete_dns_hosts() {
         .create_credential(acme("acme-ported", &secret, "API.Acme.DEV:8443"))
         .expect("operator credential with a port");
     assert_eq!(ported.hosts, ["api.acme.dev:8443"]);
-    vault.delete_credential("acme-ported").unwrap();
+    vault
+        .delete_credential("acme-ported")
+        .expect("delete the ported credential");
     let created = vault
         .create_credential(acme("acme-key", &secret, "api.acme.dev"))
         .expect("operator credential");
