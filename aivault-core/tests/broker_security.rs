@@ -266,7 +266,7 @@ fn caller_owned_query_parameter_is_refused() {
     assert_eq!(response.status, 200);
     assert_eq!(
         response.planned.url,
-        "https://generativelanguage.googleapis.com/v1beta/models?pageSize=1"
+        "https://generativelanguage.googleapis.com/v1beta/models?pageSize=1&key=REDACTED"
     );
     let received = env.upstream.requests();
     assert_eq!(received.len(), 1);
