@@ -396,7 +396,9 @@ pub struct CredentialCreateArgs {
     /// Auth strategy (default: the registry's).
     #[arg(long, value_parser = ["header", "query", "path", "basic", "multi-header", "multi-query", "oauth2", "aws-sigv4", "hmac", "mtls"])]
     pub auth: Option<String>,
-    /// Allowed host (repeatable; default: the registry's hosts).
+    /// Allowed host (repeatable; default: the registry's hosts). Providers of your own may add
+    /// a port (`git.example.com:8443`); with --allow-private-network also one-label names and
+    /// IP literals (`192.168.1.20:8080`, `[::1]:11434`).
     #[arg(long = "host", value_name = "HOST")]
     pub hosts: Vec<String>,
     /// Header name (header, hmac).

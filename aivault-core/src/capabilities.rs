@@ -4,12 +4,11 @@
 use serde::Serialize;
 
 use crate::audit::{self, NewEvent, kinds};
-use crate::credentials::{check_concrete_host, host_fits};
+use crate::credentials::host_fits;
 use crate::error::{Error, ErrorKind, Result};
+use crate::hosts;
 use crate::model::{CustomCapability, Policy, printable};
-use crate::registry::{
-    CapabilityDef, ProviderDef, Registry, check_host_pattern, check_path_prefix, is_valid_method,
-};
+use crate::registry::{CapabilityDef, ProviderDef, Registry, check_path_prefix, is_valid_method};
 use crate::store::StoreTx;
 use crate::vault::{Vault, now_ms};
 
@@ -307,15 +306,28 @@ impl Vault {
                     }
                 }
             } else {
+                // Without a credential or registry provider to stay within, a host of one of
+                // the provider's credentials is fine as it is (`localhost:11434`, `[::1]:80`).
+                let known: Vec<String> = match &limit {
+                    Some(_) => Vec::new(),
+                    None => tx
+                        .credentials_of_provider(&provider)?
+                        .into_iter()
+                        .flat_map(|c| c.hosts)
+                        .collect(),
+                };
                 let mut hosts: Vec<String> = Vec::new();
                 for host in &new.hosts {
-                    let host = host.trim().to_string();
+                    // Compared in its canonical spelling (`API.Example.com` is
+                    // `api.example.com`, `[0::1]` is `[::1]`).
+                    let host = hosts::canonical(host)
+                        .map_err(|e| Error::invalid(format!("--host: {e}")))?;
                     match &limit {
-                        // A credential's own host is always fine (a private-network
-                        // credential's `localhost:11434` is no registry-style pattern).
+                        // A credential's own host is always fine, port and all (a
+                        // private-network credential's `localhost:11434` is no registry-style
+                        // pattern).
                         Some(allowed) if allowed.contains(&host) => {}
                         Some(allowed) => {
-                            check_host_pattern(&host).map_err(Error::invalid)?;
                             if !host_fits(allowed, &host) {
                                 return Err(Error::new(
                                     ErrorKind::PolicyViolation,
@@ -326,7 +338,11 @@ impl Vault {
                                 ));
                             }
                         }
-                        None => check_concrete_host(&host)?,
+                        None if known.contains(&host) => {}
+                        None => {
+                            hosts::parse(&host, hosts::OPERATOR)
+                                .map_err(|e| Error::invalid(format!("--host: {e}")))?;
+                        }
                     }
                     if !hosts.contains(&host) {
                         hosts.push(host);

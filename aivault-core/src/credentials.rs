@@ -11,13 +11,14 @@ use serde::Serialize;
 
 use crate::audit::{self, NewEvent, kinds};
 use crate::error::{Error, ErrorKind, Result};
+use crate::hosts;
 use crate::model::{
     Credential, CredentialOrigin, CredentialSecret, NetworkOptions, Scope, SecretMeta,
     parse_secret_ref, printable,
 };
 use crate::registry::{
     AuthSpec, CredentialDef, HeaderTemplate, OAuthGrant, ProviderDef, QueryTemplate, TokenAuth,
-    check_auth, check_host_pattern, host_matches, is_dns_label, is_valid_id,
+    check_auth, check_path_template, duplicate, host_matches, is_valid_id,
 };
 use crate::store::StoreTx;
 use crate::vault::{Vault, now_ms};
@@ -118,12 +119,15 @@ impl AuthOptions {
                     &["--query-param", "--value-template"],
                 )
             }
-            "path" => (
-                AuthSpec::Path {
-                    prefix_template: need(&self.path_prefix_template, "--path-prefix-template")?,
-                },
-                &["--path-prefix-template"],
-            ),
+            "path" => {
+                let prefix_template = need(&self.path_prefix_template, "--path-prefix-template")?;
+                check_path_template(&prefix_template)
+                    .map_err(|e| Error::invalid(format!("--path-prefix-template {e}")))?;
+                (
+                    AuthSpec::Path { prefix_template },
+                    &["--path-prefix-template"],
+                )
+            }
             "basic" => (
                 AuthSpec::Basic {
                     username_template: self
@@ -144,7 +148,16 @@ impl AuthOptions {
                         header_name: name.to_ascii_lowercase(),
                         value_template: template,
                     })
-                    .collect();
+                    .collect::<Vec<_>>();
+                if let Some(name) = duplicate(
+                    headers.iter().map(|h| h.header_name.as_str()).collect(),
+                    true,
+                ) {
+                    return Err(Error::invalid(format!(
+                        "--auth-header '{}' is given twice (header names are case-insensitive)",
+                        printable(&name)
+                    )));
+                }
                 (AuthSpec::MultiHeader { headers }, &["--auth-header"])
             }
             "multi-query" => {
@@ -154,7 +167,16 @@ impl AuthOptions {
                         param_name: name,
                         value_template: template,
                     })
-                    .collect();
+                    .collect::<Vec<_>>();
+                if let Some(name) = duplicate(
+                    params.iter().map(|p| p.param_name.as_str()).collect(),
+                    false,
+                ) {
+                    return Err(Error::invalid(format!(
+                        "--query-param '{}' is given twice",
+                        printable(&name)
+                    )));
+                }
                 (AuthSpec::MultiQuery { params }, &["--query-param"])
             }
             "oauth2" => {
@@ -358,54 +380,39 @@ pub fn validate_credential_id(id: &str) -> Result<String> {
     }
 }
 
-/// Checks a concrete host of an operator provider: a lower-case DNS name, no wildcard, no IP
-/// literal.
-pub(crate) fn check_concrete_host(host: &str) -> Result<()> {
-    if host.contains('*') {
-        return Err(Error::invalid(format!(
-            "host '{}': wildcards are only allowed in the registry (give a concrete host)",
-            printable(host)
-        )));
+/// The hosts of an operator provider's credential in their canonical spelling (lower-case,
+/// de-duplicated): concrete DNS names with an optional port; with the private-network opt-in
+/// also one-label names (`localhost:11434`) and IP literals (`192.168.1.20:8080`,
+/// `[::1]:11434`), which the network guard pins and still checks.
+fn operator_hosts(hosts: &[String], network: &NetworkOptions) -> Result<Vec<String>> {
+    let rules = if network.allow_private_network {
+        hosts::PRIVATE
+    } else {
+        hosts::OPERATOR
+    };
+    let mut out: Vec<String> = Vec::new();
+    for host in hosts {
+        let host = hosts::parse(host, rules).map_err(|e| Error::invalid(format!("--host: {e}")))?;
+        if !out.contains(&host) {
+            out.push(host);
+        }
     }
-    if crate::broker::netguard::parse_ip_literal(host).is_some() {
-        return Err(Error::invalid(format!(
-            "host '{}' is an IP literal; give a DNS name",
-            printable(host)
-        )));
-    }
-    check_host_pattern(host).map_err(Error::invalid)
+    Ok(out)
 }
 
-/// A host of a credential that opted in to the private network: a DNS name, which may be a
-/// single label (`localhost`, `ollama`), with an optional port (`localhost:11434`) since local
-/// services rarely listen on 443. Still never an IP literal: the network guard checks what
-/// the name resolves to.
-fn check_private_host(host: &str) -> Result<()> {
-    let (name, port) = match host.rsplit_once(':') {
-        Some((name, port)) => (name, Some(port)),
-        None => (host, None),
-    };
-    if let Some(port) = port
-        && !port.parse::<u16>().is_ok_and(|p| p != 0)
-    {
-        return Err(Error::invalid(format!(
-            "host '{}': the port must be 1-65535",
-            printable(host)
-        )));
+/// Explicit hosts of a registry provider's credential in their canonical spelling
+/// (lower-case, de-duplicated): DNS names or `*.` patterns, no port, no IP literal; whether
+/// they fit the registry's hosts is checked with the provider.
+fn registry_hosts(hosts: &[String]) -> Result<Vec<String>> {
+    let mut out: Vec<String> = Vec::new();
+    for host in hosts {
+        let host = hosts::parse(host, hosts::REGISTRY)
+            .map_err(|e| Error::invalid(format!("--host: {e}")))?;
+        if !out.contains(&host) {
+            out.push(host);
+        }
     }
-    if crate::broker::netguard::parse_ip_literal(name).is_some() {
-        return Err(Error::invalid(format!(
-            "host '{}' is an IP literal; give a DNS name (such as localhost)",
-            printable(host)
-        )));
-    }
-    if name.is_empty() || name.len() > 253 || !name.split('.').all(is_dns_label) {
-        return Err(Error::invalid(format!(
-            "host '{}' must be a lower-case DNS name, optionally with :PORT",
-            printable(host)
-        )));
-    }
-    Ok(())
+    Ok(out)
 }
 
 /// Whether `host` (concrete or a pattern) fits one of `patterns`.
@@ -464,14 +471,11 @@ impl Vault {
                     "provider '{provider_id}' is not in the registry: pass at least one --host"
                 )));
             }
-            for host in &new.hosts {
-                if new.network.allow_private_network {
-                    check_private_host(host)?;
-                } else {
-                    check_concrete_host(host)?;
-                }
-            }
         }
+        let hosts = match provider {
+            Some(_) => registry_hosts(&new.hosts)?,
+            None => operator_hosts(&new.hosts, &new.network)?,
+        };
         self.write(|tx, keys| {
             if tx.credential_get(&id)?.is_some() {
                 return Err(Error::exists(format!("credential '{id}' already exists")));
@@ -483,7 +487,7 @@ impl Vault {
                     def,
                     &id,
                     explicit_auth.clone(),
-                    &new.hosts,
+                    &hosts,
                     &secrets,
                     &scope,
                     now,
@@ -492,7 +496,7 @@ impl Vault {
                     let auth = explicit_auth.clone().ok_or_else(|| {
                         Error::internal("operator provider without auth slipped through")
                     })?;
-                    let hosts = dedup(&new.hosts);
+                    let hosts = hosts.clone();
                     let links = assign_roles(&auth, &secrets)?;
                     check_auth_strategy(&auth, &links, &hosts)?;
                     Credential {
@@ -671,7 +675,6 @@ fn registry_credential(
         allowed_hosts.to_vec()
     } else {
         for host in hosts {
-            check_host_pattern(host).map_err(Error::invalid)?;
             if !host_fits(allowed_hosts, host) {
                 return Err(Error::new(
                     ErrorKind::PolicyViolation,
@@ -683,7 +686,7 @@ fn registry_credential(
                 ));
             }
         }
-        dedup(hosts)
+        hosts.to_vec()
     };
     let (auth, alternative_id, links) = match explicit_auth {
         Some(auth) => {
@@ -914,15 +917,4 @@ fn check_auth_strategy(
     } else {
         Err(Error::invalid(problems.join("; ")))
     }
-}
-
-fn dedup(hosts: &[String]) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    for host in hosts {
-        let host = host.trim().to_string();
-        if !out.contains(&host) {
-            out.push(host);
-        }
-    }
-    out
 }

@@ -33,6 +33,7 @@ pub mod crypto;
 pub mod dotenv;
 pub mod envelope;
 pub mod error;
+mod hosts;
 pub mod keys;
 pub mod model;
 pub mod oauth_setup;

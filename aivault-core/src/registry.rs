@@ -684,11 +684,17 @@ pub(crate) fn check_auth(
         }
     }
     if let AuthSpec::Path { prefix_template } = auth
-        && !prefix_template.starts_with('/')
+        && let Err(e) = check_path_template(prefix_template)
     {
+        report(format!("path prefix template: {e}"));
+    }
+    if let Some(name) = duplicate(auth.header_names(), true) {
         report(format!(
-            "path prefix template '{prefix_template}' must start with '/'"
+            "header '{name}' is given twice (header names are case-insensitive)"
         ));
+    }
+    if let Some(name) = duplicate(auth.param_names(), false) {
+        report(format!("query parameter '{name}' is given twice"));
     }
     if let AuthSpec::Oauth2 { token_endpoint, .. } = auth {
         match token_endpoint_host(token_endpoint) {
@@ -696,6 +702,76 @@ pub(crate) fn check_auth(
             _ => report("token endpoint must be https on one of the credential's hosts".into()),
         }
     }
+}
+
+/// The first name that appears twice in `names` (compared ignoring ASCII case when
+/// `ignore_case`: header names), lower-cased when so compared.
+pub(crate) fn duplicate(names: Vec<&str>, ignore_case: bool) -> Option<String> {
+    let mut seen = BTreeSet::new();
+    names.into_iter().find_map(|name| {
+        let key = if ignore_case {
+            name.to_ascii_lowercase()
+        } else {
+            name.to_string()
+        };
+        (!seen.insert(key.clone())).then_some(key)
+    })
+}
+
+/// Checks a path-auth prefix template (`/bot{{secret}}`): it starts with `/`, holds exactly
+/// one placeholder, `{{secret}}`, and otherwise only path characters (RFC 3986 `pchar` and
+/// `/`: no `?`, `#`, `\`, `%`, whitespace or control characters), and no `.` or `..`
+/// segment, also once the secret is in place (`/bot{{secret}}/..`). So the prefix can
+/// neither hide the capability's path in a query or fragment nor climb out of it. The
+/// message never repeats the template (a token pasted in by mistake stays out of errors).
+pub(crate) fn check_path_template(template: &str) -> std::result::Result<(), String> {
+    const RULE: &str = "must start with '/' and hold exactly one {{secret}}";
+    if !template.starts_with('/') {
+        return Err(format!("{RULE} (it does not start with '/')"));
+    }
+    let found = placeholders(template);
+    if found != ["secret"] || template.matches("{{").count() != 1 {
+        return Err(format!(
+            "{RULE} (it holds {} placeholder(s){})",
+            template.matches("{{").count(),
+            if found.iter().any(|p| *p != "secret") {
+                ", not all {{secret}}"
+            } else {
+                ""
+            }
+        ));
+    }
+    // The secret stands in as one ordinary character, so `{{secret}}` alone in a segment is
+    // no dot segment, while `/{{secret}}/..` still shows its `..`.
+    let start = template.find("{{").unwrap_or(0);
+    let end = template[start..]
+        .find("}}")
+        .map_or(template.len(), |e| start + e + 2);
+    let filled = format!("{}x{}", &template[..start], &template[end..]);
+    if let Some(c) = filled
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || "-._~!$&'()*+,;=:@/".contains(*c)))
+    {
+        let what = match c {
+            '?' => "'?' (it would start the query)".to_string(),
+            '#' => "'#' (it would start a fragment)".to_string(),
+            '%' => "'%' (no escapes)".to_string(),
+            '\\' => "a backslash".to_string(),
+            c if c.is_whitespace() => "whitespace".to_string(),
+            c if c.is_control() => "a control character".to_string(),
+            c => format!("'{}'", c.escape_default()),
+        };
+        return Err(format!(
+            "may hold only path characters (letters, digits, -._~!$&'()*+,;=:@/), not {what}"
+        ));
+    }
+    if filled
+        .split('/')
+        .any(|segment| segment == "." || segment == "..")
+    {
+        return Err("cannot hold a '.' or '..' segment".into());
+    }
+    Ok(())
 }
 
 /// The host of an `https://` token endpoint, or `None` for any other scheme.
@@ -775,32 +851,11 @@ pub fn check_path_prefix(path: &str) -> std::result::Result<(), String> {
     Ok(())
 }
 
-/// A lower-case DNS label: 1-63 of a-z, 0-9 and '-', not starting or ending with '-'.
-pub(crate) fn is_dns_label(label: &str) -> bool {
-    !label.is_empty()
-        && label.len() <= 63
-        && !label.starts_with('-')
-        && !label.ends_with('-')
-        && label
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-}
-
-/// Checks a host or host pattern: lower-case DNS labels (a-z, 0-9, '-'), at least two
-/// labels, an optional leading `*.` wildcard label, no IP literals, ports or schemes.
+/// Checks a host or host pattern as a registry file writes it: lower-case DNS labels (a-z,
+/// 0-9, '-'), at least two labels, an optional leading `*.` wildcard label, no IP literals,
+/// ports or schemes (see [`crate::hosts`]).
 pub fn check_host_pattern(pattern: &str) -> std::result::Result<(), String> {
-    let host = pattern.strip_prefix("*.").unwrap_or(pattern);
-    let labels: Vec<&str> = host.split('.').collect();
-    let label_ok = |l: &&str| is_dns_label(l);
-    let all_numeric_tld = labels
-        .last()
-        .is_some_and(|l| l.bytes().all(|b| b.is_ascii_digit()));
-    if labels.len() < 2 || !labels.iter().all(label_ok) || all_numeric_tld || host.len() > 253 {
-        return Err(format!(
-            "host '{pattern}' must be a lower-case DNS name (wildcards only as a leading '*.' label)"
-        ));
-    }
-    Ok(())
+    crate::hosts::check_pattern(pattern)
 }
 
 /// A capability name after `<provider>/`: lower-case a-z, 0-9, '-', '_' (`calendly/event_types`).
@@ -956,6 +1011,64 @@ mod tests {
         let err =
             Registry::from_providers(vec![provider, other]).expect_err("duplicate capability");
         assert!(err.message().contains("defined twice"));
+    }
+
+    /// Registry path-auth templates and auth header/parameter names go through the same
+    /// checks as an operator's `credential create`.
+    #[test]
+    fn path_templates_and_duplicate_names_are_checked() {
+        let problems = |auth: &str| {
+            let toml = format!(
+                r#"
+                id = "a"
+                name = "A"
+                hosts = ["api.a.com"]
+                [[credentials]]
+                secrets = {{ secret = "A_KEY", token = "A_TOKEN" }}
+                auth = {auth}
+                [[capabilities]]
+                id = "a/x"
+                methods = ["GET"]
+                paths = ["/x"]
+            "#
+            );
+            let provider: ProviderDef = toml::from_str(&toml).expect("parses");
+            Registry::from_providers(vec![provider])
+                .expect("indexes")
+                .problems()
+                .join("\n")
+        };
+        for (template, expected) in [
+            ("/bot{{secret}}#x", "not '#'"),
+            ("/bot{{secret}}?x=1", "not '?'"),
+            ("bot{{secret}}", "start with '/'"),
+            ("/bot{{secret}}/..", "'..' segment"),
+            ("/bot{{secret}}{{token}}", "exactly one {{secret}}"),
+            ("/bot{{secret}}%2F", "not '%'"),
+        ] {
+            let found = problems(&format!(
+                r#"{{ kind = "path", prefix_template = "{template}" }}"#
+            ));
+            assert!(
+                found.contains("path prefix template") && found.contains(expected),
+                "{template}: {found}"
+            );
+        }
+        assert!(
+            !problems(r#"{ kind = "path", prefix_template = "/bot{{secret}}" }"#)
+                .contains("path prefix template")
+        );
+        let found = problems(
+            r#"{ kind = "multi-header", headers = [{ header_name = "X-A", value_template = "{{secret}}" }, { header_name = "x-a", value_template = "{{token}}" }] }"#,
+        );
+        assert!(found.contains("header 'x-a' is given twice"), "{found}");
+        let found = problems(
+            r#"{ kind = "multi-query", params = [{ param_name = "k", value_template = "{{secret}}" }, { param_name = "k", value_template = "{{token}}" }] }"#,
+        );
+        assert!(
+            found.contains("query parameter 'k' is given twice"),
+            "{found}"
+        );
     }
 
     #[test]

@@ -561,8 +561,10 @@ fn mixed_answers_connect_only_to_acceptable_addresses() {
     assert_eq!(upstream.requests().len(), 1);
 }
 
-/// IP-literal hosts, in any notation, are refused when the credential is created, with or
-/// without the private-network opt-in.
+/// IP-literal hosts are refused when the credential is created without the private-network
+/// opt-in, in any notation. With it, a plainly written literal is accepted (and pinned, see
+/// `broker_hosts.rs`), while legacy notations (`2130706433`, `0x7f000001`, `127.1`) and
+/// addresses the guard never connects to (metadata, unspecified, IPv4-mapped) stay refused.
 #[test]
 fn ip_literal_hosts_are_refused_at_credential_creation() {
     let t = TestDir::new();
@@ -576,42 +578,43 @@ fn ip_literal_hosts_are_refused_at_credential_creation() {
         allow_private_network: true,
         ..NetworkOptions::default()
     };
-    for network in [NetworkOptions::default(), private] {
-        for host in [
-            "127.0.0.1",
-            "2130706433",
-            "0x7f000001",
-            "0177.0.0.1",
-            "127.1",
-            "[::1]",
-            "::1",
-            "[::ffff:127.0.0.1]",
-            "169.254.169.254",
-            "0.0.0.0",
-            "127.0.0.1:8080",
-            "0x7f000001:8080",
-            "[::1]:8080",
-        ] {
-            let err = expect_err(
-                vault.create_credential(NewCredential {
-                    id: "evil-key".into(),
-                    provider: "evil".into(),
-                    secret_refs: vec![secret.secret_ref()],
-                    auth: AuthOptions {
-                        kind: Some("header".into()),
-                        header_name: Some("x-evil-key".into()),
-                        value_template: Some("{{secret}}".into()),
-                        ..AuthOptions::default()
-                    },
-                    hosts: vec![host.into()],
-                    network: network.clone(),
-                    ..NewCredential::default()
-                }),
-                host,
-            );
-            assert_eq!(err.kind(), ErrorKind::InvalidInput, "{host}: {err}");
-            assert_clean(&key, host, &err);
-        }
+    let legacy_or_never = [
+        "2130706433",
+        "0x7f000001",
+        "0177.0.0.1",
+        "127.1",
+        "[::ffff:127.0.0.1]",
+        "169.254.169.254",
+        "0.0.0.0",
+        "0x7f000001:8080",
+    ];
+    let plain = ["127.0.0.1", "[::1]", "::1", "127.0.0.1:8080", "[::1]:8080"];
+    let attempt = |host: &str, network: &NetworkOptions| {
+        vault.create_credential(NewCredential {
+            id: "evil-key".into(),
+            provider: "evil".into(),
+            secret_refs: vec![secret.secret_ref()],
+            auth: AuthOptions {
+                kind: Some("header".into()),
+                header_name: Some("x-evil-key".into()),
+                value_template: Some("{{secret}}".into()),
+                ..AuthOptions::default()
+            },
+            hosts: vec![host.into()],
+            network: network.clone(),
+            ..NewCredential::default()
+        })
+    };
+    let cases = legacy_or_never
+        .iter()
+        .chain(&plain)
+        .map(|h| (*h, NetworkOptions::default()))
+        .chain(legacy_or_never.iter().map(|h| (*h, private.clone())));
+    for (host, network) in cases {
+        let err = expect_err(attempt(host, &network), host);
+        assert_eq!(err.kind(), ErrorKind::InvalidInput, "{host}: {err}");
+        assert!(err.message().contains("--host"), "{host}: {err}");
+        assert_clean(&key, host, &err);
     }
     assert!(
         vault
@@ -620,6 +623,17 @@ fn ip_literal_hosts_are_refused_at_credential_creation() {
             .iter()
             .all(|c| c.id != "evil-key")
     );
+    for (host, canonical) in [
+        ("127.0.0.1", "127.0.0.1"),
+        ("[::1]", "[::1]"),
+        ("::1", "[::1]"),
+        ("127.0.0.1:8080", "127.0.0.1:8080"),
+        ("[0:0::1]:8080", "[::1]:8080"),
+    ] {
+        let created = attempt(host, &private).unwrap_or_else(|e| panic!("{host}: {e}"));
+        assert_eq!(created.hosts, [canonical], "{host}");
+        vault.delete_credential("evil-key").unwrap();
+    }
     assert_audit_clean(&vault, &key);
 }
 

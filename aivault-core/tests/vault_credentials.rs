@@ -369,8 +369,10 @@ fn explicit_hosts_must_fit_the_registry_and_explicit_auth_is_kept() {
         );
         assert!(err.message().contains(host), "{err}");
     }
+    // Upper-case input is lower-cased, not refused (below); a port, an IP literal or a URL
+    // is no registry host.
     for host in [
-        "API.ANTHROPIC.COM",
+        "api.anthropic.com:8443",
         "127.0.0.1",
         "https://api.anthropic.com",
         "",
@@ -438,7 +440,7 @@ fn explicit_hosts_must_fit_the_registry_and_explicit_auth_is_kept() {
     let custom = vault
         .create_credential(NewCredential {
             auth: header_auth("Authorization", "Bearer {{secret}}"),
-            hosts: vec!["api.anthropic.com".into(), "api.anthropic.com".into()],
+            hosts: vec!["api.anthropic.com".into(), "API.Anthropic.COM".into()],
             ..credential("proxy-anthropic", "anthropic", &[secret.secret_ref()])
         })
         .expect("explicit auth");
@@ -548,9 +550,9 @@ fn operator_providers_need_auth_and_concrete_dns_hosts() {
         "::1",
         "[fd00::1]",
         "localhost",
-        "api.acme.dev:8443",
+        "api.acme.dev:0",
+        "api.acme.dev:65536",
         "https://api.acme.dev",
-        "API.ACME.DEV",
         "api..acme.dev",
         "",
     ] {
@@ -576,6 +578,14 @@ fn operator_providers_need_auth_and_concrete_dns_hosts() {
             &[&value],
         );
     }
+    // Upper-case input is lower-cased and an explicit port is kept, without any opt-in.
+    let ported = vault
+        .create_credential(acme("acme-ported", &secret, "API.Acme.DEV:8443"))
+        .expect("operator credential with a port");
+    assert_eq!(ported.hosts, ["api.acme.dev:8443"]);
+    vault
+        .delete_credential("acme-ported")
+        .expect("delete the ported credential");
     let created = vault
         .create_credential(acme("acme-key", &secret, "api.acme.dev"))
         .expect("operator credential");

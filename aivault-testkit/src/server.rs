@@ -70,6 +70,11 @@ impl Upstream {
         Upstream::start(None, Box::new(handler))
     }
 
+    /// Plain HTTP on the IPv6 loopback (`[::1]:<port>`), for hosts written as IPv6 literals.
+    pub fn http_ipv6(handler: impl Fn(&Recorded) -> Reply + Send + Sync + 'static) -> Upstream {
+        Upstream::start_on("[::1]:0", None, Box::new(handler))
+    }
+
     /// HTTPS with the PKI's server certificate; no client certificate is requested.
     pub fn https(
         pki: &Pki,
@@ -123,7 +128,7 @@ impl Upstream {
         self.addr.port()
     }
 
-    /// The listening address (`127.0.0.1:<port>`).
+    /// The listening address (`127.0.0.1:<port>`, or `[::1]:<port>` for [`Upstream::http_ipv6`]).
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }
@@ -151,7 +156,11 @@ impl Upstream {
     }
 
     fn start(tls: Option<Arc<ServerConfig>>, handler: Box<Handler>) -> Upstream {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        Upstream::start_on("127.0.0.1:0", tls, handler)
+    }
+
+    fn start_on(bind: &str, tls: Option<Arc<ServerConfig>>, handler: Box<Handler>) -> Upstream {
+        let listener = TcpListener::bind(bind).unwrap();
         let addr = listener.local_addr().unwrap();
         let shared = Arc::new(Shared {
             handler,

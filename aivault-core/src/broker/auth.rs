@@ -8,7 +8,7 @@ use base64::Engine as _;
 use zeroize::Zeroizing;
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::registry::AuthSpec;
+use crate::registry::{AuthSpec, check_path_template, placeholders};
 use crate::sensitive::SecretValue;
 
 use super::path::encode_component;
@@ -63,8 +63,11 @@ pub(crate) fn render(auth: &AuthSpec, secrets: &Secrets) -> Result<Injection> {
             value_template,
         } => out.query(param_name, fill(value_template, secrets)?),
         AuthSpec::Path { prefix_template } => {
+            check_path_values(prefix_template, secrets)?;
             // A path segment may hold ':' and '@' literally (RFC 3986 pchar): Telegram's bot
-            // tokens (`123:ABC`) go on the wire as documented, `/bot123:ABC/getMe`.
+            // tokens (`123:ABC`) go on the wire as documented, `/bot123:ABC/getMe`. Every
+            // other character that could change the path's structure (`/`, `?`, `#`, `%`,
+            // `\`, whitespace) is percent-encoded, so it stays inside its segment.
             let rendered = fill_with(prefix_template, secrets, |v| {
                 Zeroizing::new(encode_component(v).replace("%3A", ":").replace("%40", "@"))
             })?;
@@ -149,6 +152,43 @@ fn fill_with(
     }
     out.push_str(rest);
     Ok(out)
+}
+
+/// Before a path prefix is rendered: its template must be one `create` accepts (a credential
+/// stored by an older version may predate the check), and no secret it takes may be `.` or
+/// `..` (a dot segment once in place; percent-encoding leaves dots alone) or hold a control
+/// character. Errors name the role, never the value.
+fn check_path_values(template: &str, secrets: &Secrets) -> Result<()> {
+    check_path_template(template).map_err(|e| {
+        Error::new(
+            ErrorKind::PolicyViolation,
+            format!(
+                "the credential's path prefix template {e}; recreate the credential with a valid --path-prefix-template"
+            ),
+        )
+    })?;
+    for role in placeholders(template) {
+        let Some(value) = secrets.get(role) else {
+            continue;
+        };
+        let value = value.expose();
+        let why = if value == b"." || value == b".." {
+            "is '.' or '..', which would be a dot segment in the upstream path"
+        } else if value.iter().any(|b| *b < 0x20 || *b == 0x7f) {
+            "contains a control character"
+        } else if value.is_empty() {
+            "is empty"
+        } else {
+            continue;
+        };
+        return Err(Error::new(
+            ErrorKind::PolicyViolation,
+            format!(
+                "the secret for '{{{{{role}}}}}' {why}, so it cannot go in the path; fix the secret's value"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// A rendered header value must not smuggle a line break or control character.

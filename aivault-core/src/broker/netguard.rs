@@ -6,7 +6,8 @@
 //! validated, so ureq connects to exactly what was checked (no second lookup, no DNS
 //! rebinding). Only an operator-created custom credential may opt in to loopback or private
 //! hosts (`allow_private`); metadata endpoints stay refused even then. IP-literal hosts are
-//! always refused: aivault hosts are DNS names.
+//! refused, except a plainly written literal of such a credential, which is pinned (no
+//! lookup) and checked like a resolved address.
 //!
 //! The one bypass is [`DevRoutes`] (`AIVAULT_DEV_RESOLVE`, debug and test builds only), the
 //! tests' explicit routing of a name to a local listener.
@@ -196,6 +197,15 @@ pub fn refusal(ip: IpAddr) -> Option<&'static str> {
     classify(ip).map(Class::reason)
 }
 
+/// Why an address is refused even to a credential that opted in to the private network
+/// (metadata, unspecified, documentation, multicast, ...), or `None` when some credential may
+/// connect to it.
+pub fn never_allowed(ip: IpAddr) -> Option<&'static str> {
+    classify(ip)
+        .filter(|class| !class.operator_may_allow())
+        .map(Class::reason)
+}
+
 // ---------------------------------------------------------------------------------------------
 // IP literals
 // ---------------------------------------------------------------------------------------------
@@ -325,7 +335,7 @@ impl HostLookup for StaticLookup {
 // ---------------------------------------------------------------------------------------------
 
 /// Explicit routes from `AIVAULT_DEV_RESOLVE` (debug and test builds only):
-/// `host=127.0.0.1:PORT,host2=[::1]:PORT`. These are the tests' explicit routing and the one
+/// `host=127.0.0.1:PORT,host2=[::1]:PORT`; a `host:port=...` entry routes that port only. These are the tests' explicit routing and the one
 /// thing the guard lets through unchecked; the caller must never build them in a release build.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct DevRoutes(BTreeMap<String, SocketAddr>);
@@ -365,6 +375,13 @@ impl DevRoutes {
     /// The route for `host` (case-insensitive), if any.
     pub fn get(&self, host: &str) -> Option<SocketAddr> {
         self.0.get(&host.to_ascii_lowercase()).copied()
+    }
+
+    /// The route for `host` on `port`: an entry for `host:port` first, then one for `host`
+    /// (so a test can prove which port a request was meant for).
+    pub fn route(&self, host: &str, port: u16) -> Option<SocketAddr> {
+        self.get(&format!("{host}:{port}"))
+            .or_else(|| self.get(host))
     }
 
     /// Whether there are no routes.
@@ -514,16 +531,32 @@ impl Resolver for GuardedResolver {
         let mut out = self.empty();
 
         // 1. The tests' explicit routes, unchecked.
-        if let Some(address) = self.routes.get(&host) {
+        if let Some(address) = self.routes.route(&host, port) {
             out.push(address);
             return Ok(out);
         }
 
-        // 2. Hosts are DNS names: refuse IP literals in any notation, public or not.
+        // 2. Hosts are DNS names, except the IP literal of a credential that opted in to the
+        //    private network: pinned (no lookup), written plainly (a dotted quad or IPv6),
+        //    and checked like a resolved address. Every other literal, in any notation, is
+        //    refused.
         if let Some(ip) = parse_ip_literal(&host) {
-            return Err(refused(format!(
-                "netguard: {host} is an IP literal ({ip}); IP-literal hosts are not allowed"
-            )));
+            let plain = match ip {
+                IpAddr::V4(v4) => v4.to_string() == host,
+                IpAddr::V6(_) => host.parse::<Ipv6Addr>().is_ok(),
+            };
+            if !(self.allow_private && plain) {
+                return Err(refused(format!(
+                    "netguard: {host} is an IP literal ({ip}); IP-literal hosts are only allowed for credentials with --allow-private-network"
+                )));
+            }
+            if let Some(reason) = self.verdict(ip) {
+                return Err(refused(format!(
+                    "netguard: {host} is {ip} ({reason}); refusing to connect"
+                )));
+            }
+            out.push(SocketAddr::new(ip, port));
+            return Ok(out);
         }
         let valid_name = !host.is_empty()
             && host
@@ -781,6 +814,18 @@ mod tests {
         );
         assert_eq!(routes.get("other.example"), None);
         assert!(!routes.is_empty());
+        let ported =
+            DevRoutes::parse("git.example=127.0.0.1:1,git.example:8443=127.0.0.1:2").unwrap();
+        assert_eq!(
+            ported.route("git.example", 8443),
+            Some("127.0.0.1:2".parse().unwrap())
+        );
+        assert_eq!(
+            ported.route("git.example", 443),
+            Some("127.0.0.1:1".parse().unwrap())
+        );
+        let only_port = DevRoutes::parse("git.example:8443=127.0.0.1:2").unwrap();
+        assert_eq!(only_port.route("git.example", 443), None);
         assert!(DevRoutes::parse("").unwrap().is_empty());
 
         for bad in [
@@ -871,28 +916,58 @@ mod tests {
         }
     }
 
+    /// IP-literal hosts are refused without the private-network opt-in, in every notation;
+    /// with it, a plainly written literal is pinned (the lookup is never consulted) and its
+    /// address judged like a resolved one, while legacy notations stay refused.
     #[test]
-    fn ip_literal_hosts_are_refused_even_public_or_allowed() {
+    fn ip_literal_hosts_are_pinned_only_with_the_opt_in() {
         let strict = resolver(StaticLookup::new(), false);
-        let operator = resolver(StaticLookup::new(), true);
-        for url in [
-            "https://8.8.8.8/",
-            "http://127.0.0.1:8080/",
+        // A lookup that would answer for the literals' text: never consulted.
+        let lookup = StaticLookup::new()
+            .with("127.0.0.1", &[ip("10.9.9.9")])
+            .with("::1", &[ip("10.9.9.9")]);
+        let operator = resolver(lookup, true);
+        let legacy = [
             "http://2130706433/",
             "http://0x7f000001/",
             "http://0177.0.0.1/",
             "http://127.1/",
+        ];
+        let plain = [
+            "https://8.8.8.8/",
+            "http://127.0.0.1:8080/",
             "http://[::1]:8080/",
             "http://[::ffff:7f00:1]/",
+            "http://169.254.169.254/",
+        ];
+        for url in legacy.iter().chain(&plain) {
+            let message = policy_message(&resolve(&strict, url).unwrap_err());
+            assert!(
+                message.contains("IP-literal hosts are only allowed"),
+                "{url}: {message}"
+            );
+        }
+        for url in legacy {
+            let message = policy_message(&resolve(&operator, url).unwrap_err());
+            assert!(
+                message.contains("IP-literal hosts are only allowed"),
+                "{url}: {message}"
+            );
+        }
+        for (url, want) in [
+            ("https://8.8.8.8/", "8.8.8.8:443"),
+            ("http://127.0.0.1:8080/", "127.0.0.1:8080"),
+            ("http://[::1]:8080/", "[::1]:8080"),
         ] {
-            for guard in [&strict, &operator] {
-                let err = resolve(guard, url).unwrap_err();
-                let message = policy_message(&err);
-                assert!(
-                    message.contains("IP-literal hosts are not allowed"),
-                    "{url}: {message}"
-                );
-            }
+            let got = resolve(&operator, url).unwrap();
+            assert_eq!(got, vec![want.parse::<SocketAddr>().unwrap()], "{url}");
+        }
+        for (url, reason) in [
+            ("http://[::ffff:7f00:1]/", "(ipv4-mapped)"),
+            ("http://169.254.169.254/", "(metadata)"),
+        ] {
+            let message = policy_message(&resolve(&operator, url).unwrap_err());
+            assert!(message.contains(reason), "{url}: {message}");
         }
     }
 
