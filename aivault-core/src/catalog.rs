@@ -27,6 +27,9 @@ pub struct Allow {
     pub methods: Vec<String>,
     /// Allowed path prefixes (segment-aware).
     pub path_prefixes: Vec<String>,
+    /// The upstream base path the caller's path is sent under, when the capability has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upstream_prefix: Option<String>,
 }
 
 /// A capability in a listing.
@@ -135,6 +138,7 @@ fn allow(view: &CapabilityView) -> Allow {
         hosts: view.hosts.clone(),
         methods: view.methods.clone(),
         path_prefixes: view.paths.clone(),
+        upstream_prefix: view.upstream_prefix.clone(),
     }
 }
 
