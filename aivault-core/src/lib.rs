@@ -26,6 +26,7 @@ mod bindings;
 pub mod broker;
 mod capabilities;
 mod catalog;
+pub mod codex;
 pub mod config;
 mod credentials;
 pub mod crypto;

@@ -23,7 +23,7 @@ mod request_json;
 mod response;
 pub(crate) mod sigv4;
 pub(crate) mod tls;
-mod token_state;
+pub(crate) mod token_state;
 pub(crate) mod transport;
 
 pub use request::{Invocation, MultipartPart, RequestBody};

@@ -35,6 +35,8 @@ pub(crate) struct TokenState {
     pub account: Option<Zeroizing<String>>,
     /// Unix seconds: `expires_at`, else the access token's JWT `exp`.
     pub expires_at: Option<i64>,
+    /// Whether the tokens sit in the nested `tokens` object.
+    pub nested: bool,
 }
 
 /// A field's spellings, inside the nested object when `nested`.
@@ -82,7 +84,17 @@ impl TokenState {
         public_client_id: Option<&str>,
         account_field: Option<&str>,
     ) -> Result<TokenState> {
-        let fields = Fields::parse(bytes, WHAT)?;
+        TokenState::parse_as(bytes, WHAT, public_client_id, account_field)
+    }
+
+    /// [`TokenState::parse`], naming the JSON `what` in messages (`the Codex auth file`).
+    pub(crate) fn parse_as(
+        bytes: &[u8],
+        what: &str,
+        public_client_id: Option<&str>,
+        account_field: Option<&str>,
+    ) -> Result<TokenState> {
+        let fields = Fields::parse(bytes, what)?;
         let nested = fields.is_object(NESTED);
         let text = |field: &str| -> Result<Option<Zeroizing<String>>> {
             Ok(fields
@@ -120,6 +132,7 @@ impl TokenState {
             access_token,
             account,
             expires_at,
+            nested,
         })
     }
 
