@@ -159,7 +159,14 @@ fn preferred_alternative<'r>(
 fn secret_commands(def: &CredentialDef) -> Vec<String> {
     def.secrets
         .values()
-        .map(|name| format!("aivault secrets create --name {name} --value \"...\" --scope global"))
+        .map(|name| {
+            if name == crate::codex::CODEX_SECRET {
+                // The Codex CLI's sign-in file, read as it is.
+                "aivault secrets import-codex".to_string()
+            } else {
+                format!("aivault secrets create --name {name} --value \"...\" --scope global")
+            }
+        })
         .collect()
 }
 

@@ -793,10 +793,10 @@ fn check_capability(
             report(format!("capability '{id}': {e}"));
         }
     }
-    if let Some(prefix) = &capability.upstream_prefix {
-        if let Err(e) = check_upstream_prefix(prefix) {
-            report(format!("capability '{id}': {e}"));
-        }
+    if let Some(prefix) = &capability.upstream_prefix
+        && let Err(e) = check_upstream_prefix(prefix)
+    {
+        report(format!("capability '{id}': {e}"));
     }
     for host in provider.capability_hosts(capability) {
         if let Err(e) = check_host_pattern(host) {

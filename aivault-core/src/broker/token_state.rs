@@ -207,10 +207,10 @@ pub(crate) fn updated_json(original: &[u8], issued: &Issued<'_>) -> Result<Zeroi
     };
     let set = |object: &mut serde_json::Map<String, serde_json::Value>, field, value: &str| {
         let key = key_of(object, field);
-        if let Some(mut old) = object.insert(key, serde_json::Value::String(value.to_string())) {
-            if let serde_json::Value::String(s) = &mut old {
-                s.zeroize();
-            }
+        if let Some(serde_json::Value::String(mut old)) =
+            object.insert(key, serde_json::Value::String(value.to_string()))
+        {
+            old.zeroize();
         }
     };
     set(object, "access_token", issued.access_token);
