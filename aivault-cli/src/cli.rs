@@ -344,6 +344,21 @@ pub enum SecretsCommand {
     /// Decrypt every secret to check the vault (values are discarded, never shown).
     #[command(after_help = "Example:\n  aivault secrets verify")]
     Verify,
+
+    /// Store the Codex CLI's ChatGPT sign-in (auth.json) as CODEX_OAUTH_JSON (created, or
+    /// updated when it exists), enabling the openai/codex-* capabilities.
+    #[command(
+        name = "import-codex",
+        after_help = "The default file is $CODEX_HOME/auth.json, else ~/.codex/auth.json (run `codex login` first).\n\nExamples:\n  aivault secrets import-codex\n  aivault secrets import-codex --file /path/to/auth.json\n  aivault secrets import-codex --scope workspace --workspace-id my-ws"
+    )]
+    ImportCodex {
+        /// The Codex auth.json to read.
+        #[arg(long, value_name = "PATH")]
+        file: Option<PathBuf>,
+        /// Scope.
+        #[command(flatten)]
+        scope: ScopeArgs,
+    },
 }
 
 /// `--id --workspace-id --group-id`.

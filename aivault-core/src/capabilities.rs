@@ -44,6 +44,10 @@ pub struct CapabilityView {
     pub methods: Vec<String>,
     /// Allowed path prefixes (segment-aware).
     pub paths: Vec<String>,
+    /// The base path the upstream serves it under, before the caller's path on the wire
+    /// (registry capabilities only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upstream_prefix: Option<String>,
 }
 
 /// Looks a capability up in the registry, then among the operator's.
@@ -77,6 +81,7 @@ pub(crate) fn registry_view(provider: &ProviderDef, capability: &CapabilityDef) 
         hosts: provider.capability_hosts(capability).to_vec(),
         methods: capability.methods.clone(),
         paths: capability.paths.clone(),
+        upstream_prefix: capability.upstream_prefix.clone(),
     }
 }
 
@@ -90,6 +95,7 @@ pub(crate) fn custom_view(custom: CustomCapability) -> CapabilityView {
         hosts: custom.hosts,
         methods: custom.methods,
         paths: custom.paths,
+        upstream_prefix: None,
     }
 }
 

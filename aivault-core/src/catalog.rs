@@ -27,6 +27,9 @@ pub struct Allow {
     pub methods: Vec<String>,
     /// Allowed path prefixes (segment-aware).
     pub path_prefixes: Vec<String>,
+    /// The upstream base path the caller's path is sent under, when the capability has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upstream_prefix: Option<String>,
 }
 
 /// A capability in a listing.
@@ -135,6 +138,7 @@ fn allow(view: &CapabilityView) -> Allow {
         hosts: view.hosts.clone(),
         methods: view.methods.clone(),
         path_prefixes: view.paths.clone(),
+        upstream_prefix: view.upstream_prefix.clone(),
     }
 }
 
@@ -155,7 +159,14 @@ fn preferred_alternative<'r>(
 fn secret_commands(def: &CredentialDef) -> Vec<String> {
     def.secrets
         .values()
-        .map(|name| format!("aivault secrets create --name {name} --value \"...\" --scope global"))
+        .map(|name| {
+            if name == crate::codex::CODEX_SECRET {
+                // The Codex CLI's sign-in file, read as it is.
+                "aivault secrets import-codex".to_string()
+            } else {
+                format!("aivault secrets create --name {name} --value \"...\" --scope global")
+            }
+        })
         .collect()
 }
 

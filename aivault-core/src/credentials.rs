@@ -206,6 +206,8 @@ impl AuthOptions {
                         token_endpoint: need(&self.token_endpoint, "--token-endpoint")?,
                         scopes: self.scopes.clone(),
                         token_auth,
+                        public_client_id: None,
+                        account_header: None,
                     },
                     &[
                         "--grant-type",

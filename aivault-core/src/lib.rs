@@ -27,6 +27,7 @@ pub mod broker;
 pub mod caller_files;
 mod capabilities;
 mod catalog;
+pub mod codex;
 pub mod config;
 mod credentials;
 pub mod crypto;

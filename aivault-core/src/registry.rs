@@ -82,6 +82,11 @@ pub struct CapabilityDef {
     /// Allowed hosts; defaults to the provider's hosts.
     #[serde(default)]
     pub hosts: Option<Vec<String>>,
+    /// A base path the upstream serves this capability under, put before the caller's path
+    /// on the wire: callers invoke `/responses`, the request goes to
+    /// `/backend-api/codex/responses`. Absent: the caller's path is the upstream path.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream_prefix: Option<String>,
 }
 
 /// An auth strategy. Templates use `{{role}}` placeholders naming the credential's secrets.
@@ -138,6 +143,14 @@ pub enum AuthSpec {
         /// HTTP Basic unless the provider needs the form body.
         #[serde(default)]
         token_auth: TokenAuth,
+        /// The client id of a public client whose secret holds only tokens (the Codex CLI's
+        /// `auth.json`); a `client_id` in the secret takes precedence.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        public_client_id: Option<String>,
+        /// A header carrying a field of the secret next to the token
+        /// (`chatgpt-account-id` from `account_id`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        account_header: Option<AccountHeader>,
     },
     /// AWS Signature Version 4 from `access_key_id`, `secret_access_key` (and optional
     /// `session_token`) secrets.
@@ -183,6 +196,17 @@ pub struct QueryTemplate {
     pub param_name: String,
     /// Value template.
     pub value_template: String,
+}
+
+/// A header an `oauth2` credential sets from a text field of its JSON secret (looked up
+/// where the tokens are: at the top, or in the Codex CLI's nested `tokens` object).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountHeader {
+    /// Header name (lower-case on the wire).
+    pub name: String,
+    /// The secret's field (`account_id`; its camelCase spelling is accepted too).
+    pub field: String,
 }
 
 /// How an OAuth 2.0 client with a secret sends its id and secret to the token endpoint.
@@ -282,7 +306,10 @@ impl AuthSpec {
             AuthSpec::MultiHeader { headers } => {
                 headers.iter().map(|h| h.header_name.as_str()).collect()
             }
-            AuthSpec::Basic { .. } | AuthSpec::Oauth2 { .. } => vec!["authorization"],
+            AuthSpec::Basic { .. } => vec!["authorization"],
+            AuthSpec::Oauth2 { account_header, .. } => std::iter::once("authorization")
+                .chain(account_header.as_ref().map(|h| h.name.as_str()))
+                .collect(),
             AuthSpec::AwsSigv4 { .. } => vec![
                 "authorization",
                 "x-amz-date",
@@ -696,10 +723,33 @@ pub(crate) fn check_auth(
     if let Some(name) = duplicate(auth.param_names(), false) {
         report(format!("query parameter '{name}' is given twice"));
     }
-    if let AuthSpec::Oauth2 { token_endpoint, .. } = auth {
+    if let AuthSpec::Oauth2 {
+        token_endpoint,
+        public_client_id,
+        account_header,
+        ..
+    } = auth
+    {
         match token_endpoint_host(token_endpoint) {
             Some(host) if hosts.iter().any(|p| host_matches(p, host)) => {}
             _ => report("token endpoint must be https on one of the credential's hosts".into()),
+        }
+        if let Some(id) = public_client_id
+            && (id.trim().is_empty() || id.chars().any(char::is_control))
+        {
+            report("public_client_id must be non-empty text without control characters".into());
+        }
+        if let Some(header) = account_header
+            && (header.field.is_empty()
+                || !header
+                    .field
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_'))
+        {
+            report(format!(
+                "account_header field '{}' must be a JSON field name (a-z, A-Z, 0-9, '_')",
+                crate::model::printable(&header.field)
+            ));
         }
     }
 }
@@ -819,6 +869,11 @@ fn check_capability(
             report(format!("capability '{id}': {e}"));
         }
     }
+    if let Some(prefix) = &capability.upstream_prefix
+        && let Err(e) = check_upstream_prefix(prefix)
+    {
+        report(format!("capability '{id}': {e}"));
+    }
     for host in provider.capability_hosts(capability) {
         if let Err(e) = check_host_pattern(host) {
             report(format!("capability '{id}': {e}"));
@@ -846,6 +901,23 @@ pub fn check_path_prefix(path: &str) -> std::result::Result<(), String> {
         return Err(format!(
             "path prefix '{}' must start with '/' and hold no '..' segment, '?', '#', backslash, spaces or control characters",
             crate::model::printable(path)
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a capability's `upstream_prefix`: a path prefix (as [`check_path_prefix`]) with at
+/// least one segment, no `.` segment and no trailing `/`, so that prefix + caller path is one
+/// clean path.
+pub fn check_upstream_prefix(prefix: &str) -> std::result::Result<(), String> {
+    check_path_prefix(prefix)?;
+    if prefix.len() < 2
+        || prefix.ends_with('/')
+        || prefix.split('/').skip(1).any(|s| s.is_empty() || s == ".")
+    {
+        return Err(format!(
+            "upstream_prefix '{}' must be '/segment[/segment...]' without a trailing '/' or empty or '.' segments",
+            crate::model::printable(prefix)
         ));
     }
     Ok(())
@@ -984,6 +1056,82 @@ mod tests {
                 "missing '{expected}' in:\n{problems}"
             );
         }
+    }
+
+    #[test]
+    fn codex_fields_are_checked() {
+        let toml = r#"
+            id = "a"
+            name = "A"
+            hosts = ["api.a.com", "auth.a.com"]
+            [[credentials]]
+            secrets = { secret = "A_JSON" }
+            [credentials.auth]
+            kind = "oauth2"
+            grant_type = "refresh_token"
+            token_endpoint = "https://auth.a.com/token"
+            public_client_id = " "
+            account_header = { name = "bad header", field = "a.b" }
+            [[capabilities]]
+            id = "a/x"
+            methods = ["GET"]
+            paths = ["/x"]
+            upstream_prefix = "/base/"
+        "#;
+        let mut provider: ProviderDef = toml::from_str(toml).expect("parses");
+        provider.source = "test.toml".into();
+        let registry = Registry::from_providers(vec![provider]).expect("indexes");
+        let problems = registry.problems().join("\n");
+        for expected in [
+            "public_client_id",
+            "'bad header' is not a valid header name",
+            "account_header field 'a.b'",
+            "upstream_prefix '/base/'",
+        ] {
+            assert!(
+                problems.contains(expected),
+                "missing '{expected}' in:\n{problems}"
+            );
+        }
+        for bad in ["/", "/a//b", "/a/./b", "/a/../b", "a", "/a?b"] {
+            assert!(check_upstream_prefix(bad).is_err(), "{bad}");
+        }
+        assert!(check_upstream_prefix("/backend-api/codex").is_ok());
+    }
+
+    #[test]
+    fn codex_capabilities_map_to_the_backend_api() {
+        let registry = Registry::builtin();
+        for (id, prefix) in [
+            ("openai/codex-responses", "/backend-api/codex"),
+            ("openai/codex-realtime", "/backend-api/codex"),
+            ("openai/codex-usage", "/backend-api"),
+        ] {
+            let (_, capability) = registry.capability(id).expect(id);
+            assert_eq!(capability.upstream_prefix.as_deref(), Some(prefix), "{id}");
+        }
+        let claim = registry.claim("CODEX_OAUTH_JSON").expect("claimed");
+        let AuthSpec::Oauth2 {
+            public_client_id,
+            account_header,
+            ..
+        } = &claim.credential.auth
+        else {
+            panic!("codex is oauth2");
+        };
+        assert_eq!(
+            public_client_id.as_deref(),
+            Some("app_EMoamEEZ73f0CkXaXp7hrann")
+        );
+        let header = account_header.as_ref().expect("account header");
+        assert_eq!(
+            (header.name.as_str(), header.field.as_str()),
+            ("chatgpt-account-id", "account_id")
+        );
+        assert_eq!(
+            claim.credential.auth.header_names(),
+            ["authorization", "chatgpt-account-id"]
+        );
     }
 
     #[test]

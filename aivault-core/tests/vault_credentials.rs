@@ -1857,10 +1857,9 @@ fn describe_works_with_and_without_a_credential() {
         .describe_capability("openai/codex-responses")
         .expect("describe");
     assert!(!codex.ready);
-    assert_eq!(
-        codex.setup.expect("setup").required_secrets,
-        ["CODEX_OAUTH_JSON"]
-    );
+    let setup = codex.setup.expect("setup");
+    assert_eq!(setup.required_secrets, ["CODEX_OAUTH_JSON"]);
+    assert_eq!(setup.commands, ["aivault secrets import-codex"]);
     // A custom capability without a credential points at `credential create`.
     vault
         .create_capability(NewCapability {

@@ -1,11 +1,13 @@
 //! `aivault secrets ...`.
 
+use std::path::PathBuf;
+
 use aivault_core::{
-    Config, Error, ErrorKind, GroupRef, NewSecret, Provisioning, Result, SecretFilter, SecretMeta,
-    SecretUpdate, SecretValue, dotenv,
+    Config, Error, ErrorKind, GroupRef, NewSecret, Provisioning, Registry, Result, SecretFilter,
+    SecretMeta, SecretUpdate, SecretValue, codex, dotenv,
 };
 
-use crate::cli::SecretsCommand;
+use crate::cli::{ScopeArgs, SecretsCommand};
 use crate::commands::{open_vault, scope, scope_kind};
 use crate::input;
 use crate::output::{Output, Style};
@@ -46,9 +48,18 @@ pub fn run(command: SecretsCommand, config: Config, out: &Output) -> Result<()> 
         let vault = open_vault(config, out)?;
         return list(&vault.list_secrets(&filter)?, out);
     }
+    if let SecretsCommand::ImportCodex {
+        file,
+        scope: scope_args,
+    } = command
+    {
+        return import_codex(file, &scope_args, config, out);
+    }
     let vault = open_vault(config, out)?;
     match command {
-        SecretsCommand::List { .. } => unreachable!("handled above"),
+        SecretsCommand::List { .. } | SecretsCommand::ImportCodex { .. } => {
+            unreachable!("handled above")
+        }
         SecretsCommand::Create {
             name,
             value,
@@ -164,6 +175,42 @@ pub fn run(command: SecretsCommand, config: Config, out: &Output) -> Result<()> 
                 ));
             }
         }
+    }
+    Ok(())
+}
+
+/// `secrets import-codex`: the file is read and checked before the vault is opened (and
+/// perhaps created), so a missing or malformed file changes nothing.
+fn import_codex(
+    file: Option<PathBuf>,
+    scope_args: &ScopeArgs,
+    config: Config,
+    out: &Output,
+) -> Result<()> {
+    let scope = scope(scope_args)?;
+    let path = match file {
+        Some(path) => path,
+        None => codex::default_auth_file(|name| std::env::var(name).ok())?,
+    };
+    let value = codex::read_auth_file(&path)?;
+    codex::check_auth_json(Registry::builtin(), value.expose())?;
+    let vault = open_vault(config, out)?;
+    let outcome = vault.import_codex(value, &scope)?;
+    out.json(&outcome);
+    let pinned = outcome
+        .secret
+        .pinned_provider
+        .as_deref()
+        .map(|p| format!(", pinned to provider: {p}"))
+        .unwrap_or_default();
+    out.note(&format!(
+        "Secret {}: {} (from {}{pinned})",
+        outcome.action,
+        outcome.secret.name,
+        path.display()
+    ));
+    for provisioning in &outcome.provisioning {
+        print_provisioning(provisioning, out);
     }
     Ok(())
 }

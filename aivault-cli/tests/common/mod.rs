@@ -111,6 +111,7 @@ impl Env {
             "AIVAULT_DEV_RESOLVE",
             "AIVAULT_DEV_CA_CERT",
             "NO_COLOR",
+            "CODEX_HOME",
         ] {
             cmd.env_remove(var);
         }

@@ -30,7 +30,8 @@ pub(crate) struct Injection {
 }
 
 impl Injection {
-    fn header(&mut self, name: &str, value: Zeroizing<String>) -> Result<()> {
+    /// Adds a header (checked for control characters) and hands its value to the redactor.
+    pub(crate) fn header(&mut self, name: &str, value: Zeroizing<String>) -> Result<()> {
         check_header_value(name, &value)?;
         self.injected
             .push(Zeroizing::new(value.as_bytes().to_vec()));

@@ -2,7 +2,7 @@
 //!
 //! [`Vault::invoke`](crate::Vault::invoke) runs the pipeline in `pipeline.rs`; each step has
 //! its own file: request checks (`path`, `headers`), auth rendering (`auth`, `fields` for
-//! JSON secrets of several roles, `oauth2`, `sigv4`, `hmac_sign`, `tls`), the network guard
+//! JSON secrets of several roles, `oauth2` with `token_state` and `jwt`, `sigv4`, `hmac_sign`, `tls`), the network guard
 //! (`netguard`), the HTTP agents
 //! (`transport`) and response redaction (`redact`). `request_json` reads the JSON form of a
 //! request and `markdown` renders JSON responses, for every wrapper alike.
@@ -11,6 +11,7 @@ mod auth;
 mod fields;
 pub(crate) mod headers;
 pub(crate) mod hmac_sign;
+mod jwt;
 pub mod markdown;
 pub mod netguard;
 mod oauth2;
@@ -22,6 +23,7 @@ mod request_json;
 mod response;
 pub(crate) mod sigv4;
 pub(crate) mod tls;
+pub(crate) mod token_state;
 pub(crate) mod transport;
 
 pub use request::{Invocation, MultipartPart, RequestBody};

@@ -1,15 +1,16 @@
 //! OAuth 2.0 access tokens for the `oauth2` strategy.
 //!
-//! The credential's `secret` holds JSON (the only place tokens live, encrypted):
+//! The credential's `secret` holds JSON (the only place tokens live, encrypted), flat
 //! `{"client_id": "...", "client_secret": "...", "refresh_token": "...",
-//!   "access_token": "...", "expires_at": <unix seconds>}` (the camelCase spellings
-//! `clientId`, `clientSecret`, `refreshToken`, ... of the brief's documentation are accepted
-//! too) — `client_secret` is optional for public clients, `refresh_token` is required by the
-//! `refresh_token` grant, and the last two are written by the broker. A token is refreshed when missing, expired or within five
-//! minutes of expiry, and once more when the upstream answers 401; the new tokens are
-//! written back to the secret in one transaction.
+//!   "access_token": "...", "expires_at": <unix seconds>}` (camelCase spellings accepted) or
+//! the Codex CLI's `auth.json` with its tokens nested under `tokens` (see `token_state`).
+//! `client_secret` is optional for public clients (whose id may come from the strategy's
+//! `public_client_id`), `refresh_token` is required by the `refresh_token` grant. A token is
+//! refreshed when missing, expired or within five minutes of expiry (`expires_at`, else the
+//! JWT's `exp`), and once more when the upstream answers 401; the new tokens are written back
+//! to the secret in one transaction, in the secret's own shape.
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use crate::audit::{self, NewEvent, kinds};
@@ -18,44 +19,19 @@ use crate::envelope;
 use crate::error::{Error, ErrorKind, Result};
 use crate::registry::{AuthSpec, OAuthGrant, TokenAuth, token_endpoint_host};
 use crate::resolve::Plan;
+use crate::sensitive::SecretValue;
 use crate::vault::{Vault, now_ms};
 
 use super::path::encode_component;
 use super::pipeline::Unsealed;
+use super::token_state::{Issued, TokenState, updated_json};
 
 /// Refresh this long before expiry.
 const EARLY_REFRESH_SECS: i64 = 300;
 /// Largest token response accepted.
 const MAX_TOKEN_RESPONSE: u64 = 1 << 20;
 
-/// The JSON kept in an OAuth 2.0 credential's secret.
-#[derive(Default, Serialize, Deserialize, Zeroize, ZeroizeOnDrop)]
-struct TokenState {
-    #[serde(alias = "clientId")]
-    client_id: String,
-    #[serde(
-        default,
-        alias = "clientSecret",
-        skip_serializing_if = "Option::is_none"
-    )]
-    client_secret: Option<String>,
-    #[serde(
-        default,
-        alias = "refreshToken",
-        skip_serializing_if = "Option::is_none"
-    )]
-    refresh_token: Option<String>,
-    #[serde(
-        default,
-        alias = "accessToken",
-        skip_serializing_if = "Option::is_none"
-    )]
-    access_token: Option<String>,
-    #[serde(default, alias = "expiresAt", skip_serializing_if = "Option::is_none")]
-    expires_at: Option<i64>,
-}
-
-/// The token endpoint's answer (RFC 6749 §5.1).
+/// The token endpoint's answer (RFC 6749 §5.1; `id_token` of OpenID Connect).
 #[derive(Deserialize, Zeroize, ZeroizeOnDrop)]
 struct TokenResponse {
     access_token: String,
@@ -63,21 +39,15 @@ struct TokenResponse {
     expires_in: Option<i64>,
     #[serde(default)]
     refresh_token: Option<String>,
+    #[serde(default)]
+    id_token: Option<String>,
 }
 
-impl TokenState {
-    fn parse(bytes: &[u8]) -> Result<TokenState> {
-        // serde's message could quote the value: name the field instead.
-        serde_json::from_slice(bytes).map_err(|_| super::fields::oauth_secret_problem(bytes))
-    }
-
-    fn fresh_token(&self, now: i64) -> Option<&str> {
-        let token = self.access_token.as_deref()?;
-        match self.expires_at {
-            Some(at) if at - EARLY_REFRESH_SECS <= now => None,
-            _ => Some(token),
-        }
-    }
+/// What a call sends: the access token, and the `account_header` value when the strategy
+/// has one.
+pub(crate) struct Access {
+    pub token: Zeroizing<String>,
+    pub account: Option<Zeroizing<String>>,
 }
 
 /// A valid access token for the call: the stored one when fresh (and not `force`d),
@@ -88,12 +58,14 @@ pub(crate) fn access_token(
     unsealed: &Unsealed,
     agent: &ureq::Agent,
     force: bool,
-) -> Result<Zeroizing<String>> {
+) -> Result<Access> {
     let AuthSpec::Oauth2 {
         grant_type,
         token_endpoint,
         scopes,
         token_auth,
+        public_client_id,
+        account_header,
     } = &plan.auth
     else {
         return Err(Error::internal(
@@ -109,17 +81,25 @@ pub(crate) fn access_token(
         .secrets
         .get("secret")
         .ok_or_else(|| Error::internal("OAuth 2.0 credential without its secret"))?;
-    let (state, read_version) = if force {
+    let (value, read_version) = if force {
         // A forced refresh (after a 401) may follow one this call already wrote back: start
         // from the stored state, so a rotated refresh token is the one sent and the write-back
         // below is not mistaken for a concurrent change.
-        stored_state(vault, &meta.secret_id)?
+        stored_value(vault, &meta.secret_id)?
     } else {
-        (TokenState::parse(value.expose())?, meta.value_version)
+        (value.clone(), meta.value_version)
     };
+    let state = TokenState::parse(
+        value.expose(),
+        public_client_id.as_deref(),
+        account_header.as_ref().map(|h| h.field.as_str()),
+    )?;
     let now = now_ms() / 1000;
-    if !force && let Some(token) = state.fresh_token(now) {
-        return Ok(Zeroizing::new(token.to_string()));
+    if !force && let Some(token) = state.fresh_token(now, EARLY_REFRESH_SECS) {
+        return Ok(Access {
+            token: Zeroizing::new(token.to_string()),
+            account: state.account.clone(),
+        });
     }
     check_endpoint(vault, plan, token_endpoint)?;
     let form = token_form(*grant_type, &state, scopes, *token_auth)?;
@@ -130,20 +110,15 @@ pub(crate) fn access_token(
         &form,
         basic.as_ref().map(|b| b.as_str()),
     )?;
-    let mut updated = TokenState {
-        client_id: state.client_id.clone(),
-        client_secret: state.client_secret.clone(),
-        refresh_token: answer
-            .refresh_token
-            .clone()
-            .or_else(|| state.refresh_token.clone()),
-        access_token: Some(answer.access_token.clone()),
-        expires_at: answer.expires_in.map(|s| now + s.max(0)),
-    };
-    let json = Zeroizing::new(
-        serde_json::to_vec(&updated)
-            .map_err(|e| Error::internal(format!("cannot encode OAuth state: {e}")))?,
-    );
+    let json = updated_json(
+        value.expose(),
+        &Issued {
+            access_token: &answer.access_token,
+            refresh_token: answer.refresh_token.as_deref(),
+            id_token: answer.id_token.as_deref(),
+            expires_at: answer.expires_in.map(|s| now.saturating_add(s.max(0))),
+        },
+    )?;
     let secret_id = meta.secret_id.clone();
     vault.write(|tx, keys| {
         let record = tx.secret_get(&secret_id)?.ok_or_else(|| {
@@ -175,12 +150,14 @@ pub(crate) fn access_token(
             now,
         )
     })?;
-    let token = Zeroizing::new(updated.access_token.take().unwrap_or_default());
-    Ok(token)
+    Ok(Access {
+        token: Zeroizing::new(answer.access_token.clone()),
+        account: state.account.clone(),
+    })
 }
 
-/// The OAuth state currently stored in secret `secret_id`, and its value version.
-fn stored_state(vault: &Vault, secret_id: &str) -> Result<(TokenState, u64)> {
+/// The value currently stored in secret `secret_id`, and its value version.
+fn stored_value(vault: &Vault, secret_id: &str) -> Result<(SecretValue, u64)> {
     vault.read_keyed(|tx, keys| {
         let record = tx.secret_get(secret_id)?.ok_or_else(|| {
             Error::new(
@@ -193,10 +170,7 @@ fn stored_state(vault: &Vault, secret_id: &str) -> Result<(TokenState, u64)> {
             &crate::secrets::binding(keys, &record.meta),
             &record.envelope,
         )?;
-        Ok((
-            TokenState::parse(value.expose())?,
-            record.meta.value_version,
-        ))
+        Ok((value, record.meta.value_version))
     })
 }
 
@@ -268,10 +242,10 @@ fn token_form(
     match (&state.client_secret, token_auth) {
         (Some(_), TokenAuth::Basic) => {}
         (Some(secret), TokenAuth::Body) => {
-            pairs.push(("client_id", &state.client_id));
-            pairs.push(("client_secret", secret));
+            pairs.push(("client_id", state.client_id.as_str()));
+            pairs.push(("client_secret", secret.as_str()));
         }
-        (None, _) => pairs.push(("client_id", &state.client_id)),
+        (None, _) => pairs.push(("client_id", state.client_id.as_str())),
     }
     let scope = scopes.join(" ");
     if !scope.is_empty() {
@@ -351,42 +325,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_secret_json_takes_both_spellings() {
-        let snake = TokenState::parse(
-            br#"{"client_id":"c","client_secret":"s","refresh_token":"r","expires_at":5}"#,
-        )
-        .unwrap();
-        let camel = TokenState::parse(
-            br#"{"clientId":"c","clientSecret":"s","refreshToken":"r","expiresAt":5}"#,
-        )
-        .unwrap();
-        for state in [snake, camel] {
-            assert_eq!(state.client_id, "c");
-            assert_eq!(state.client_secret.as_deref(), Some("s"));
-            assert_eq!(state.refresh_token.as_deref(), Some("r"));
-            assert_eq!(state.expires_at, Some(5));
-        }
-        let err = TokenState::parse(br#"{"refresh_token":"secret-r"}"#)
-            .err()
-            .unwrap();
-        assert!(!err.message().contains("secret-r"));
-    }
-
-    #[test]
-    fn a_token_is_fresh_until_five_minutes_before_expiry() {
-        let mut state = TokenState::default();
-        state.client_id = "c".into();
-        state.access_token = Some("t".into());
-        state.expires_at = Some(1_000);
-        assert_eq!(state.fresh_token(1_000 - 301), Some("t"));
-        assert_eq!(state.fresh_token(1_000 - 300), None);
-        state.expires_at = None;
-        assert_eq!(state.fresh_token(i64::MAX), Some("t"));
-        state.access_token = None;
-        assert_eq!(state.fresh_token(0), None);
-    }
-
-    #[test]
     fn token_auth_is_read_from_the_auth_spec_basic_by_default() {
         let spec: AuthSpec = serde_json::from_str(
             r#"{"kind":"oauth2","grant_type":"refresh_token","token_endpoint":"https://a.test/t"}"#,
@@ -420,7 +358,8 @@ mod tests {
 
     #[test]
     fn basic_client_auth_form_urlencodes_then_base64s() {
-        let state = TokenState::parse(br#"{"client_id":"a b","client_secret":"s:/"}"#).unwrap();
+        let state =
+            TokenState::parse(br#"{"client_id":"a b","client_secret":"s:/"}"#, None, None).unwrap();
         let basic = client_basic(&state, TokenAuth::Basic).unwrap();
         // base64("a%20b:s%3A%2F")
         assert_eq!(basic.as_str(), "Basic YSUyMGI6cyUzQSUyRg==");

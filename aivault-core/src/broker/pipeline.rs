@@ -179,8 +179,12 @@ impl Vault {
             .transport()
             .agent(agent_key, &plan.network, client_cert)?;
         let mut token = match &plan.auth {
-            AuthSpec::Oauth2 { .. } => {
-                Some(oauth2::access_token(self, plan, &unsealed, &agent, false)?)
+            AuthSpec::Oauth2 { account_header, .. } => {
+                let access = oauth2::access_token(self, plan, &unsealed, &agent, false)?;
+                if let (Some(header), Some(account)) = (account_header, &access.account) {
+                    injection.header(&header.name, account.clone())?;
+                }
+                Some(access.token)
             }
             _ => None,
         };
@@ -214,7 +218,7 @@ impl Vault {
             if status == 401 && token.is_some() && !refreshed {
                 // The token may have been revoked or expired early: refresh once, retry once.
                 drop(response);
-                let fresh = oauth2::access_token(self, plan, &unsealed, &agent, true)?;
+                let fresh = oauth2::access_token(self, plan, &unsealed, &agent, true)?.token;
                 injection
                     .injected
                     .push(Zeroizing::new(fresh.as_bytes().to_vec()));
@@ -498,7 +502,10 @@ fn build<'c>(
         .as_ref()
         .map(|p| p.as_str())
         .unwrap_or("");
-    let wire_path = Zeroizing::new(format!("{prefix}{}", checked.target.path));
+    // The upstream's base path (`/backend-api/codex`), then the auth prefix, then the path
+    // the caller gave (checked against the capability's prefixes).
+    let base = plan.capability.upstream_prefix.as_deref().unwrap_or("");
+    let wire_path = Zeroizing::new(format!("{base}{prefix}{}", checked.target.path));
     let extra: Vec<(String, String)> = injection
         .query
         .iter()
@@ -525,7 +532,7 @@ fn build<'c>(
         credential: plan.credential.clone(),
         method: checked.method.clone(),
         url: format!(
-            "{scheme}://{host}{shown_prefix}{}",
+            "{scheme}://{host}{base}{shown_prefix}{}",
             checked.target.render(&shown_query)
         ),
     };
