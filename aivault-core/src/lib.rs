@@ -33,6 +33,7 @@ pub mod dotenv;
 pub mod envelope;
 pub mod error;
 pub mod keys;
+pub mod migrate;
 pub mod model;
 pub mod oauth_setup;
 pub mod operator_registry;
