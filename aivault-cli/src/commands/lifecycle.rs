@@ -102,6 +102,7 @@ pub fn init(args: InitArgs, config: Config, out: &Output) -> Result<()> {
         "Vault initialized (provider: {})",
         provider.as_str()
     ));
+    super::original_vault_hint(&status_config.dir, out);
     print_status(&Vault::status(status_config)?, out);
     Ok(())
 }
