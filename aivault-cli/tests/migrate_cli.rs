@@ -158,6 +158,12 @@ fn migrate_imports_the_default_location_once_and_never_writes_the_source() {
 #[test]
 fn a_new_vault_next_to_the_original_points_at_migrate() {
     let (env, source, _) = env_with_original();
+    let status = env.run(&["status"]).ok();
+    assert!(
+        status.stderr.contains("aivault migrate --from"),
+        "{}",
+        status.stderr
+    );
     let first = env.run(&["secrets", "list"]).ok();
     assert!(
         first.stderr.contains("aivault migrate --from")
@@ -171,6 +177,27 @@ fn a_new_vault_next_to_the_original_points_at_migrate() {
         !second.stderr.contains("aivault migrate"),
         "{}",
         second.stderr
+    );
+    let status = env.run(&["status"]).ok();
+    assert!(
+        !status.stderr.contains("aivault migrate"),
+        "{}",
+        status.stderr
+    );
+    // A directory without the original's vault gets no note.
+    let plain = Env::new();
+    let run = plain.run(&["secrets", "list"]).ok();
+    assert!(!run.stderr.contains("aivault migrate"), "{}", run.stderr);
+}
+
+#[test]
+fn init_next_to_the_original_points_at_migrate() {
+    let (env, _source, _) = env_with_original();
+    let run = env.run(&["init", "--provider", "file"]).ok();
+    assert!(
+        run.stderr.contains("aivault migrate --from"),
+        "{}",
+        run.stderr
     );
 }
 
