@@ -469,3 +469,148 @@ fn the_original_layout_is_detected() {
     drop(t.open());
     assert!(!is_original_layout(&t.dir));
 }
+
+/// Every auth strategy of the original, in its serialized form, becomes the matching
+/// `credential create` strategy and passes the same validation.
+#[test]
+fn every_auth_strategy_of_the_original_is_mapped() {
+    let tmp = tempfile::tempdir().unwrap();
+    let source = Original::with_key_file(&tmp.path().join("vault"), &tmp.path().join("kek.key"));
+    let secret = |name: &str, value: &str| {
+        source.secret(Secret {
+            name,
+            value,
+            ..Default::default()
+        })
+    };
+    let single = secret("SINGLE", &canary());
+    let pair = secret(
+        "PAIR",
+        &json!({"key": canary(), "token": canary()}).to_string(),
+    );
+    let basic = secret(
+        "BASIC",
+        &json!({"username": "u", "password": canary()}).to_string(),
+    );
+    let oauth = secret(
+        "OAUTH",
+        &json!({"clientId": "c", "clientSecret": canary(), "refreshToken": canary()}).to_string(),
+    );
+    let aws = secret(
+        "AWS",
+        &json!({"accessKeyId": "AKIA", "secretAccessKey": canary()}).to_string(),
+    );
+    let mtls = secret(
+        "MTLS",
+        &json!({"certPem": "-----BEGIN CERTIFICATE-----", "keyPem": canary()}).to_string(),
+    );
+    let cred = |id: &str, auth: serde_json::Value, hosts: &[&str], secret_id: &str| {
+        json!({"id": id, "provider": id, "auth": auth, "hosts": hosts,
+               "secretRef": format!("vault:secret:{secret_id}")})
+    };
+    source.broker(
+        vec![
+            cred(
+                "c-path",
+                json!({"path": {"prefix_template": "/bot{{secret}}"}}),
+                &["bot.example.com"],
+                &single,
+            ),
+            cred(
+                "c-query",
+                json!({"query": {"param_name": "api_key"}}),
+                &["q.example.com"],
+                &single,
+            ),
+            cred(
+                "c-multi-header",
+                json!({"multi_header": [
+                    {"header_name": "x-key", "value_template": "{{key}}"},
+                    {"header_name": "x-token", "value_template": "{{token}}"}]}),
+                &["mh.example.com"],
+                &pair,
+            ),
+            cred(
+                "c-multi-query",
+                json!({"multi_query": [
+                    {"param_name": "key", "value_template": "{{key}}"},
+                    {"param_name": "token", "value_template": "{{token}}"}]}),
+                &["mq.example.com"],
+                &pair,
+            ),
+            cred("c-basic", json!("basic"), &["basic.example.com"], &basic),
+            cred(
+                "c-oauth",
+                json!({"o_auth2": {"grant_type": "refresh_token",
+                    "token_endpoint": "https://auth.example.com/token", "scopes": ["read"]}}),
+                &["api.example.com", "auth.example.com"],
+                &oauth,
+            ),
+            cred(
+                "c-aws",
+                json!({"aws_sig_v4": {"service": "s3", "region": "us-east-1"}}),
+                &["s3.amazonaws.example.com"],
+                &aws,
+            ),
+            cred(
+                "c-hmac",
+                json!({"hmac": {"algorithm": "sha256", "header_name": "x-signature",
+                    "value_template": "{{signature}}"}}),
+                &["hmac.example.com"],
+                &single,
+            ),
+            cred(
+                "c-hmac-md5",
+                json!({"hmac": {"algorithm": "md5", "header_name": "x-signature",
+                    "value_template": "{{signature}}"}}),
+                &["hmac.example.com"],
+                &single,
+            ),
+            cred("c-mtls", json!("mtls"), &["mtls.example.com"], &mtls),
+        ],
+        vec![],
+        vec![],
+    );
+    let t = TestDir::new();
+    let vault = t.open();
+    let source = OriginalVault::open(&source.dir).unwrap();
+    let report = vault.migrate(&source, &SourceKey::Layout).unwrap();
+    assert_eq!(
+        imported_ids(&report, "credential"),
+        [
+            "c-aws",
+            "c-basic",
+            "c-hmac",
+            "c-mtls",
+            "c-multi-header",
+            "c-multi-query",
+            "c-oauth",
+            "c-path",
+            "c-query"
+        ],
+        "{report:#?}"
+    );
+    assert!(skipped(&report, "credential", "c-hmac-md5").contains("unsupported HMAC algorithm"));
+    let kinds: Vec<(String, String)> = vault
+        .list_credentials()
+        .unwrap()
+        .into_iter()
+        .map(|c| (c.id, c.auth.kind_name().to_string()))
+        .collect();
+    for (id, kind) in [
+        ("c-path", "path"),
+        ("c-query", "query"),
+        ("c-multi-header", "multi-header"),
+        ("c-multi-query", "multi-query"),
+        ("c-basic", "basic"),
+        ("c-oauth", "oauth2"),
+        ("c-aws", "aws-sigv4"),
+        ("c-hmac", "hmac"),
+        ("c-mtls", "mtls"),
+    ] {
+        assert!(
+            kinds.contains(&(id.to_string(), kind.to_string())),
+            "{id} should be {kind}: {kinds:?}"
+        );
+    }
+}
