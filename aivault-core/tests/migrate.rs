@@ -347,6 +347,13 @@ fn an_env_key_vault_uses_its_variable() {
         value: &value,
         ..Default::default()
     });
+    // The original accepted workspace ids this vault refuses.
+    source.secret(Secret {
+        name: "ODD_SCOPE",
+        value: &value,
+        workspace: Some("my workspace"),
+        ..Default::default()
+    });
     let t = TestDir::new();
     let original = OriginalVault::open(&source.dir).unwrap();
     assert_eq!(
@@ -368,6 +375,7 @@ fn an_env_key_vault_uses_its_variable() {
     let vault = Vault::open(t.config().with_env(env_of(&[("ORIGINAL_KEY", &key)]))).unwrap();
     let report = vault.migrate(&original, &SourceKey::Layout).unwrap();
     assert_eq!(imported_ids(&report, "secret"), ["ENV_ONE"]);
+    assert!(skipped(&report, "secret", "ODD_SCOPE").contains("workspace id"));
     assert_secrets_ok(&vault);
     assert_report_clean(&report, &[&value, &key]);
 }

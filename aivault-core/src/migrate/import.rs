@@ -117,6 +117,11 @@ impl Run<'_> {
     fn secret(&mut self, secret: &OriginalSecret) -> Result<()> {
         let mut entry = item("secret", secret.name.clone());
         entry.scope = Some(secret.scope.to_string());
+        // The original did not check workspace and group ids as this vault does.
+        let scope = &secret.scope;
+        if let Err(e) = Scope::from_parts(scope.kind(), scope.workspace_id(), scope.group_id()) {
+            return self.skip_or_abort(entry, e);
+        }
         let name = match model::validate_label("secret name", &secret.name) {
             Ok(name) => name,
             Err(e) => return self.skip_or_abort(entry, e),
