@@ -85,6 +85,11 @@ pub enum Command {
     #[command(subcommand)]
     Capability(CapabilityCommand),
 
+    /// Import a vault of the original aivault tool (secrets, credentials, capabilities,
+    /// policies, bindings) in one transaction; the source is only read.
+    #[command(after_help = MIGRATE_HELP)]
+    Migrate(MigrateArgs),
+
     /// Invoke a capability: the broker injects the credential; prints the upstream body.
     #[command(after_help = INVOKE_HELP)]
     Invoke(InvokeArgs),
@@ -109,6 +114,37 @@ pub enum Command {
         /// The shell.
         shell: clap_complete::Shell,
     },
+}
+
+const MIGRATE_HELP: &str = "\
+The original vault's key comes from where its vault.json says: its key file, or its variable
+(AIVAULT_KEY); a passphrase vault asks for its passphrase. Names, ids and bindings that already
+exist here are skipped (\"exists\"), so running migrate again imports nothing twice. Records that
+cannot be imported are listed with why; the rest is imported. -v prints the report as JSON.
+
+Examples:
+  aivault migrate                                   # from ~/.aivault/data/vault
+  aivault migrate --from /backup/aivault/vault --key-file /backup/aivault/kek.key
+  aivault migrate --passphrase-stdin < passphrase.txt
+  aivault migrate -v > migration-report.json";
+
+/// `aivault migrate`.
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    /// The original vault's directory (holds vault.json); default: the original's default
+    /// location, ~/.aivault/data/vault.
+    #[arg(long, value_name = "PATH")]
+    pub from: Option<PathBuf>,
+    /// The original's key file, when it is not where its vault.json says (base64 or hex).
+    #[arg(long, value_name = "PATH", conflicts_with_all = ["passphrase", "passphrase_stdin"])]
+    pub key_file: Option<PathBuf>,
+    /// The original vault's passphrase (visible in the process list; prefer
+    /// --passphrase-stdin).
+    #[arg(long, conflicts_with = "passphrase_stdin")]
+    pub passphrase: Option<String>,
+    /// Read the original vault's passphrase from standard input (one line).
+    #[arg(long)]
+    pub passphrase_stdin: bool,
 }
 
 /// Key providers of `init`.

@@ -23,6 +23,8 @@ pub mod kinds {
     pub const VAULT_LOCK: &str = "vault.lock";
     /// The master key was rotated.
     pub const VAULT_ROTATE_MASTER_KEY: &str = "vault.rotate_master_key";
+    /// `aivault migrate` imported a vault of the original tool.
+    pub const VAULT_MIGRATE: &str = "vault.migrate";
     /// A secret was created.
     pub const SECRET_CREATE: &str = "secret.create";
     /// A secret was pinned to a registry provider.

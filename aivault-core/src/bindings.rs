@@ -11,7 +11,8 @@ use crate::credentials::{check_secret_use, host_fits};
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::{Binding, Scope, ScopeKind, SecretMeta, parse_secret_ref, printable};
 use crate::registry::Registry;
-use crate::vault::{Vault, now_ms};
+use crate::store::StoreTx;
+use crate::vault::{Keys, Vault, now_ms};
 
 /// `capability bind`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -133,10 +134,20 @@ impl Vault {
     /// outside the binding's scope; `invalid_input` when the capability's credential needs
     /// several secrets.
     pub fn bind(&self, new: NewBinding) -> Result<BindOutcome> {
+        self.write(|tx, keys| self.bind_in(tx, keys, &new))
+    }
+
+    /// [`Vault::bind`] inside a caller's transaction (`migrate` imports many).
+    pub(crate) fn bind_in(
+        &self,
+        tx: &dyn StoreTx,
+        keys: &Keys,
+        new: &NewBinding,
+    ) -> Result<BindOutcome> {
         let secret_id = parse_secret_ref(&new.secret_ref)?;
         let consumer = new.consumer.as_deref().map(validate_consumer).transpose()?;
         let registry = self.registry();
-        self.write(|tx, keys| {
+        let run = |tx: &dyn StoreTx, keys: &Keys| {
             let view = find_capability(registry, tx, &new.capability)?;
             let meta = tx
                 .secret_get(&secret_id)?
@@ -167,7 +178,12 @@ impl Vault {
                     "capability '{}' needs {} secrets ({}); a binding selects one — create a credential with `aivault credential create` instead",
                     view.id,
                     alternative.secrets.len(),
-                    alternative.secrets.keys().cloned().collect::<Vec<_>>().join(", ")
+                    alternative
+                        .secrets
+                        .keys()
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 )));
             }
             let now = now_ms();
@@ -193,7 +209,8 @@ impl Vault {
                 now,
             )?;
             Ok(BindOutcome { binding, replaced })
-        })
+        };
+        run(tx, keys)
     }
 
     /// Removes the binding of (capability, scope, consumer) (`capability unbind`).

@@ -10,7 +10,7 @@ use crate::hosts;
 use crate::model::{CustomCapability, Policy, printable};
 use crate::registry::{CapabilityDef, ProviderDef, Registry, check_path_prefix, is_valid_method};
 use crate::store::StoreTx;
-use crate::vault::{Vault, now_ms};
+use crate::vault::{Keys, Vault, now_ms};
 
 /// Where a capability is defined.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -230,6 +230,16 @@ impl Vault {
     /// `credential_not_found` for an unknown `--credential`; `policy_violation` for hosts
     /// outside the credential's or the registry provider's.
     pub fn create_capability(&self, new: NewCapability) -> Result<CapabilityView> {
+        self.write(|tx, keys| self.create_capability_in(tx, keys, &new))
+    }
+
+    /// [`Vault::create_capability`] inside a caller's transaction (`migrate` imports many).
+    pub(crate) fn create_capability_in(
+        &self,
+        tx: &dyn StoreTx,
+        keys: &Keys,
+        new: &NewCapability,
+    ) -> Result<CapabilityView> {
         let id = validate_capability_id(new.id.trim())?;
         let methods = normalize_methods(&new.methods)?;
         let paths = normalize_paths(&new.paths)?;
@@ -242,7 +252,7 @@ impl Vault {
                 "capability '{id}' is built in; choose another id"
             )));
         }
-        self.write(|tx, keys| {
+        let run = |tx: &dyn StoreTx, keys: &Keys| {
             if tx.capability_get(&id)?.is_some() {
                 return Err(Error::exists(format!("capability '{id}' already exists")));
             }
@@ -382,7 +392,8 @@ impl Vault {
                 now,
             )?;
             Ok(custom_view(custom))
-        })
+        };
+        run(tx, keys)
     }
 
     /// Deletes an operator capability with its policy and bindings (`capability delete`).
@@ -431,7 +442,18 @@ impl Vault {
     /// `capability_not_found`; `invalid_input` when nothing is set or a size cap is 0.
     /// A rate limit of 0 is allowed and means "deny every call" (as in the original tool).
     pub fn set_policy(&self, capability: &str, update: PolicyUpdate) -> Result<CapabilityPolicy> {
-        if update == PolicyUpdate::default() {
+        self.write(|tx, keys| self.set_policy_in(tx, keys, capability, &update))
+    }
+
+    /// [`Vault::set_policy`] inside a caller's transaction (`migrate` imports many).
+    pub(crate) fn set_policy_in(
+        &self,
+        tx: &dyn StoreTx,
+        keys: &Keys,
+        capability: &str,
+        update: &PolicyUpdate,
+    ) -> Result<CapabilityPolicy> {
+        if *update == PolicyUpdate::default() {
             return Err(Error::invalid(
                 "nothing to set: pass --rate-limit-per-minute, --max-request-body-bytes, --max-response-body-bytes or --response-block",
             ));
@@ -451,7 +473,7 @@ impl Vault {
             }
         }
         let registry = self.registry();
-        self.write(|tx, keys| {
+        let run = |tx: &dyn StoreTx, keys: &Keys| {
             let view = find_capability(registry, tx, capability)?;
             let mut policy = tx.policy_get(&view.id)?.unwrap_or_default();
             if let Some(n) = update.rate_limit_per_minute {
@@ -492,7 +514,8 @@ impl Vault {
                 capability_id: view.id,
                 policy,
             })
-        })
+        };
+        run(tx, keys)
     }
 }
 

@@ -21,7 +21,7 @@ use crate::registry::{
     check_auth, check_path_template, duplicate, host_matches, is_valid_id,
 };
 use crate::store::StoreTx;
-use crate::vault::{Vault, now_ms};
+use crate::vault::{Keys, Vault, now_ms};
 
 /// The auth strategy of `credential create`, as the command line spells it. Unset fields are
 /// `None`/empty; [`AuthOptions::build`] checks that only the kind's own fields are set.
@@ -431,6 +431,17 @@ impl Vault {
     /// secret pinned to another provider, a secret outside the credential's scope, or hosts
     /// outside the registry's.
     pub fn create_credential(&self, new: NewCredential) -> Result<Credential> {
+        new.check()?;
+        self.write(|tx, keys| self.create_credential_in(tx, keys, &new))
+    }
+
+    /// [`Vault::create_credential`] inside a caller's transaction (`migrate` imports many).
+    pub(crate) fn create_credential_in(
+        &self,
+        tx: &dyn StoreTx,
+        keys: &Keys,
+        new: &NewCredential,
+    ) -> Result<Credential> {
         let (scope, explicit_auth) = new.check()?;
         let id = validate_credential_id(new.id.trim())?;
         let provider_id = new.provider.trim().to_string();
@@ -478,7 +489,7 @@ impl Vault {
             Some(_) => registry_hosts(&new.hosts)?,
             None => operator_hosts(&new.hosts, &new.network)?,
         };
-        self.write(|tx, keys| {
+        let run = |tx: &dyn StoreTx, keys: &Keys| {
             if tx.credential_get(&id)?.is_some() {
                 return Err(Error::exists(format!("credential '{id}' already exists")));
             }
@@ -533,7 +544,8 @@ impl Vault {
                 now,
             )?;
             Ok(credential)
-        })
+        };
+        run(tx, keys)
     }
 
     /// Deletes a credential (`credential delete`). An auto-provisioned credential stays

@@ -36,6 +36,7 @@ pub mod envelope;
 pub mod error;
 mod hosts;
 pub mod keys;
+pub mod migrate;
 pub mod model;
 pub mod oauth_setup;
 pub mod operator_registry;

@@ -179,7 +179,7 @@ impl Vault {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn create_in(
+    pub(crate) fn create_in(
         &self,
         tx: &dyn StoreTx,
         keys: &Keys,

@@ -71,7 +71,11 @@ fn print_status(status: &Status, out: &Output) {
 
 /// `aivault status`: never creates a vault.
 pub fn status(config: Config, out: &Output) -> Result<()> {
-    print_status(&Vault::status(config)?, out);
+    let status = Vault::status(config.clone())?;
+    print_status(&status, out);
+    if !status.state.initialized {
+        super::original_vault_hint(&config.dir, out);
+    }
     Ok(())
 }
 
@@ -102,6 +106,7 @@ pub fn init(args: InitArgs, config: Config, out: &Output) -> Result<()> {
         "Vault initialized (provider: {})",
         provider.as_str()
     ));
+    super::original_vault_hint(&status_config.dir, out);
     print_status(&Vault::status(status_config)?, out);
     Ok(())
 }

@@ -5,6 +5,7 @@ mod capabilities;
 mod credentials;
 mod invoke;
 mod lifecycle;
+mod migrate;
 mod secrets;
 
 use aivault_core::{Config, Result, Scope, ScopeKind, Vault};
@@ -26,6 +27,7 @@ pub fn run(command: Command, config: Config, out: &Output) -> Result<()> {
         Command::Secrets(command) => secrets::run(command, config, out),
         Command::Credential(command) => credentials::run(command, config, out),
         Command::Capability(command) => capabilities::run(command, config, out),
+        Command::Migrate(args) => migrate::run(args, config, out),
         Command::Invoke(args) => invoke::run(args, invoke::Render::Body, config, out),
         Command::Json(args) => invoke::run(args, invoke::Render::Json, config, out),
         Command::Markdown(args) => invoke::run(args, invoke::Render::Markdown, config, out),
@@ -46,13 +48,36 @@ pub fn run(command: Command, config: Config, out: &Output) -> Result<()> {
 }
 
 /// Opens (creating if needed) the vault and reports operator provider files that were
-/// skipped, so a broken file is never silently ignored.
+/// skipped, so a broken file is never silently ignored. Creating a vault next to one of the
+/// original aivault tool points at `aivault migrate` (the two are never mixed).
 pub(crate) fn open_vault(config: Config, out: &Output) -> Result<Vault> {
+    let fresh = !config.db_path().exists();
+    let dir = config.dir.clone();
+    let vault = open_vault_quiet(config, out)?;
+    if fresh {
+        original_vault_hint(&dir, out);
+    }
+    Ok(vault)
+}
+
+/// [`open_vault`] without the `migrate` hint (for `migrate` itself).
+pub(crate) fn open_vault_quiet(config: Config, out: &Output) -> Result<Vault> {
     let vault = Vault::open(config)?;
     for warning in vault.registry_warnings() {
         out.note(&format!("warning: {warning}"));
     }
     Ok(vault)
+}
+
+/// Points at `aivault migrate` when the original tool's vault is in or under `dir`.
+pub(crate) fn original_vault_hint(dir: &std::path::Path, out: &Output) {
+    if let Some(found) = aivault_core::migrate::find_original_layout(dir) {
+        out.note(&format!(
+            "note: {} holds a vault of the original aivault tool; this vault is separate. Import it with `aivault migrate --from {}`",
+            found.display(),
+            found.display()
+        ));
+    }
 }
 
 /// `1 credential`, `2 credentials`.
