@@ -147,70 +147,65 @@ impl Vault {
         let secret_id = parse_secret_ref(&new.secret_ref)?;
         let consumer = new.consumer.as_deref().map(validate_consumer).transpose()?;
         let registry = self.registry();
-        let run = |tx: &dyn StoreTx, keys: &Keys| {
-            let view = find_capability(registry, tx, &new.capability)?;
-            let meta = tx
-                .secret_get(&secret_id)?
-                .ok_or_else(|| {
-                    Error::not_found(format!("secret vault:secret:{secret_id} not found"))
-                })?
-                .meta;
-            check_secret_use(&meta, &view.provider, &new.scope)?;
-            if view.origin == CapabilityOrigin::Registry
-                && let Some(claim) = registry.claim(&meta.name)
-                && meta.pinned_provider.as_deref() == Some(claim.provider.id.as_str())
-                && !claim.provider.enables(claim.credential, &view.id)
-            {
-                return Err(Error::new(
-                    ErrorKind::PolicyViolation,
-                    format!(
-                        "secret {} belongs to {}'s '{}' credential, which does not enable capability '{}'; it can only be bound to that credential's capabilities",
-                        meta.name, claim.provider.id, claim.credential.id, view.id
-                    ),
-                ));
-            }
-            if view.origin == CapabilityOrigin::Registry
-                && let Some(provider) = registry.provider(&view.provider)
-                && let Some(alternative) = provider.preferred_alternative_for(&view.id)
-                && alternative.secrets.len() != 1
-            {
-                return Err(Error::invalid(format!(
-                    "capability '{}' needs {} secrets ({}); a binding selects one — create a credential with `aivault credential create` instead",
-                    view.id,
-                    alternative.secrets.len(),
-                    alternative
-                        .secrets
-                        .keys()
-                        .cloned()
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )));
-            }
-            let now = now_ms();
-            let binding = Binding {
-                capability: view.id.clone(),
-                scope: new.scope.clone(),
-                consumer: consumer.clone(),
-                secret_ref: meta.secret_ref(),
-                updated_at_ms: now,
-            };
-            let replaced = tx.binding_upsert(&binding)?;
-            audit::append(
-                tx,
-                &keys.audit,
-                NewEvent::new(kinds::CAPABILITY_BIND)
-                    .capability(&view.id)
-                    .secret(&meta.secret_id)
-                    .scope(&new.scope)
-                    .note(format!(
-                        "consumer={} replaced={replaced}",
-                        consumer.as_deref().unwrap_or("*")
-                    )),
-                now,
-            )?;
-            Ok(BindOutcome { binding, replaced })
+        let view = find_capability(registry, tx, &new.capability)?;
+        let meta = tx
+            .secret_get(&secret_id)?
+            .ok_or_else(|| Error::not_found(format!("secret vault:secret:{secret_id} not found")))?
+            .meta;
+        check_secret_use(&meta, &view.provider, &new.scope)?;
+        if view.origin == CapabilityOrigin::Registry
+            && let Some(claim) = registry.claim(&meta.name)
+            && meta.pinned_provider.as_deref() == Some(claim.provider.id.as_str())
+            && !claim.provider.enables(claim.credential, &view.id)
+        {
+            return Err(Error::new(
+                ErrorKind::PolicyViolation,
+                format!(
+                    "secret {} belongs to {}'s '{}' credential, which does not enable capability '{}'; it can only be bound to that credential's capabilities",
+                    meta.name, claim.provider.id, claim.credential.id, view.id
+                ),
+            ));
+        }
+        if view.origin == CapabilityOrigin::Registry
+            && let Some(provider) = registry.provider(&view.provider)
+            && let Some(alternative) = provider.preferred_alternative_for(&view.id)
+            && alternative.secrets.len() != 1
+        {
+            return Err(Error::invalid(format!(
+                "capability '{}' needs {} secrets ({}); a binding selects one — create a credential with `aivault credential create` instead",
+                view.id,
+                alternative.secrets.len(),
+                alternative
+                    .secrets
+                    .keys()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+        let now = now_ms();
+        let binding = Binding {
+            capability: view.id.clone(),
+            scope: new.scope.clone(),
+            consumer: consumer.clone(),
+            secret_ref: meta.secret_ref(),
+            updated_at_ms: now,
         };
-        run(tx, keys)
+        let replaced = tx.binding_upsert(&binding)?;
+        audit::append(
+            tx,
+            &keys.audit,
+            NewEvent::new(kinds::CAPABILITY_BIND)
+                .capability(&view.id)
+                .secret(&meta.secret_id)
+                .scope(&new.scope)
+                .note(format!(
+                    "consumer={} replaced={replaced}",
+                    consumer.as_deref().unwrap_or("*")
+                )),
+            now,
+        )?;
+        Ok(BindOutcome { binding, replaced })
     }
 
     /// Removes the binding of (capability, scope, consumer) (`capability unbind`).

@@ -252,148 +252,145 @@ impl Vault {
                 "capability '{id}' is built in; choose another id"
             )));
         }
-        let run = |tx: &dyn StoreTx, keys: &Keys| {
-            if tx.capability_get(&id)?.is_some() {
-                return Err(Error::exists(format!("capability '{id}' already exists")));
+        if tx.capability_get(&id)?.is_some() {
+            return Err(Error::exists(format!("capability '{id}' already exists")));
+        }
+        let credential = match &new.credential {
+            Some(cid) => Some(tx.credential_get(cid)?.ok_or_else(|| {
+                Error::new(
+                    ErrorKind::CredentialNotFound,
+                    format!("credential '{}' not found", printable(cid)),
+                )
+            })?),
+            None => None,
+        };
+        let provider = match (&new.provider, &credential) {
+            (Some(p), Some(c)) if *p != c.provider => {
+                return Err(Error::invalid(format!(
+                    "credential '{}' serves provider '{}', not '{}'",
+                    c.id,
+                    c.provider,
+                    printable(p)
+                )));
             }
-            let credential = match &new.credential {
-                Some(cid) => Some(tx.credential_get(cid)?.ok_or_else(|| {
-                    Error::new(
-                        ErrorKind::CredentialNotFound,
-                        format!("credential '{}' not found", printable(cid)),
-                    )
-                })?),
-                None => None,
-            };
-            let provider = match (&new.provider, &credential) {
-                (Some(p), Some(c)) if *p != c.provider => {
+            (_, Some(c)) => c.provider.clone(),
+            (Some(p), None) => {
+                let p = p.trim().to_string();
+                if !crate::registry::is_valid_id(&p) {
                     return Err(Error::invalid(format!(
-                        "credential '{}' serves provider '{}', not '{}'",
-                        c.id,
-                        c.provider,
-                        printable(p)
+                        "invalid provider '{}' (use lower-case a-z, 0-9, '-')",
+                        printable(&p)
                     )));
                 }
-                (_, Some(c)) => c.provider.clone(),
-                (Some(p), None) => {
-                    let p = p.trim().to_string();
-                    if !crate::registry::is_valid_id(&p) {
+                p
+            }
+            (None, None) => return Err(Error::invalid(NEEDS_PROVIDER)),
+        };
+        // The hosts the capability may reach: within its credential's, or the registry
+        // provider's, or (operator provider) any concrete DNS name. Without --host: the
+        // credential's, the registry provider's preferred credential's, or those of the
+        // operator provider's credentials.
+        let registry_provider = registry.provider(&provider);
+        let limit: Option<Vec<String>> = match (&credential, registry_provider) {
+            (Some(c), _) => Some(c.hosts.clone()),
+            (None, Some(def)) => Some(def.hosts.clone()),
+            (None, None) => None,
+        };
+        let hosts = if new.hosts.is_empty() {
+            match (&credential, registry_provider) {
+                (Some(c), _) => c.hosts.clone(),
+                (None, Some(def)) => def.preferred_alternative().map_or_else(
+                    || def.hosts.clone(),
+                    |alt| def.credential_hosts(alt).to_vec(),
+                ),
+                (None, None) => {
+                    let mut hosts: Vec<String> = Vec::new();
+                    for c in tx.credentials_of_provider(&provider)? {
+                        for h in c.hosts {
+                            if !hosts.contains(&h) {
+                                hosts.push(h);
+                            }
+                        }
+                    }
+                    if hosts.is_empty() {
                         return Err(Error::invalid(format!(
-                            "invalid provider '{}' (use lower-case a-z, 0-9, '-')",
-                            printable(&p)
+                            "provider '{provider}' has no credential yet: pass --host"
                         )));
                     }
-                    p
+                    hosts
                 }
-                (None, None) => return Err(Error::invalid(NEEDS_PROVIDER)),
+            }
+        } else {
+            // Without a credential or registry provider to stay within, a host of one of
+            // the provider's credentials is fine as it is (`localhost:11434`, `[::1]:80`).
+            let known: Vec<String> = match &limit {
+                Some(_) => Vec::new(),
+                None => tx
+                    .credentials_of_provider(&provider)?
+                    .into_iter()
+                    .flat_map(|c| c.hosts)
+                    .collect(),
             };
-            // The hosts the capability may reach: within its credential's, or the registry
-            // provider's, or (operator provider) any concrete DNS name. Without --host: the
-            // credential's, the registry provider's preferred credential's, or those of the
-            // operator provider's credentials.
-            let registry_provider = registry.provider(&provider);
-            let limit: Option<Vec<String>> = match (&credential, registry_provider) {
-                (Some(c), _) => Some(c.hosts.clone()),
-                (None, Some(def)) => Some(def.hosts.clone()),
-                (None, None) => None,
-            };
-            let hosts = if new.hosts.is_empty() {
-                match (&credential, registry_provider) {
-                    (Some(c), _) => c.hosts.clone(),
-                    (None, Some(def)) => def.preferred_alternative().map_or_else(
-                        || def.hosts.clone(),
-                        |alt| def.credential_hosts(alt).to_vec(),
-                    ),
-                    (None, None) => {
-                        let mut hosts: Vec<String> = Vec::new();
-                        for c in tx.credentials_of_provider(&provider)? {
-                            for h in c.hosts {
-                                if !hosts.contains(&h) {
-                                    hosts.push(h);
-                                }
-                            }
-                        }
-                        if hosts.is_empty() {
-                            return Err(Error::invalid(format!(
-                                "provider '{provider}' has no credential yet: pass --host"
-                            )));
-                        }
-                        hosts
-                    }
-                }
-            } else {
-                // Without a credential or registry provider to stay within, a host of one of
-                // the provider's credentials is fine as it is (`localhost:11434`, `[::1]:80`).
-                let known: Vec<String> = match &limit {
-                    Some(_) => Vec::new(),
-                    None => tx
-                        .credentials_of_provider(&provider)?
-                        .into_iter()
-                        .flat_map(|c| c.hosts)
-                        .collect(),
-                };
-                let mut hosts: Vec<String> = Vec::new();
-                for host in &new.hosts {
-                    // Compared in its canonical spelling (`API.Example.com` is
-                    // `api.example.com`, `[0::1]` is `[::1]`).
-                    let host = hosts::canonical(host)
-                        .map_err(|e| Error::invalid(format!("--host: {e}")))?;
-                    match &limit {
-                        // A credential's own host is always fine, port and all (a
-                        // private-network credential's `localhost:11434` is no registry-style
-                        // pattern).
-                        Some(allowed) if allowed.contains(&host) => {}
-                        Some(allowed) => {
-                            if !host_fits(allowed, &host) {
-                                return Err(Error::new(
-                                    ErrorKind::PolicyViolation,
-                                    format!(
-                                        "host '{host}' is outside the allowed hosts ({})",
-                                        allowed.join(", ")
-                                    ),
-                                ));
-                            }
-                        }
-                        None if known.contains(&host) => {}
-                        None => {
-                            hosts::parse(&host, hosts::OPERATOR)
-                                .map_err(|e| Error::invalid(format!("--host: {e}")))?;
+            let mut hosts: Vec<String> = Vec::new();
+            for host in &new.hosts {
+                // Compared in its canonical spelling (`API.Example.com` is
+                // `api.example.com`, `[0::1]` is `[::1]`).
+                let host =
+                    hosts::canonical(host).map_err(|e| Error::invalid(format!("--host: {e}")))?;
+                match &limit {
+                    // A credential's own host is always fine, port and all (a
+                    // private-network credential's `localhost:11434` is no registry-style
+                    // pattern).
+                    Some(allowed) if allowed.contains(&host) => {}
+                    Some(allowed) => {
+                        if !host_fits(allowed, &host) {
+                            return Err(Error::new(
+                                ErrorKind::PolicyViolation,
+                                format!(
+                                    "host '{host}' is outside the allowed hosts ({})",
+                                    allowed.join(", ")
+                                ),
+                            ));
                         }
                     }
-                    if !hosts.contains(&host) {
-                        hosts.push(host);
+                    None if known.contains(&host) => {}
+                    None => {
+                        hosts::parse(&host, hosts::OPERATOR)
+                            .map_err(|e| Error::invalid(format!("--host: {e}")))?;
                     }
                 }
-                hosts
-            };
-            let now = now_ms();
-            let custom = CustomCapability {
-                id: id.clone(),
-                provider,
-                credential: credential.map(|c| c.id),
-                hosts,
-                methods,
-                paths,
-                created_at_ms: now,
-            };
-            tx.capability_insert(&custom)?;
-            audit::append(
-                tx,
-                &keys.audit,
-                NewEvent::new(kinds::CAPABILITY_CREATE)
-                    .capability(&id)
-                    .note(format!(
-                        "provider={} methods={} paths={} hosts={}",
-                        custom.provider,
-                        custom.methods.join(","),
-                        custom.paths.join(","),
-                        custom.hosts.join(",")
-                    )),
-                now,
-            )?;
-            Ok(custom_view(custom))
+                if !hosts.contains(&host) {
+                    hosts.push(host);
+                }
+            }
+            hosts
         };
-        run(tx, keys)
+        let now = now_ms();
+        let custom = CustomCapability {
+            id: id.clone(),
+            provider,
+            credential: credential.map(|c| c.id),
+            hosts,
+            methods,
+            paths,
+            created_at_ms: now,
+        };
+        tx.capability_insert(&custom)?;
+        audit::append(
+            tx,
+            &keys.audit,
+            NewEvent::new(kinds::CAPABILITY_CREATE)
+                .capability(&id)
+                .note(format!(
+                    "provider={} methods={} paths={} hosts={}",
+                    custom.provider,
+                    custom.methods.join(","),
+                    custom.paths.join(","),
+                    custom.hosts.join(",")
+                )),
+            now,
+        )?;
+        Ok(custom_view(custom))
     }
 
     /// Deletes an operator capability with its policy and bindings (`capability delete`).
@@ -473,30 +470,29 @@ impl Vault {
             }
         }
         let registry = self.registry();
-        let run = |tx: &dyn StoreTx, keys: &Keys| {
-            let view = find_capability(registry, tx, capability)?;
-            let mut policy = tx.policy_get(&view.id)?.unwrap_or_default();
-            if let Some(n) = update.rate_limit_per_minute {
-                policy.rate_limit_per_minute = Some(n);
-            }
-            if let Some(n) = update.max_request_body_bytes {
-                policy.max_request_body_bytes = Some(n);
-            }
-            if let Some(n) = update.max_response_body_bytes {
-                policy.max_response_body_bytes = Some(n);
-            }
-            if let Some(blocks) = &update.response_block {
-                let mut list: Vec<String> = Vec::new();
-                for block in blocks {
-                    if !list.contains(block) {
-                        list.push(block.clone());
-                    }
+        let view = find_capability(registry, tx, capability)?;
+        let mut policy = tx.policy_get(&view.id)?.unwrap_or_default();
+        if let Some(n) = update.rate_limit_per_minute {
+            policy.rate_limit_per_minute = Some(n);
+        }
+        if let Some(n) = update.max_request_body_bytes {
+            policy.max_request_body_bytes = Some(n);
+        }
+        if let Some(n) = update.max_response_body_bytes {
+            policy.max_response_body_bytes = Some(n);
+        }
+        if let Some(blocks) = &update.response_block {
+            let mut list: Vec<String> = Vec::new();
+            for block in blocks {
+                if !list.contains(block) {
+                    list.push(block.clone());
                 }
-                policy.response_body_blocklist = list;
             }
-            let now = now_ms();
-            tx.policy_set(&view.id, &policy, now)?;
-            audit::append(
+            policy.response_body_blocklist = list;
+        }
+        let now = now_ms();
+        tx.policy_set(&view.id, &policy, now)?;
+        audit::append(
                 tx,
                 &keys.audit,
                 NewEvent::new(kinds::CAPABILITY_POLICY)
@@ -510,12 +506,10 @@ impl Vault {
                     )),
                 now,
             )?;
-            Ok(CapabilityPolicy {
-                capability_id: view.id,
-                policy,
-            })
-        };
-        run(tx, keys)
+        Ok(CapabilityPolicy {
+            capability_id: view.id,
+            policy,
+        })
     }
 }
 

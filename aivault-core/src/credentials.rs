@@ -489,63 +489,60 @@ impl Vault {
             Some(_) => registry_hosts(&new.hosts)?,
             None => operator_hosts(&new.hosts, &new.network)?,
         };
-        let run = |tx: &dyn StoreTx, keys: &Keys| {
-            if tx.credential_get(&id)?.is_some() {
-                return Err(Error::exists(format!("credential '{id}' already exists")));
-            }
-            let secrets = load_secrets(tx, &refs, &provider_id, &scope)?;
-            let now = now_ms();
-            let credential = match provider {
-                Some(def) => registry_credential(
-                    def,
-                    &id,
-                    explicit_auth.clone(),
-                    &hosts,
-                    &secrets,
-                    &scope,
-                    now,
-                )?,
-                None => {
-                    let auth = explicit_auth.clone().ok_or_else(|| {
-                        Error::internal("operator provider without auth slipped through")
-                    })?;
-                    let hosts = hosts.clone();
-                    let links = assign_roles(&auth, &secrets)?;
-                    check_auth_strategy(&auth, &links, &hosts)?;
-                    Credential {
-                        id: id.clone(),
-                        provider: provider_id.clone(),
-                        alternative: CUSTOM_ALTERNATIVE.into(),
-                        origin: CredentialOrigin::Custom,
-                        scope: scope.clone(),
-                        auth,
-                        hosts,
-                        secrets: links,
-                        capabilities: Vec::new(),
-                        network: new.network.clone(),
-                        created_at_ms: now,
-                        updated_at_ms: now,
-                    }
-                }
-            };
-            tx.credential_upsert(&credential)?;
-            audit::append(
-                tx,
-                &keys.audit,
-                NewEvent::new(kinds::CREDENTIAL_CREATE)
-                    .credential(&id)
-                    .scope(&scope)
-                    .note(format!(
-                        "provider={} auth={} hosts={}",
-                        credential.provider,
-                        credential.auth.kind_name(),
-                        credential.hosts.join(",")
-                    )),
+        if tx.credential_get(&id)?.is_some() {
+            return Err(Error::exists(format!("credential '{id}' already exists")));
+        }
+        let secrets = load_secrets(tx, &refs, &provider_id, &scope)?;
+        let now = now_ms();
+        let credential = match provider {
+            Some(def) => registry_credential(
+                def,
+                &id,
+                explicit_auth.clone(),
+                &hosts,
+                &secrets,
+                &scope,
                 now,
-            )?;
-            Ok(credential)
+            )?,
+            None => {
+                let auth = explicit_auth.clone().ok_or_else(|| {
+                    Error::internal("operator provider without auth slipped through")
+                })?;
+                let hosts = hosts.clone();
+                let links = assign_roles(&auth, &secrets)?;
+                check_auth_strategy(&auth, &links, &hosts)?;
+                Credential {
+                    id: id.clone(),
+                    provider: provider_id.clone(),
+                    alternative: CUSTOM_ALTERNATIVE.into(),
+                    origin: CredentialOrigin::Custom,
+                    scope: scope.clone(),
+                    auth,
+                    hosts,
+                    secrets: links,
+                    capabilities: Vec::new(),
+                    network: new.network.clone(),
+                    created_at_ms: now,
+                    updated_at_ms: now,
+                }
+            }
         };
-        run(tx, keys)
+        tx.credential_upsert(&credential)?;
+        audit::append(
+            tx,
+            &keys.audit,
+            NewEvent::new(kinds::CREDENTIAL_CREATE)
+                .credential(&id)
+                .scope(&scope)
+                .note(format!(
+                    "provider={} auth={} hosts={}",
+                    credential.provider,
+                    credential.auth.kind_name(),
+                    credential.hosts.join(",")
+                )),
+            now,
+        )?;
+        Ok(credential)
     }
 
     /// Deletes a credential (`credential delete`). An auto-provisioned credential stays
