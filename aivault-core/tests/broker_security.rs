@@ -278,12 +278,171 @@ fn caller_owned_query_parameter_is_refused() {
     env.finish();
 }
 
+/// Spellings of the credential's header that servers read as the same name (nginx, CGI, PHP
+/// map `_` and `.` onto `-`; names are case-insensitive) are refused like the header itself,
+/// and so are the identity and override headers in those spellings; an unrelated look-alike
+/// goes through.
+#[test]
+fn owned_header_name_variants_are_refused() {
+    let env = Env::new(
+        "api.anthropic.com",
+        "ANTHROPIC_API_KEY",
+        &canary(),
+        echo_handler(),
+    );
+    for name in [
+        "x_api_key",
+        "X_API_KEY",
+        "x.api.key",
+        "X-API_KEY",
+        "x_api.key",
+        "proxy_authorization",
+        "x_forwarded_host",
+        "X_Forwarded_For",
+        "x_real_ip",
+        "x_http_method_override",
+    ] {
+        let invocation = Invocation {
+            headers: vec![(name.into(), "sk-ant-attacker".into())],
+            ..call("anthropic/models", "/v1/models")
+        };
+        let err = env.refused(&invocation, ErrorKind::PolicyViolation, name);
+        assert!(!err.message().contains("sk-ant-attacker"), "{err}");
+    }
+    let response = env.ok(&Invocation {
+        headers: vec![("x-api-keys".into(), "v".into())],
+        ..call("anthropic/models", "/v1/models")
+    });
+    assert_eq!(response.status, 200);
+    let received = env.upstream.requests();
+    assert_eq!(received.len(), 1);
+    assert_eq!(received[0].header_all("x-api-key"), vec![env.key.as_str()]);
+    env.finish();
+}
+
+/// Headers that proxies and frameworks honour to override the method, path or host the
+/// policy checked are refused, in any case.
+#[test]
+fn override_headers_are_refused() {
+    let env = Env::openai(echo_handler());
+    for (name, value) in [
+        ("X-Original-Method", "DELETE"),
+        ("X-HTTP-Method", "DELETE"),
+        ("X-HTTP-Method-Override", "DELETE"),
+        ("X-Method-Override", "DELETE"),
+        ("X-Override-URL", "/v1/files"),
+        ("X-Original-URL", "/v1/files"),
+        ("X-Rewrite-URL", "/v1/files"),
+        ("X-Original-Path", "/v1/files"),
+        ("X-Envoy-Original-Path", "/v1/files"),
+        ("X-HTTP-DestinationURL", "https://evil.test/"),
+        ("X-Proxy-URL", "https://evil.test/"),
+        ("X-Host", "evil.test"),
+        ("X-HTTP-Host-Override", "evil.test"),
+        ("X-Original-Host", "evil.test"),
+        ("X-Forwarded-Host", "evil.test"),
+        ("x-original-method", "DELETE"),
+        ("X_HOST", "evil.test"),
+    ] {
+        let invocation = Invocation {
+            headers: vec![(name.into(), value.into())],
+            ..call("openai/models", "/v1/models")
+        };
+        env.refused(&invocation, ErrorKind::PolicyViolation, name);
+    }
+    env.finish();
+}
+
+/// Spellings of the credential's query parameter that servers read as it (case, `.`, `+`,
+/// `%5F`, PHP arrays, leading spaces, `;` as a separator) are refused before any connection;
+/// look-alikes no server confuses go through unchanged.
+#[test]
+fn owned_query_parameter_variants_are_refused() {
+    let env = Env::new("serpapi.com", "SERPAPI_API_KEY", &canary(), echo_handler());
+    for path in [
+        "/search?q=x&API_KEY=mine",
+        "/search?q=x&Api_Key=mine",
+        "/search?q=x&api.key=mine",
+        "/search?q=x&api+key=mine",
+        "/search?q=x&api-key=mine",
+        "/search?q=x&api%5Fkey=mine",
+        "/search?q=x&api_key[]=mine",
+        "/search?q=x&api_key[0]=mine",
+        "/search?q=x&api_key%5B%5D=mine",
+        "/search?q=x&%20api_key=mine",
+        "/search?q=x&+api_key=mine",
+        "/search?x=1;api_key=mine",
+        "/search?q=x;API.KEY",
+    ] {
+        env.refused(
+            &call("serpapi/search", path),
+            ErrorKind::PolicyViolation,
+            path,
+        );
+    }
+    let response = env.ok(&call("serpapi/search", "/search?q=api_key&apikeys=1"));
+    assert_eq!(response.status, 200);
+    let received = env.upstream.requests();
+    assert_eq!(received.len(), 1);
+    assert_eq!(
+        received[0].target,
+        format!("/search?q=api_key&apikeys=1&api_key={}", env.key)
+    );
+    env.finish();
+}
+
+/// `_method` (and its kin) in the query, a form body or a multipart body would let a
+/// framework run another method than the one the capability's policy checked
+/// (`openai/embeddings` allows only POST): refused before any connection.
+#[test]
+fn method_override_parameters_are_refused() {
+    let env = Env::openai(echo_handler());
+    for path in [
+        "/v1/embeddings?_method=DELETE",
+        "/v1/embeddings?_METHOD=DELETE",
+        "/v1/embeddings?a=1;_method=DELETE",
+        "/v1/embeddings?%5Fmethod=DELETE",
+        "/v1/embeddings?_HttpMethod=DELETE",
+    ] {
+        let invocation = Invocation {
+            body: RequestBody::Bytes(b"{}".to_vec()),
+            ..call("openai/embeddings", path)
+        };
+        env.refused(&invocation, ErrorKind::PolicyViolation, path);
+    }
+    let form = Invocation {
+        headers: vec![(
+            "Content-Type".into(),
+            "application/x-www-form-urlencoded".into(),
+        )],
+        body: RequestBody::Bytes(b"input=x&_method=DELETE".to_vec()),
+        ..call("openai/embeddings", "/v1/embeddings")
+    };
+    env.refused(&form, ErrorKind::PolicyViolation, "form _method");
+    let multipart = Invocation {
+        body: RequestBody::Multipart(vec![MultipartPart::Field {
+            name: "_method".into(),
+            value: "DELETE".into(),
+        }]),
+        ..call("openai/embeddings", "/v1/embeddings")
+    };
+    env.refused(&multipart, ErrorKind::PolicyViolation, "multipart _method");
+    // `method` is an ordinary parameter (Flickr, Last.fm use it).
+    let response = env.ok(&Invocation {
+        body: RequestBody::Bytes(b"{}".to_vec()),
+        ..call("openai/embeddings", "/v1/embeddings?method=x")
+    });
+    assert_eq!(response.status, 200);
+    env.finish();
+}
+
 // ---------------------------------------------------------------------------------------------
 // Paths, header injection, methods
 // ---------------------------------------------------------------------------------------------
 
-/// Dot segments (plain or encoded, any case), encoded separators, backslashes and prefix
-/// extensions cannot leave `openai/files` (prefix `/v1/files`); a real sub-path is sent as is.
+/// Dot segments (plain or encoded, any case, with or without `;params`: `..;`, `.%2e;`),
+/// encoded separators, backslashes and prefix extensions (`/v1/files;x`, `/v1;x/files`)
+/// cannot leave `openai/files` (prefix `/v1/files`); a real sub-path is sent as is.
 #[test]
 fn path_escapes_are_refused() {
     let env = Env::openai(echo_handler());
@@ -307,6 +466,18 @@ fn path_escapes_are_refused() {
         ("/v1/filesX", ErrorKind::PolicyViolation),
         ("/v1/files.json", ErrorKind::PolicyViolation),
         ("/v1/files;/../models", ErrorKind::PolicyViolation),
+        // `;params` are stripped by Tomcat, Jetty and Spring before dot segments resolve.
+        ("/v1/files/..;/models", ErrorKind::PolicyViolation),
+        ("/v1/files/..;x=1/models", ErrorKind::PolicyViolation),
+        ("/v1/files/.%2e;/models", ErrorKind::PolicyViolation),
+        ("/v1/files/%2e%2e;x=1/models", ErrorKind::PolicyViolation),
+        ("/v1/files/%2E.;/models", ErrorKind::PolicyViolation),
+        ("/v1/files/..%3B/models", ErrorKind::PolicyViolation),
+        ("/v1/files/.;/abc", ErrorKind::PolicyViolation),
+        ("/v1/files/abc/..;/..;/models", ErrorKind::PolicyViolation),
+        ("/v1;x/files/abc", ErrorKind::PolicyViolation),
+        ("/v1/files;x/abc", ErrorKind::PolicyViolation),
+        ("/v1/files%3Bx/abc", ErrorKind::PolicyViolation),
         ("/v1/models", ErrorKind::PolicyViolation),
         ("/v1//files/abc", ErrorKind::InvalidInput),
         ("/v1/files/abc#frag", ErrorKind::InvalidInput),
@@ -318,13 +489,18 @@ fn path_escapes_are_refused() {
     assert_eq!(response.status, 200);
     // Already-encoded text is not decoded twice: `%252e%252e` is a literal name.
     env.ok(&call("openai/files", "/v1/files/%252e%252e"));
+    // Parameters on an ordinary segment are the caller's business.
+    env.ok(&call("openai/files", "/v1/files/abc;v=1"));
     let targets: Vec<String> = env
         .upstream
         .requests()
         .into_iter()
         .map(|r| r.target)
         .collect();
-    assert_eq!(targets, vec!["/v1/files/abc", "/v1/files/%252e%252e"]);
+    assert_eq!(
+        targets,
+        vec!["/v1/files/abc", "/v1/files/%252e%252e", "/v1/files/abc;v=1"]
+    );
     env.finish();
 }
 

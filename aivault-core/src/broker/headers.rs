@@ -38,21 +38,33 @@ const IDENTITY_HEADERS: &[&str] = &[
     "x-originating-ip",
 ];
 
-/// Headers some servers honour to override the method or path the broker's policy checked.
+/// Headers some servers, frameworks and proxies honour to override the method, path or host
+/// the broker's policy checked.
 const OVERRIDE_HEADERS: &[&str] = &[
     "x-http-method-override",
     "x-http-method",
     "x-method-override",
+    "x-original-method",
     "x-original-url",
     "x-rewrite-url",
     "x-original-uri",
+    "x-original-path",
+    "x-override-url",
+    "x-envoy-original-path",
+    "x-http-destinationurl",
+    "x-proxy-url",
+    "x-host",
+    "x-http-host-override",
+    "x-original-host",
 ];
 
 /// Checks the caller's headers; `owned` = lower-case header names the credential's auth
 /// strategy sets (e.g. "x-api-key", "x-amz-date"). Returns the headers to send (names
 /// lower-cased, order kept).
 ///
-/// Names are compared case-insensitively; duplicates are allowed; cookies may be sent.
+/// Names are compared case-insensitively and with `-`, `_` and `.` taken as one character
+/// (nginx, CGI, PHP and WSGI map `x_api_key` onto `X-Api-Key`), so `x_api_key` and
+/// `X.API.KEY` are refused like `x-api-key`; duplicates are allowed; cookies may be sent.
 /// - A name must be an RFC 9110 token (invalid input otherwise).
 /// - Refused by policy: `authorization`, `proxy-authorization` and any `owned` name (the
 ///   broker injects credentials itself); hop-by-hop and framing headers (`connection`,
@@ -61,9 +73,11 @@ const OVERRIDE_HEADERS: &[&str] = &[
 ///   (`forwarded`, `via`, every `x-forwarded-*`, `x-real-ip`, `x-client-ip`, `true-client-ip`,
 ///   `cf-connecting-ip`, `x-cluster-client-ip`, `x-originating-ip`); method and path
 ///   override headers that would sidestep the capability's policy (`x-http-method-override`,
-///   `x-http-method`, `x-method-override`, `x-original-url`, `x-original-uri`,
-///   `x-rewrite-url`); and `accept-encoding` (the broker always asks for identity encoding so
-///   it sees the bytes it redacts).
+///   `x-http-method`, `x-method-override`, `x-original-method`, `x-original-url`,
+///   `x-original-uri`, `x-original-path`, `x-rewrite-url`, `x-override-url`,
+///   `x-envoy-original-path`, `x-http-destinationurl`, `x-proxy-url`, `x-host`,
+///   `x-http-host-override`, `x-original-host`); and `accept-encoding` (the broker always asks
+///   for identity encoding so it sees the bytes it redacts).
 /// - A value holding CR, LF or NUL is refused by policy (header injection); any other
 ///   control character except tab is invalid input.
 pub(crate) fn check_caller_headers(
@@ -129,38 +143,39 @@ fn check_one(name: &str, value: &str, owned: &[String]) -> Result<String> {
         )));
     }
     let lower = name.to_ascii_lowercase();
+    let canonical = canonical_name(name);
     let refuse = |why: &str| {
         Error::new(
             ErrorKind::PolicyViolation,
             format!("header '{name}' is refused: {why}; remove it"),
         )
     };
-    if CREDENTIAL_HEADERS.contains(&lower.as_str()) {
+    if CREDENTIAL_HEADERS.contains(&canonical.as_str()) {
         return Err(refuse(
             "the broker injects credentials itself, callers never send them",
         ));
     }
-    if owned.iter().any(|o| o.eq_ignore_ascii_case(&lower)) {
+    if owned.iter().any(|o| canonical_name(o) == canonical) {
         return Err(refuse(
             "the credential's auth sets it and the broker injects credentials itself",
         ));
     }
-    if FRAMING_HEADERS.contains(&lower.as_str()) {
+    if FRAMING_HEADERS.contains(&canonical.as_str()) {
         return Err(refuse(
             "the broker manages the connection and message framing",
         ));
     }
-    if lower.starts_with("x-forwarded-") || IDENTITY_HEADERS.contains(&lower.as_str()) {
+    if canonical.starts_with("x-forwarded-") || IDENTITY_HEADERS.contains(&canonical.as_str()) {
         return Err(refuse(
             "it claims a client address or forwarding chain, which the broker does not let callers set",
         ));
     }
-    if OVERRIDE_HEADERS.contains(&lower.as_str()) {
+    if OVERRIDE_HEADERS.contains(&canonical.as_str()) {
         return Err(refuse(
             "it could override the method or path the capability's policy checked; send the real method and path instead",
         ));
     }
-    if lower == "accept-encoding" {
+    if canonical == "accept-encoding" {
         return Err(refuse(
             "the broker always requests identity encoding because it must see the bytes it redacts",
         ));
@@ -179,6 +194,17 @@ fn check_one(name: &str, value: &str, owned: &[String]) -> Result<String> {
         )));
     }
     Ok(lower)
+}
+
+/// A header name as the policy compares it: lower-case, with `_` and `.` read as `-`
+/// (servers that expose headers as `HTTP_X_API_KEY` cannot tell them apart).
+fn canonical_name(name: &str) -> String {
+    name.bytes()
+        .map(|b| match b {
+            b'_' | b'.' => '-',
+            b => char::from(b.to_ascii_lowercase()),
+        })
+        .collect()
 }
 
 /// RFC 9110 `token`: one or more tchar.
@@ -342,6 +368,42 @@ mod tests {
     }
 
     #[test]
+    fn separator_and_case_variants_of_refused_names_are_refused() {
+        let owned = ["x-api-key", "x-goog-api-key"];
+        for name in [
+            "x_api_key",
+            "X_API_KEY",
+            "x.api.key",
+            "X-API_KEY",
+            "x_api.Key",
+            "x_goog_api_key",
+            "proxy_authorization",
+            "Content_Length",
+            "transfer_encoding",
+            "x_forwarded_for",
+            "X_Forwarded_Host",
+            "x.forwarded.proto",
+            "x_real_ip",
+            "x_http_method_override",
+            "X.Original.URL",
+            "accept_encoding",
+        ] {
+            assert_eq!(
+                kind(name, "zz-val", &owned),
+                ErrorKind::PolicyViolation,
+                "{name:?}"
+            );
+        }
+        let owned = vec!["x-api-key".to_owned()];
+        for name in ["x-api-keys", "xapikey", "x-api", "x__api-key"] {
+            assert!(
+                check_caller_headers(&[(name.to_owned(), "v".to_owned())], &owned).is_ok(),
+                "{name:?}"
+            );
+        }
+    }
+
+    #[test]
     fn managed_headers_are_refused() {
         for name in [
             "Connection",
@@ -373,6 +435,15 @@ mod tests {
             "X-Original-URL",
             "X-Original-URI",
             "X-Rewrite-URL",
+            "X-Original-Method",
+            "X-Original-Path",
+            "X-Override-URL",
+            "X-Envoy-Original-Path",
+            "X-HTTP-DestinationURL",
+            "X-Proxy-URL",
+            "X-Host",
+            "X-HTTP-Host-Override",
+            "X-Original-Host",
             "Accept-Encoding",
             "accept-encoding",
         ] {

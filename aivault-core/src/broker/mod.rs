@@ -1,7 +1,7 @@
 //! The broker: invoke a capability with a credential the caller never sees (DESIGN §5).
 //!
 //! [`Vault::invoke`](crate::Vault::invoke) runs the pipeline in `pipeline.rs`; each step has
-//! its own file: request checks (`path`, `headers`), auth rendering (`auth`, `fields` for
+//! its own file: request checks (`path`, `headers`, `params`), auth rendering (`auth`, `fields` for
 //! JSON secrets of several roles, `oauth2` with `token_state` and `jwt`, `sigv4`, `hmac_sign`, `tls`), the network guard
 //! (`netguard`), the HTTP agents
 //! (`transport`) and response redaction (`redact`). `request_json` reads the JSON form of a
@@ -15,6 +15,7 @@ mod jwt;
 pub mod markdown;
 pub mod netguard;
 mod oauth2;
+mod params;
 pub(crate) mod path;
 mod pipeline;
 pub(crate) mod redact;

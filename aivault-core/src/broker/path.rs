@@ -21,16 +21,6 @@ pub(crate) struct RequestTarget {
 }
 
 impl RequestTarget {
-    /// Decoded name of each query parameter (for "does the caller set a parameter the
-    /// credential owns" checks; compare case-sensitively).
-    ///
-    /// Percent escapes are decoded (`api%5Fkey` yields `api_key`); `+` is kept as `+`, so a
-    /// caller's `a+b` and `a%2Bb` both match an owned name `a+b`. Escapes that do not form
-    /// UTF-8 decode to U+FFFD.
-    pub fn query_names(&self) -> impl Iterator<Item = String> + '_ {
-        self.query.iter().map(|(name, _)| percent_decode(name))
-    }
-
     /// Renders `path?query` (query omitted when empty), appending `extra` parameters (already
     /// encoded pairs) after the caller's.
     pub fn render(&self, extra: &[(String, String)]) -> String {
@@ -69,8 +59,9 @@ impl RequestTarget {
 ///   characters are decoded (`%7E` becomes `~`) and the others upper-cased (`%c3` becomes
 ///   `%C3`); an encoded `/` (`%2F`), backslash (`%5C`) or control character (`%00`–`%1F`,
 ///   `%7F`) is a policy violation. Nothing is decoded twice (`%252e` stays `%252e`).
-/// - A `.` or `..` segment (also when percent-encoded) is a policy violation; an empty
-///   segment (`//`) is invalid; a trailing `/` is kept.
+/// - A `.` or `..` segment (also when percent-encoded, and also once its `;params` are
+///   removed: `..;`, `.;x=1`, `%2e%2e;`, `..%3B`) is a policy violation; an empty segment
+///   (`//`) is invalid; a trailing `/` is kept.
 /// - The query (after the first `?`) is split on `&` (empty pieces dropped), each piece at its
 ///   first `=`; names and values keep their encoding exactly (`+` included).
 pub(crate) fn normalize(raw: &str) -> Result<RequestTarget> {
@@ -111,9 +102,9 @@ pub(crate) fn normalize(raw: &str) -> Result<RequestTarget> {
             )));
         }
         let segment = normalize_segment(raw, segment)?;
-        if segment == "." || segment == ".." {
+        if is_dot_segment(&segment) {
             return Err(policy(format!(
-                "request path '{}' has a '.' or '..' segment (possibly percent-encoded), which could escape the capability's allowed paths; send the resolved path instead",
+                "request path '{}' has a '.' or '..' segment (possibly percent-encoded or followed by ';' parameters, as in '..;'), which could escape the capability's allowed paths; send the resolved path instead",
                 printable(raw)
             )));
         }
@@ -318,8 +309,23 @@ fn normalize_segment(raw: &str, segment: &str) -> Result<String> {
     Ok(out)
 }
 
+/// Whether a normalized segment is `.` or `..` once its path parameters are removed.
+///
+/// Tomcat, Jetty and Spring strip `;params` from each segment before resolving dot segments,
+/// so `..;`, `..;x=1` and `.;` climb like `..` and `.`. An encoded `;` (`%3B`, upper-case after
+/// [`normalize_segment`]) counts as one too: a proxy that decodes it hands the server a `;`.
+/// The segment's unreserved escapes are already decoded, so `.%2e;` is `..;` here.
+fn is_dot_segment(segment: &str) -> bool {
+    let end = [segment.find(';'), segment.find("%3B")]
+        .into_iter()
+        .flatten()
+        .min()
+        .unwrap_or(segment.len());
+    matches!(&segment[..end], "." | "..")
+}
+
 /// Decodes percent escapes (well-formed ones; others are kept as text), lossily as UTF-8.
-fn percent_decode(s: &str) -> String {
+pub(crate) fn percent_decode(s: &str) -> String {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -434,6 +440,53 @@ mod tests {
         ] {
             assert_eq!(kind_of(raw), ErrorKind::PolicyViolation, "{raw:?}");
         }
+    }
+
+    #[test]
+    fn dot_segments_with_path_parameters_are_refused() {
+        for raw in [
+            "/v1/..;/x",
+            "/v1/..;",
+            "/v1/.;/x",
+            "/v1/.;",
+            "/v1/.%2e;/x",
+            "/v1/%2e.;/x",
+            "/v1/%2e%2e;/x",
+            "/v1/%2E%2E;x=1/x",
+            "/v1/..;x=1/x",
+            "/v1/..;a;b/x",
+            "/v1/..;/",
+            "/v1/..%3b/x",
+            "/v1/..%3B/x",
+            "/v1/.%2e%3Bx/x",
+            "/v1/.%3B/x",
+            "/v1/files/x/..;/..;/models",
+        ] {
+            assert_eq!(kind_of(raw), ErrorKind::PolicyViolation, "{raw:?}");
+        }
+        // Parameters on ordinary segments stay as they are.
+        for (raw, want) in [
+            ("/v1/x;a=b", "/v1/x;a=b"),
+            ("/v1/;x/y", "/v1/;x/y"),
+            ("/v1/...;x", "/v1/...;x"),
+            ("/v1/..a;/x", "/v1/..a;/x"),
+            ("/v1/x;..", "/v1/x;.."),
+            ("/v1/x%3b..", "/v1/x%3B.."),
+        ] {
+            let target = normalize(raw).unwrap_or_else(|e| panic!("{raw:?} refused: {e}"));
+            assert_eq!(target.path, want, "{raw:?}");
+        }
+    }
+
+    #[test]
+    fn path_parameters_never_widen_a_prefix() {
+        let admits = |prefix: &str, raw: &str| prefix_admits(prefix, &normalize(raw).unwrap().path);
+        assert!(!admits("/v1/files", "/v1;x/files"));
+        assert!(!admits("/v1/files", "/v1;/files/abc"));
+        assert!(!admits("/v1/files", "/v1/files;x"));
+        assert!(!admits("/v1/files", "/v1/files;/abc"));
+        assert!(!admits("/v1/files", "/v1/files%3B/abc"));
+        assert!(admits("/v1/files", "/v1/files/abc;v=1"));
     }
 
     #[test]
@@ -568,16 +621,15 @@ mod tests {
     }
 
     #[test]
-    fn query_names_are_decoded_for_ownership_checks() {
+    fn query_names_decode_for_ownership_checks() {
         let t = normalize("/x?key=1&api%5Fkey=2&a+b&a%2Bb=3&Key&caf%C3%A9&bad%FF&%zz").unwrap_err();
         assert_eq!(t.kind(), ErrorKind::InvalidInput);
         let t = normalize("/x?key=1&api%5Fkey=2&a+b&a%2Bb=3&Key&caf%C3%A9&bad%FF").unwrap();
-        let names: Vec<String> = t.query_names().collect();
+        let names: Vec<String> = t.query.iter().map(|(n, _)| percent_decode(n)).collect();
         assert_eq!(
             names,
             ["key", "api_key", "a+b", "a+b", "Key", "café", "bad\u{fffd}"]
         );
-        assert!(!t.query_names().any(|n| n == "appid"));
     }
 
     #[test]

@@ -19,7 +19,7 @@ use super::redact::Redactor;
 use super::request::{Invocation, PreparedBody};
 use super::response::{AuditDraft, InvokeResponse, Planned, ResponseStream};
 use super::transport::{self, AgentKey, DEFAULT_TIMEOUT};
-use super::{fields, headers, hmac_sign, oauth2, sigv4};
+use super::{fields, headers, hmac_sign, oauth2, params, sigv4};
 
 /// Rate limits count calls over this sliding window.
 const RATE_WINDOW_MS: i64 = 60_000;
@@ -395,19 +395,15 @@ fn check<'i>(
         .map(str::to_ascii_lowercase)
         .collect();
     let caller_headers = headers::check_caller_headers(&invocation.headers, &owned_headers)?;
-    let owned_params = plan.auth.param_names();
-    if let Some(name) = target
-        .query_names()
-        .find(|n| owned_params.iter().any(|p| p == n))
-    {
-        return Err(Error::new(
-            ErrorKind::PolicyViolation,
-            format!("query parameter '{name}' is set by the broker from the credential; remove it"),
-        ));
-    }
+    params::check_caller_query(&target, &plan.auth.param_names())?;
     let body = invocation
         .body
         .prepare(plan.policy.max_request_body_bytes, files)?;
+    let content_type = caller_headers
+        .iter()
+        .find(|(n, _)| n == "content-type")
+        .map(|(_, v)| v.as_str());
+    params::check_body_fields(&invocation.body, &body.bytes, content_type)?;
     if body.content_type.is_some() && caller_headers.iter().any(|(n, _)| n == "content-type") {
         return Err(Error::invalid(
             "a multipart body sets its own content-type: remove the content-type header",
