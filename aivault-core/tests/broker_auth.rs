@@ -10,8 +10,8 @@
 
 mod common;
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use aivault_core::broker::netguard::DevRoutes;
 use aivault_core::registry::AuthSpec;
@@ -606,13 +606,13 @@ const ACME_HOSTS: [&str; 2] = ["api.acme.test", "auth.acme.test"];
 const ACME_TOKEN_ENDPOINT: &str = "https://auth.acme.test/token";
 
 /// An OAuth 2.0 provider on one loopback upstream: `POST /token` issues `at-N`/`rt-N`
-/// (N = 1, 2, ...) with a configurable `expires_in`; every other path answers 200 (echoing
+/// (N = 1, 2, ...) with a configurable `expires_in` (raw JSON); every other path answers 200 (echoing
 /// the authorization header) to `Bearer at-N` with `N >= valid_from`, else 401.
 struct Acme {
     t: TestDir,
     upstream: Upstream,
     pki: Pki,
-    expires_in: Arc<AtomicI64>,
+    expires_in: Arc<Mutex<String>>,
     valid_from: Arc<AtomicUsize>,
 }
 
@@ -620,7 +620,7 @@ impl Acme {
     fn new() -> Acme {
         let pki = Pki::new(&ACME_HOSTS);
         let issued = Arc::new(AtomicUsize::new(0));
-        let expires_in = Arc::new(AtomicI64::new(3600));
+        let expires_in = Arc::new(Mutex::new("3600".to_string()));
         let valid_from = Arc::new(AtomicUsize::new(0));
         let (i, e, v) = (issued.clone(), expires_in.clone(), valid_from.clone());
         let upstream = Upstream::https(&pki, move |req: &Recorded| {
@@ -628,7 +628,7 @@ impl Acme {
                 let n = i.fetch_add(1, Ordering::SeqCst) + 1;
                 return Reply::json(format!(
                     r#"{{"access_token":"at-{n}","token_type":"Bearer","expires_in":{},"refresh_token":"rt-{n}"}}"#,
-                    e.load(Ordering::SeqCst)
+                    e.lock().unwrap()
                 ));
             }
             let auth = req.header("authorization").unwrap_or("");
@@ -798,39 +798,141 @@ fn oauth2_refresh_token_grant_fetches_then_reuses() {
     assert_response_clean(&response, &[&client_secret, &refresh_token, "at-1"]);
 }
 
-/// A token within five minutes of expiry (`expires_in: 120`) is refreshed on the next call,
-/// with the rotated refresh token the endpoint returned (`rt-1`).
+/// A stored token within five minutes of expiry (`expires_at` two minutes ahead) is
+/// refreshed on the next call, with the stored refresh token; the new one is then reused.
 #[test]
 fn oauth2_token_near_expiry_is_refreshed() {
     let acme = Acme::new();
-    acme.expires_in.store(120, Ordering::SeqCst);
     let client_secret = canary();
     let refresh_token = canary();
-    let (vault, _) = acme.vault(
-        &refresh_secret(&client_secret, &refresh_token),
-        "refresh_token",
-        &[],
+    let soon = now_secs() + 120;
+    let secret = format!(
+        r#"{{"client_id":"acme client/1","client_secret":"{client_secret}","refresh_token":"{refresh_token}","access_token":"at-0","expires_at":{soon}}}"#
     );
-    assert_eq!(invoke(&vault, acme_call()).status, 200);
+    let (vault, _) = acme.vault(&secret, "refresh_token", &[]);
     let response = invoke(&vault, acme_call());
     assert_eq!(response.status, 200);
+    assert_eq!(invoke(&vault, acme_call()).status, 200);
     let tokens = acme.token_requests();
-    assert_eq!(tokens.len(), 2);
+    assert_eq!(tokens.len(), 1);
     acme.assert_token_request(
-        &tokens[1],
+        &tokens[0],
         &format!(
-            "grant_type=refresh_token&refresh_token=rt-1&client_id=acme%20client%2F1&client_secret={client_secret}"
+            "grant_type=refresh_token&refresh_token={refresh_token}&client_id=acme%20client%2F1&client_secret={client_secret}"
         ),
     );
     let api = acme.api_requests();
-    assert_eq!(api[1].header("authorization"), Some("Bearer at-2"));
-    assert_response_clean(&response, &[&client_secret, &refresh_token, "at-2"]);
+    assert_eq!(api[0].header("authorization"), Some("Bearer at-1"));
+    assert_eq!(api[1].header("authorization"), Some("Bearer at-1"));
+    assert_response_clean(&response, &[&client_secret, &refresh_token, "at-1"]);
     assert_audit(
         &vault,
         &[&client_secret, &refresh_token],
         "acme/api",
         "outcome=ok method=GET host=api.acme.test path=/v1/me status=200 ",
     );
+}
+
+/// Whatever `expires_in` the token endpoint announces (0, negative, a few seconds, `i64::MAX`,
+/// beyond `u64`, a float, a numeric string, garbage), the broker neither fails nor asks for a
+/// token on every call: three calls make one token request, and each API call carries the
+/// issued token.
+#[test]
+fn oauth2_absurd_expires_in_neither_fails_nor_refreshes_every_call() {
+    for expires_in in [
+        "0",
+        "-1",
+        "1",
+        "120",
+        "-9223372036854775808",
+        "9223372036854775807",
+        "18446744073709551615",
+        "100000000000000000000000000",
+        "1e300",
+        "-1e300",
+        "3600.5",
+        r#""3600""#,
+        r#""soon""#,
+        "true",
+        "null",
+        "{}",
+        "[1]",
+    ] {
+        let acme = Acme::new();
+        *acme.expires_in.lock().unwrap() = expires_in.to_string();
+        let client_secret = canary();
+        let refresh_token = canary();
+        let (vault, _) = acme.vault(
+            &refresh_secret(&client_secret, &refresh_token),
+            "refresh_token",
+            &[],
+        );
+        for _ in 0..3 {
+            let response = vault
+                .invoke(&acme_call())
+                .unwrap_or_else(|e| panic!("expires_in {expires_in}: {e} ({})", e.kind()));
+            assert_eq!(response.status, 200, "expires_in {expires_in}");
+            assert_response_clean(&response, &[&client_secret, &refresh_token]);
+        }
+        assert_eq!(
+            acme.token_requests().len(),
+            1,
+            "expires_in {expires_in}: a token request per call"
+        );
+        let api = acme.api_requests();
+        assert_eq!(api.len(), 3, "expires_in {expires_in}");
+        assert!(
+            api.iter()
+                .all(|r| r.header("authorization") == Some("Bearer at-1")),
+            "expires_in {expires_in}"
+        );
+        assert_audit_clean(&vault, &client_secret);
+        assert_audit_ok(&vault);
+    }
+}
+
+/// An absurd `expires_at` stored in the secret (beyond `i64`, a float, a numeric string, the
+/// ends of `i64`, milliseconds for seconds) is read without failing: far future uses the
+/// stored token, far past refreshes once; never a request per call.
+#[test]
+fn oauth2_absurd_stored_expires_at_is_read_saturating() {
+    let now = now_secs();
+    let future_float = format!("{}.75", now + 3600);
+    let future_string = format!(r#""{}""#, now + 3600);
+    let millis = format!("{}", (now + 3600) * 1000);
+    let cases: [(&str, usize); 10] = [
+        ("9223372036854775807", 0),
+        ("18446744073709551615", 0),
+        ("1e300", 0),
+        (&future_float, 0),
+        (&future_string, 0),
+        (&millis, 0),
+        ("-9223372036854775808", 1),
+        ("-1e300", 1),
+        ("0", 1),
+        ("-1.5", 1),
+    ];
+    for (expires_at, token_requests) in cases {
+        let acme = Acme::new();
+        let client_secret = canary();
+        let refresh_token = canary();
+        let secret = format!(
+            r#"{{"client_id":"acme client/1","client_secret":"{client_secret}","refresh_token":"{refresh_token}","access_token":"at-0","expires_at":{expires_at}}}"#
+        );
+        let (vault, _) = acme.vault(&secret, "refresh_token", &[]);
+        for _ in 0..3 {
+            let response = vault
+                .invoke(&acme_call())
+                .unwrap_or_else(|e| panic!("expires_at {expires_at}: {e} ({})", e.kind()));
+            assert_eq!(response.status, 200, "expires_at {expires_at}");
+        }
+        assert_eq!(
+            acme.token_requests().len(),
+            token_requests,
+            "expires_at {expires_at}"
+        );
+        assert_audit_clean(&vault, &client_secret);
+    }
 }
 
 /// New tokens are written back to the secret: a reopened vault calls with the stored token

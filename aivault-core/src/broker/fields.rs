@@ -30,6 +30,8 @@ use super::auth::Secrets;
 enum Value {
     Text(Zeroizing<String>),
     Integer(i64),
+    /// A number that is not an `i64`: a float, or an integer beyond `i64`.
+    Float(f64),
     Null,
     Object(Vec<(Zeroizing<String>, Value)>),
     /// Any other type, by its name in messages (`a number`, `an array`, ...).
@@ -40,7 +42,7 @@ impl Value {
     fn type_name(&self) -> &'static str {
         match self {
             Value::Text(_) => "a string",
-            Value::Integer(_) => "a number",
+            Value::Integer(_) | Value::Float(_) => "a number",
             Value::Null => "null",
             Value::Object(_) => "an object",
             Value::Other(name) => name,
@@ -72,11 +74,11 @@ impl<'de> Visitor<'de> for ValueVisitor {
     }
 
     fn visit_u64<E>(self, v: u64) -> std::result::Result<Value, E> {
-        Ok(i64::try_from(v).map_or(Value::Other("a number"), Value::Integer))
+        Ok(i64::try_from(v).map_or(Value::Float(v as f64), Value::Integer))
     }
 
-    fn visit_f64<E>(self, _: f64) -> std::result::Result<Value, E> {
-        Ok(Value::Other("a number"))
+    fn visit_f64<E>(self, v: f64) -> std::result::Result<Value, E> {
+        Ok(Value::Float(v))
     }
 
     fn visit_str<E>(self, v: &str) -> std::result::Result<Value, E> {
@@ -234,20 +236,45 @@ impl Fields {
             .any(|(k, v)| k.as_str() == key && matches!(v, Value::Other("an object")))
     }
 
-    /// The integer under one of `keys`; `None` when absent or null.
+    /// The whole number under one of `keys`; `None` when absent or null. A float is
+    /// truncated and a number beyond `i64` saturates (a tool that writes `expires_at` as
+    /// `time.time() + 3600`, or in absurd units, must not make the secret unreadable); a
+    /// string holding a number is read as that number.
     ///
     /// # Errors
-    /// `invalid_input` naming the field when it is not an integer or is given twice.
+    /// `invalid_input` naming the field when it is not a number (or a string holding one)
+    /// or is given twice.
     pub(crate) fn integer(&self, keys: &[&str]) -> Result<Option<i64>> {
         match self.get(keys)? {
             None | Some((_, Value::Null)) => Ok(None),
             Some((_, Value::Integer(n))) => Ok(Some(*n)),
+            Some((_, Value::Float(f))) => Ok(whole(*f)),
+            Some((_, Value::Text(t))) if whole_text(t).is_some() => Ok(whole_text(t)),
             Some((name, other)) => Err(Error::invalid(format!(
                 "{}: \"{name}\" must be an integer, not {}",
                 self.what,
                 other.type_name()
             ))),
         }
+    }
+}
+
+/// `f` truncated toward zero, saturating at the ends of `i64`; `None` for NaN.
+pub(crate) fn whole(f: f64) -> Option<i64> {
+    // `as` saturates and maps NaN to 0, which is not a number of seconds anyone meant.
+    (!f.is_nan()).then_some(f as i64)
+}
+
+/// A string holding a number (`"3600"`, `" 3599.5 "`), read as [`whole`] does.
+pub(crate) fn whole_text(text: &str) -> Option<i64> {
+    let text = text.trim();
+    match text.parse::<i64>() {
+        Ok(n) => Some(n),
+        Err(_) => text
+            .parse::<f64>()
+            .ok()
+            .filter(|f| f.is_finite() || text.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(whole),
     }
 }
 

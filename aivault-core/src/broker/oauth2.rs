@@ -9,6 +9,11 @@
 //! refreshed when missing, expired or within five minutes of expiry (`expires_at`, else the
 //! JWT's `exp`), and once more when the upstream answers 401; the new tokens are written back
 //! to the secret in one transaction, in the secret's own shape.
+//!
+//! A new token's `expires_in` is clamped to 6 minutes .. 1 year (see [`lifetime`]), so a
+//! broken or hostile endpoint (0, negative, `i64::MAX`, a float, a string) costs at most one
+//! token request a minute and never overflows; a stored `expires_at` is read saturating (far
+//! future: used until a 401; far past: refreshed).
 
 use serde::Deserialize;
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
@@ -28,6 +33,16 @@ use super::token_state::{Issued, TokenState, updated_json};
 
 /// Refresh this long before expiry.
 const EARLY_REFRESH_SECS: i64 = 300;
+/// A newly issued token is reused for at least this long, whatever lifetime the endpoint
+/// announced: an `expires_in` of 0, negative or a few seconds must not mean a token request
+/// per call (if the token really dies sooner, the upstream's 401 refreshes it).
+const MIN_REUSE_SECS: i64 = 60;
+/// Shortest lifetime recorded for a new token: reused for [`MIN_REUSE_SECS`] before the early
+/// refresh window.
+const MIN_LIFETIME_SECS: i64 = EARLY_REFRESH_SECS + MIN_REUSE_SECS;
+/// Longest lifetime recorded for a new token (one year): an absurd `expires_in` (`i64::MAX`,
+/// `1e300`, milliseconds taken for seconds) neither overflows nor pins a token for ever.
+const MAX_LIFETIME_SECS: i64 = 365 * 24 * 3600;
 /// Largest token response accepted.
 const MAX_TOKEN_RESPONSE: u64 = 1 << 20;
 
@@ -35,7 +50,8 @@ const MAX_TOKEN_RESPONSE: u64 = 1 << 20;
 #[derive(Deserialize, Zeroize, ZeroizeOnDrop)]
 struct TokenResponse {
     access_token: String,
-    #[serde(default)]
+    /// Seconds, as the endpoint gave them (number or numeric string); see [`lifetime`].
+    #[serde(default, deserialize_with = "expires_in")]
     expires_in: Option<i64>,
     #[serde(default)]
     refresh_token: Option<String>,
@@ -116,7 +132,7 @@ pub(crate) fn access_token(
             access_token: &answer.access_token,
             refresh_token: answer.refresh_token.as_deref(),
             id_token: answer.id_token.as_deref(),
-            expires_at: answer.expires_in.map(|s| now.saturating_add(s.max(0))),
+            expires_at: answer.expires_in.map(|s| now.saturating_add(lifetime(s))),
         },
     )?;
     let secret_id = meta.secret_id.clone();
@@ -154,6 +170,28 @@ pub(crate) fn access_token(
         token: Zeroizing::new(answer.access_token.clone()),
         account: state.account.clone(),
     })
+}
+
+/// Reads `expires_in` leniently: an integer (beyond `i64` saturates), a float (truncated) or
+/// a string holding a number (some endpoints send `"3599"`); anything else (`true`, `"soon"`,
+/// an object) counts as no lifetime given, not as a broken token response.
+fn expires_in<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> std::result::Result<Option<i64>, D::Error> {
+    Ok(match serde_json::Value::deserialize(deserializer)? {
+        serde_json::Value::Number(n) => n
+            .as_i64()
+            .or_else(|| n.as_u64().map(|_| i64::MAX))
+            .or_else(|| n.as_f64().and_then(super::fields::whole)),
+        serde_json::Value::String(s) => super::fields::whole_text(&s),
+        _ => None,
+    })
+}
+
+/// The lifetime recorded for a new token whose endpoint announced `expires_in` seconds:
+/// clamped to [`MIN_LIFETIME_SECS`] ..= [`MAX_LIFETIME_SECS`] (6 minutes to a year).
+fn lifetime(expires_in: i64) -> i64 {
+    expires_in.clamp(MIN_LIFETIME_SECS, MAX_LIFETIME_SECS)
 }
 
 /// The value currently stored in secret `secret_id`, and its value version.
@@ -354,6 +392,47 @@ mod tests {
             )
             .is_err()
         );
+    }
+
+    #[test]
+    fn expires_in_is_read_leniently_and_clamped() {
+        let read = |raw: &str| {
+            let json = format!(r#"{{"access_token":"a","expires_in":{raw}}}"#);
+            serde_json::from_str::<TokenResponse>(&json)
+                .unwrap()
+                .expires_in
+                .map(lifetime)
+        };
+        let year = 365 * 24 * 3600;
+        for (raw, want) in [
+            ("3600", Some(3600)),
+            ("3600.9", Some(3600)),
+            (r#""3600""#, Some(3600)),
+            (r#"" 7200 ""#, Some(7200)),
+            ("0", Some(360)),
+            ("-5", Some(360)),
+            ("1", Some(360)),
+            ("360", Some(360)),
+            ("361", Some(361)),
+            ("-9223372036854775808", Some(360)),
+            ("9223372036854775807", Some(year)),
+            ("18446744073709551615", Some(year)),
+            ("1e300", Some(year)),
+            ("-1e300", Some(360)),
+            (r#""1e400""#, None),
+            (r#""soon""#, None),
+            (r#""NaN""#, None),
+            ("true", None),
+            ("null", None),
+            ("{}", None),
+            ("[]", None),
+        ] {
+            assert_eq!(read(raw), want, "{raw}");
+        }
+        let absent: TokenResponse = serde_json::from_str(r#"{"access_token":"a"}"#).unwrap();
+        assert_eq!(absent.expires_in, None);
+        // No overflow at the end of time.
+        assert_eq!(i64::MAX.saturating_add(lifetime(i64::MAX)), i64::MAX);
     }
 
     #[test]
