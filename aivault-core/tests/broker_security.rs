@@ -369,6 +369,7 @@ fn owned_query_parameter_variants_are_refused() {
         "/search?q=x&api_key[]=mine",
         "/search?q=x&api_key[0]=mine",
         "/search?q=x&api_key%5B%5D=mine",
+        "/search?q=x&api[key=mine",
         "/search?q=x&%20api_key=mine",
         "/search?q=x&+api_key=mine",
         "/search?x=1;api_key=mine",

@@ -109,15 +109,19 @@ fn names(query: &str) -> impl Iterator<Item = &str> {
 }
 
 /// A parameter name as the policy compares it: percent-decoded, lower-cased, cut at the
-/// first `[` (`api_key[]`, `api_key[0]`), trimmed of spaces, `+` and control characters,
-/// with ` `, `+`, `.` and `-` read as `_`.
+/// first `[` when a `]` follows (`api_key[]`, `api_key[0]`; PHP reads an unmatched `[` as `_`,
+/// so `api[key` is `api_key`), trimmed of spaces, `+` and control characters, with ` `, `+`,
+/// `.` and `-` read as `_`.
 pub(crate) fn canonical_name(raw: &str) -> String {
     let decoded = percent_decode(raw).to_lowercase();
-    let base = decoded.split('[').next().unwrap_or_default();
+    let base = match decoded.find('[') {
+        Some(at) if decoded[at..].contains(']') => &decoded[..at],
+        _ => decoded.as_str(),
+    };
     base.trim_matches(|c: char| c == ' ' || c == '+' || c.is_control())
         .chars()
         .map(|c| match c {
-            ' ' | '+' | '.' | '-' => '_',
+            ' ' | '+' | '.' | '-' | '[' => '_',
             c => c,
         })
         .collect()
@@ -149,6 +153,8 @@ mod tests {
             "api_key[]",
             "api_key[0]",
             "api_key%5B%5D",
+            "api[key",
+            "api%5Bkey",
             "%20api_key",
             "+api_key",
             "api_key%20",
@@ -174,6 +180,7 @@ mod tests {
             "/x?api%5Fkey=1",
             "/x?api_key[]=1",
             "/x?api_key[0]=1",
+            "/x?api[key=1",
             "/x?%20api_key=1",
             "/x?x=1;api_key=2",
             "/x?a=b&api_key",
