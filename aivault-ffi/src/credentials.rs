@@ -1,0 +1,75 @@
+//! Credentials: create, list, delete.
+#![allow(unsafe_code)] // `#[unsafe(no_mangle)]` entry points taking C pointers.
+
+use std::ffi::c_char;
+
+use aivault_core::NewCredential;
+
+use crate::boundary::{aivault_status, check_out, guard, json_arg, put_json, text, vault};
+use crate::requests::CredentialRequest;
+use crate::vault::aivault_vault;
+
+/// Creates a credential from `request_json`, the options of `aivault credential create` in
+/// camelCase: `{"id", "provider", "secretRefs": [...], "auth"?: {"kind", "headerName",
+/// "valueTemplate", "queryParams", "pathPrefixTemplate", "authHeaders", "usernameTemplate",
+/// "passwordTemplate", "grantType", "tokenEndpoint", "scopes", "tokenAuth", "awsService",
+/// "awsRegion", "timestampHeader"}, "hosts"?: [...], "workspaceId"?, "groupId"?, "network"?:
+/// {"allowPrivateNetwork", "insecureHttp", "caCert"}}`. `*out` receives the credential as JSON.
+///
+/// # Safety
+/// `vault` is a live handle; `request_json` is NUL-terminated; `out` points to writable
+/// storage for a pointer. Release `*out` with `aivault_string_free`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn aivault_credential_create(
+    vault: *const aivault_vault,
+    request_json: *const c_char,
+    out: *mut *mut c_char,
+) -> aivault_status {
+    guard(|| {
+        check_out(out, "out")?;
+        // SAFETY (all blocks): the caller's contract.
+        let vault = unsafe { self::vault(vault) }?;
+        let request: CredentialRequest = unsafe { json_arg(request_json, "request_json") }?;
+        let credential = vault.create_credential(NewCredential::from(request))?;
+        unsafe { put_json(out, &credential) }
+    })
+}
+
+/// Lists credentials (what is injected, how, towards which hosts; never a value) as a JSON
+/// array.
+///
+/// # Safety
+/// As [`aivault_credential_create`].
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn aivault_credential_list(
+    vault: *const aivault_vault,
+    out: *mut *mut c_char,
+) -> aivault_status {
+    guard(|| {
+        check_out(out, "out")?;
+        // SAFETY (all blocks): the caller's contract.
+        let vault = unsafe { self::vault(vault) }?;
+        let credentials = vault.list_credentials()?;
+        unsafe { put_json(out, &credentials) }
+    })
+}
+
+/// Deletes credential `id`; `*out` receives `{"removed", "id", "origin"?}` (`removed` false
+/// when there was none).
+///
+/// # Safety
+/// As [`aivault_credential_create`].
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn aivault_credential_delete(
+    vault: *const aivault_vault,
+    id: *const c_char,
+    out: *mut *mut c_char,
+) -> aivault_status {
+    guard(|| {
+        check_out(out, "out")?;
+        // SAFETY (all blocks): the caller's contract.
+        let vault = unsafe { self::vault(vault) }?;
+        let deletion = vault.delete_credential(unsafe { text(id, "id") }?)?;
+        unsafe { put_json(out, &deletion) }
+    })
+}

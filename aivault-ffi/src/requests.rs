@@ -1,0 +1,288 @@
+//! The JSON arguments of the C functions that take structured input, in the CLI's JSON
+//! spelling (camelCase), translated into the core's types. Unknown fields are refused, so a
+//! misspelt option is an error, never silently ignored.
+
+use aivault_core::{
+    AuditQuery, AuthOptions, BindingFilter, Invocation, NetworkOptions, NewBinding, NewCapability,
+    NewCredential, PolicyUpdate, RequestBody, Result, Scope, ScopeKind,
+};
+use serde::Deserialize;
+
+/// A scope as three optional fields (`scope` defaults to the most specific one given).
+pub(crate) fn scope(
+    kind: Option<&str>,
+    workspace_id: Option<&str>,
+    group_id: Option<&str>,
+) -> Result<Scope> {
+    let kind = match kind {
+        Some(kind) => ScopeKind::parse(kind)?,
+        None if group_id.is_some() => ScopeKind::Group,
+        None if workspace_id.is_some() => ScopeKind::Workspace,
+        None => ScopeKind::Global,
+    };
+    Scope::from_parts(kind, workspace_id, group_id)
+}
+
+/// `aivault_credential_create`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct CredentialRequest {
+    id: String,
+    provider: String,
+    secret_refs: Vec<String>,
+    #[serde(default)]
+    auth: AuthRequest,
+    #[serde(default)]
+    hosts: Vec<String>,
+    workspace_id: Option<String>,
+    group_id: Option<String>,
+    #[serde(default)]
+    network: NetworkOptions,
+}
+
+/// The auth options of a credential, as `credential create` flags.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct AuthRequest {
+    kind: Option<String>,
+    header_name: Option<String>,
+    value_template: Option<String>,
+    #[serde(default)]
+    query_params: Vec<String>,
+    path_prefix_template: Option<String>,
+    #[serde(default)]
+    auth_headers: Vec<String>,
+    username_template: Option<String>,
+    password_template: Option<String>,
+    grant_type: Option<String>,
+    token_endpoint: Option<String>,
+    #[serde(default)]
+    scopes: Vec<String>,
+    token_auth: Option<String>,
+    aws_service: Option<String>,
+    aws_region: Option<String>,
+    timestamp_header: Option<String>,
+}
+
+impl From<CredentialRequest> for NewCredential {
+    fn from(r: CredentialRequest) -> NewCredential {
+        let a = r.auth;
+        NewCredential {
+            id: r.id,
+            provider: r.provider,
+            secret_refs: r.secret_refs,
+            auth: AuthOptions {
+                kind: a.kind,
+                header_name: a.header_name,
+                value_template: a.value_template,
+                query_params: a.query_params,
+                path_prefix_template: a.path_prefix_template,
+                auth_headers: a.auth_headers,
+                username_template: a.username_template,
+                password_template: a.password_template,
+                grant_type: a.grant_type,
+                token_endpoint: a.token_endpoint,
+                scopes: a.scopes,
+                token_auth: a.token_auth,
+                aws_service: a.aws_service,
+                aws_region: a.aws_region,
+                timestamp_header: a.timestamp_header,
+            },
+            hosts: r.hosts,
+            workspace_id: r.workspace_id,
+            group_id: r.group_id,
+            network: r.network,
+        }
+    }
+}
+
+/// `aivault_capability_create`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct CapabilityRequest {
+    id: String,
+    provider: Option<String>,
+    credential: Option<String>,
+    methods: Vec<String>,
+    paths: Vec<String>,
+    #[serde(default)]
+    hosts: Vec<String>,
+}
+
+impl From<CapabilityRequest> for NewCapability {
+    fn from(r: CapabilityRequest) -> NewCapability {
+        NewCapability {
+            id: r.id,
+            provider: r.provider,
+            credential: r.credential,
+            methods: r.methods,
+            paths: r.paths,
+            hosts: r.hosts,
+        }
+    }
+}
+
+/// `aivault_capability_set_policy`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct PolicyRequest {
+    rate_limit_per_minute: Option<u32>,
+    max_request_body_bytes: Option<u64>,
+    max_response_body_bytes: Option<u64>,
+    response_block: Option<Vec<String>>,
+}
+
+impl From<PolicyRequest> for PolicyUpdate {
+    fn from(r: PolicyRequest) -> PolicyUpdate {
+        PolicyUpdate {
+            rate_limit_per_minute: r.rate_limit_per_minute,
+            max_request_body_bytes: r.max_request_body_bytes,
+            max_response_body_bytes: r.max_response_body_bytes,
+            response_block: r.response_block,
+        }
+    }
+}
+
+/// `aivault_capability_bind` and `aivault_capability_unbind` (which ignores `secretRef`).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct BindingRequest {
+    pub(crate) capability: String,
+    pub(crate) secret_ref: Option<String>,
+    scope: Option<String>,
+    workspace_id: Option<String>,
+    group_id: Option<String>,
+    pub(crate) consumer: Option<String>,
+}
+
+impl BindingRequest {
+    /// The scope the binding applies to.
+    pub(crate) fn scope(&self) -> Result<Scope> {
+        scope(
+            self.scope.as_deref(),
+            self.workspace_id.as_deref(),
+            self.group_id.as_deref(),
+        )
+    }
+
+    /// As a new binding (`secretRef` required).
+    pub(crate) fn into_new(self) -> Result<NewBinding> {
+        let scope = self.scope()?;
+        let secret_ref = self.secret_ref.ok_or_else(|| {
+            aivault_core::Error::new(
+                aivault_core::ErrorKind::InvalidInput,
+                "a binding needs secretRef (vault:secret:<id>)",
+            )
+        })?;
+        Ok(NewBinding {
+            capability: self.capability,
+            secret_ref,
+            scope,
+            consumer: self.consumer,
+        })
+    }
+}
+
+/// `aivault_capability_bindings` filter.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct BindingFilterRequest {
+    capability: Option<String>,
+    scope: Option<String>,
+    workspace_id: Option<String>,
+    group_id: Option<String>,
+    consumer: Option<String>,
+}
+
+impl BindingFilterRequest {
+    pub(crate) fn into_filter(self) -> Result<BindingFilter> {
+        Ok(BindingFilter {
+            capability: self.capability,
+            kind: self.scope.as_deref().map(ScopeKind::parse).transpose()?,
+            workspace_id: self.workspace_id,
+            group_id: self.group_id,
+            consumer: self.consumer,
+        })
+    }
+}
+
+/// `aivault_audit_query`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct AuditQueryRequest {
+    limit: Option<u64>,
+    before_ts_ms: Option<i64>,
+    kind: Option<String>,
+    secret_id: Option<String>,
+}
+
+impl From<AuditQueryRequest> for AuditQuery {
+    fn from(r: AuditQueryRequest) -> AuditQuery {
+        AuditQuery {
+            limit: r.limit,
+            before_ts_ms: r.before_ts_ms,
+            kind: r.kind,
+            secret_id: r.secret_id,
+        }
+    }
+}
+
+/// `aivault_invoke`: everything of a call but its body.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct InvokeRequest {
+    capability: String,
+    method: Option<String>,
+    path: Option<String>,
+    #[serde(default)]
+    headers: Headers,
+    credential: Option<String>,
+    workspace_id: Option<String>,
+    group_id: Option<String>,
+    consumer: Option<String>,
+    timeout_ms: Option<u64>,
+}
+
+/// Request headers: an object of strings, or a list of `{"name", "value"}` (for repeats).
+#[derive(Debug, Default, Deserialize)]
+#[serde(untagged)]
+enum Headers {
+    #[default]
+    None,
+    Map(std::collections::BTreeMap<String, String>),
+    List(Vec<HeaderPair>),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HeaderPair {
+    name: String,
+    value: String,
+}
+
+impl InvokeRequest {
+    /// The core's invocation, with `body` as its body.
+    pub(crate) fn into_invocation(self, body: Vec<u8>) -> Invocation {
+        let headers = match self.headers {
+            Headers::None => Vec::new(),
+            Headers::Map(map) => map.into_iter().collect(),
+            Headers::List(list) => list.into_iter().map(|h| (h.name, h.value)).collect(),
+        };
+        Invocation {
+            capability: self.capability,
+            credential: self.credential,
+            workspace_id: self.workspace_id,
+            group_id: self.group_id,
+            consumer: self.consumer,
+            method: self.method,
+            path: self.path,
+            headers,
+            body: if body.is_empty() {
+                RequestBody::Empty
+            } else {
+                RequestBody::Bytes(body)
+            },
+            timeout: self.timeout_ms.map(std::time::Duration::from_millis),
+        }
+    }
+}
