@@ -43,6 +43,14 @@ pub unsafe extern "C" fn aivault_vault_open(
             }
             None => Config::from_env()?,
         };
+        // The test-only routing and stall hooks are never reachable through a binding (a
+        // debug build reads them from the environment; release builds refuse them).
+        let config = Config {
+            dev_stall: None,
+            dev_routes: Default::default(),
+            dev_ca_cert: None,
+            ..config
+        };
         let handle = Box::new(aivault_vault {
             vault: Vault::open(config)?,
         });
