@@ -40,6 +40,7 @@ pub mod migrate;
 pub mod model;
 pub mod oauth_setup;
 pub mod operator_registry;
+mod overlap;
 pub mod provision;
 pub mod registry;
 mod resolve;
