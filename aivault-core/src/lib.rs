@@ -34,6 +34,8 @@ pub mod crypto;
 pub mod dotenv;
 pub mod envelope;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod hosts;
 pub mod keys;
 pub mod migrate;

@@ -69,7 +69,8 @@ impl RequestTarget {
 ///   characters are decoded (`%7E` becomes `~`) and the others upper-cased (`%c3` becomes
 ///   `%C3`); an encoded `/` (`%2F`), backslash (`%5C`) or control character (`%00`–`%1F`,
 ///   `%7F`) is a policy violation. Nothing is decoded twice (`%252e` stays `%252e`).
-/// - A `.` or `..` segment (also when percent-encoded) is a policy violation; an empty
+/// - A `.` or `..` segment (also when percent-encoded, and also once its `;params` are
+///   dropped: `..;`, `.;x`, `.%2e;`, `..%3B`) is a policy violation; an empty
 ///   segment (`//`) is invalid; a trailing `/` is kept.
 /// - The query (after the first `?`) is split on `&` (empty pieces dropped), each piece at its
 ///   first `=`; names and values keep their encoding exactly (`+` included).
@@ -111,7 +112,7 @@ pub(crate) fn normalize(raw: &str) -> Result<RequestTarget> {
             )));
         }
         let segment = normalize_segment(raw, segment)?;
-        if segment == "." || segment == ".." {
+        if reads_as_dot_segment(&segment) {
             return Err(policy(format!(
                 "request path '{}' has a '.' or '..' segment (possibly percent-encoded), which could escape the capability's allowed paths; send the resolved path instead",
                 printable(raw)
@@ -318,6 +319,30 @@ fn normalize_segment(raw: &str, segment: &str) -> Result<String> {
     Ok(out)
 }
 
+/// Whether a (normalized) segment is a dot-segment as some server reads it: as it is, or
+/// once its `;params` are dropped (Tomcat, Jetty and Spring treat `..;` and `.;x` as `..` and
+/// `.`), with percent escapes decoded before or after (`.%2e;`, `..%3B`).
+fn reads_as_dot_segment(segment: &str) -> bool {
+    let is_dot = |s: &str| s == "." || s == "..";
+    let without_params = |s: &str| s.split(';').next().unwrap_or_default().to_owned();
+    let decoded = percent_decode(segment);
+    is_dot(segment)
+        || is_dot(&decoded)
+        || is_dot(&without_params(&decoded))
+        || is_dot(&percent_decode(&without_params(segment)))
+}
+
+/// Refuses a query parameter the credential sets (`owned`: names as the auth strategy sends
+/// them), compared after percent-decoding the caller's names.
+pub(crate) fn refuse_owned_params(target: &RequestTarget, owned: &[&str]) -> Result<()> {
+    match target.query_names().find(|n| owned.iter().any(|p| p == n)) {
+        Some(name) => Err(policy(format!(
+            "query parameter '{name}' is set by the broker from the credential; remove it"
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// Decodes percent escapes (well-formed ones; others are kept as text), lossily as UTF-8.
 fn percent_decode(s: &str) -> String {
     let bytes = s.as_bytes();
@@ -378,6 +403,28 @@ mod tests {
             let target = normalize(raw).unwrap_or_else(|e| panic!("{raw:?} refused: {e}"));
             assert_eq!(target.path, want, "{raw:?}");
             assert!(target.query.is_empty(), "{raw:?}");
+        }
+    }
+
+    /// Regression (found by `tests/props_path.rs`, issue 10 item 3): servers that drop
+    /// `;params` read `..;` as `..`.
+    #[test]
+    fn dot_segments_with_params_are_policy_violations() {
+        for raw in [
+            "/.;",
+            "/v1/..;/admin",
+            "/v1/.;x/a",
+            "/v1/.%2e;/admin",
+            "/v1/%2e%2e;x=1/admin",
+            "/v1/..%3B/admin",
+            "/v1/..%3bx/admin",
+            "/v1/.%3B",
+        ] {
+            assert_eq!(kind_of(raw), ErrorKind::PolicyViolation, "{raw}");
+        }
+        // Parameters on ordinary segments, and dots that are not a whole segment, pass.
+        for raw in ["/v1/a;b", "/v1/...;x", "/v1/x.;", "/v1/;"] {
+            assert!(normalize(raw).is_ok(), "{raw}");
         }
     }
 

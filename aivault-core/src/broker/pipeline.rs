@@ -402,16 +402,7 @@ fn check<'i>(
         .map(str::to_ascii_lowercase)
         .collect();
     let caller_headers = headers::check_caller_headers(&invocation.headers, &owned_headers)?;
-    let owned_params = plan.auth.param_names();
-    if let Some(name) = target
-        .query_names()
-        .find(|n| owned_params.iter().any(|p| p == n))
-    {
-        return Err(Error::new(
-            ErrorKind::PolicyViolation,
-            format!("query parameter '{name}' is set by the broker from the credential; remove it"),
-        ));
-    }
+    path::refuse_owned_params(&target, &plan.auth.param_names())?;
     let wire_path = format!(
         "{}{}",
         view.upstream_prefix.as_deref().unwrap_or(""),
