@@ -14,6 +14,9 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo test"
 cargo test --workspace --locked
 
+echo "== property tests, 30 s each"
+./scripts/fuzz.sh 30 2
+
 echo "== criterion benchmark, smoke mode"
 cargo bench --locked -p aivault-core --bench vault -- --test
 cargo bench --locked -p aivault-core --bench broker -- --test

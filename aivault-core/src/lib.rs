@@ -34,12 +34,15 @@ pub mod crypto;
 pub mod dotenv;
 pub mod envelope;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod hosts;
 pub mod keys;
 pub mod migrate;
 pub mod model;
 pub mod oauth_setup;
 pub mod operator_registry;
+mod overlap;
 pub mod provision;
 pub mod registry;
 mod resolve;

@@ -63,6 +63,10 @@ pub struct Plan {
     /// The binding that chose the secret, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub binding: Option<Binding>,
+    /// The policies of other capabilities on the same host: each one whose methods and paths
+    /// also admit the call governs it too (`overlap.rs`).
+    #[serde(skip)]
+    pub(crate) host_policies: Vec<(CapabilityView, Policy)>,
 }
 
 impl Vault {
@@ -143,6 +147,7 @@ pub(crate) fn plan_in(
     if let Some(meta) = &bound_secret {
         crate::bindings::check_bound_host(registry, meta, &view.id, &host)?;
     }
+    let host_policies = crate::overlap::host_policies(registry, tx, &view.id, &host)?;
     Ok(Plan {
         provider: view.provider.clone(),
         capability: view,
@@ -153,6 +158,7 @@ pub(crate) fn plan_in(
         network,
         policy,
         binding,
+        host_policies,
     })
 }
 

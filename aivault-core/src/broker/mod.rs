@@ -15,7 +15,7 @@ mod jwt;
 pub mod markdown;
 pub mod netguard;
 mod oauth2;
-mod params;
+pub(crate) mod params;
 pub(crate) mod path;
 mod pipeline;
 pub(crate) mod redact;

@@ -387,6 +387,28 @@ mod tests {
         }
     }
 
+    /// Regression (found by `tests/props_path.rs`, issue 10 item 3): servers that drop
+    /// `;params` read `..;` as `..`.
+    #[test]
+    fn dot_segments_with_params_are_policy_violations() {
+        for raw in [
+            "/.;",
+            "/v1/..;/admin",
+            "/v1/.;x/a",
+            "/v1/.%2e;/admin",
+            "/v1/%2e%2e;x=1/admin",
+            "/v1/..%3B/admin",
+            "/v1/..%3bx/admin",
+            "/v1/.%3B",
+        ] {
+            assert_eq!(kind_of(raw), ErrorKind::PolicyViolation, "{raw}");
+        }
+        // Parameters on ordinary segments, and dots that are not a whole segment, pass.
+        for raw in ["/v1/a;b", "/v1/...;x", "/v1/x.;", "/v1/;"] {
+            assert!(normalize(raw).is_ok(), "{raw}");
+        }
+    }
+
     #[test]
     fn urls_and_authorities_are_policy_violations() {
         for raw in [

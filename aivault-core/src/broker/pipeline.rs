@@ -7,6 +7,7 @@ use zeroize::Zeroizing;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::{CredentialSecret, Scope, SecretMeta, parse_secret_ref, printable};
+use crate::overlap::Governing;
 use crate::registry::AuthSpec;
 use crate::resolve::{Plan, PlanContext, plan_in};
 use crate::sensitive::SecretValue;
@@ -31,6 +32,8 @@ pub(crate) struct Checked<'i> {
     pub headers: Vec<(String, String)>,
     pub body: PreparedBody<'i>,
     pub timeout: Duration,
+    /// Every policy that governs the call (the named capability's and each overlapping one's).
+    pub governing: Governing,
 }
 
 /// The decrypted secrets of a call and the metadata of each (for OAuth write-back).
@@ -156,7 +159,7 @@ impl Vault {
         draft.method = checked.method.clone();
         draft.path = checked.target.path.clone();
         draft.request_bytes = checked.body.bytes.len() as u64;
-        let unsealed = self.unseal(plan)?;
+        let unsealed = self.unseal(plan, &checked.governing)?;
         let mut injection = auth::render(&plan.auth, &unsealed.secrets)?;
         let client_cert = match plan.auth {
             AuthSpec::Mtls {} => Some(super::tls::client_cert(
@@ -193,7 +196,7 @@ impl Vault {
                 .injected
                 .push(Zeroizing::new(token.as_bytes().to_vec()));
         }
-        let literals = &plan.policy.response_body_blocklist;
+        let literals = &checked.governing.policy.response_body_blocklist;
         let mut refreshed = false;
         loop {
             let redactor = self.redactors().get(
@@ -241,7 +244,7 @@ impl Vault {
             let reader = super::redact::RedactingReader::new(
                 response.into_body().into_reader(),
                 redactor,
-                plan.policy.max_response_body_bytes,
+                checked.governing.policy.max_response_body_bytes,
             );
             return Ok(ResponseStream {
                 vault: self,
@@ -254,28 +257,32 @@ impl Vault {
         }
     }
 
-    /// Counts the call against the rate limit (one write shared by every process) and
-    /// decrypts the credential's secrets — only those: the cost of a call does not depend
-    /// on how many other secrets the vault holds.
-    fn unseal(&self, plan: &Plan) -> Result<Unsealed> {
+    /// Counts the call against every governing rate limit (one write shared by every
+    /// process; a refusal by any of them rolls back the others' counts) and decrypts the
+    /// credential's secrets — only those: the cost of a call does not depend on how many other
+    /// secrets the vault holds.
+    fn unseal(&self, plan: &Plan, governing: &Governing) -> Result<Unsealed> {
         let work = |tx: &dyn StoreTx, keys: &Keys| -> Result<Unsealed> {
-            if let Some(limit) = plan.policy.rate_limit_per_minute
-                && !tx.rate_limit_take(
-                    &plan.capability.id,
-                    crate::vault::now_ms(),
-                    RATE_WINDOW_MS,
-                    limit,
-                )?
-            {
-                let message = if limit == 0 {
+            let now = crate::vault::now_ms();
+            for (capability, limit) in &governing.rate_limits {
+                if tx.rate_limit_take(capability, now, RATE_WINDOW_MS, *limit)? {
+                    continue;
+                }
+                let via = if *capability == plan.capability.id {
+                    String::new()
+                } else {
                     format!(
-                        "capability '{}' denies every call (its policy sets a rate limit of 0 per minute)",
+                        " (its methods and paths admit this call, so its policy governs '{}' here too)",
                         plan.capability.id
+                    )
+                };
+                let message = if *limit == 0 {
+                    format!(
+                        "capability '{capability}' denies every call (its policy sets a rate limit of 0 per minute){via}"
                     )
                 } else {
                     format!(
-                        "capability '{}' allows {limit} calls per minute; try again later",
-                        plan.capability.id
+                        "capability '{capability}' allows {limit} calls per minute{via}; try again later"
                     )
                 };
                 return Err(Error::new(ErrorKind::RateLimited, message));
@@ -315,7 +322,7 @@ impl Vault {
             }
             Ok(unsealed)
         };
-        if plan.policy.rate_limit_per_minute.is_some() {
+        if !governing.rate_limits.is_empty() {
             self.write(work)
         } else {
             self.read_keyed(work)
@@ -396,9 +403,21 @@ fn check<'i>(
         .collect();
     let caller_headers = headers::check_caller_headers(&invocation.headers, &owned_headers)?;
     params::check_caller_query(&target, &plan.auth.param_names())?;
+    let wire_path = format!(
+        "{}{}",
+        view.upstream_prefix.as_deref().unwrap_or(""),
+        target.path
+    );
+    let governing = Governing::of(
+        &view.id,
+        &plan.policy,
+        &plan.host_policies,
+        &method,
+        &wire_path,
+    );
     let body = invocation
         .body
-        .prepare(plan.policy.max_request_body_bytes, files)?;
+        .prepare(governing.policy.max_request_body_bytes, files)?;
     let content_type = caller_headers
         .iter()
         .find(|(n, _)| n == "content-type")
@@ -415,6 +434,7 @@ fn check<'i>(
         headers: caller_headers,
         body,
         timeout: invocation.timeout.unwrap_or(DEFAULT_TIMEOUT),
+        governing,
     })
 }
 
