@@ -51,7 +51,8 @@ mod vault;
 pub use audit::{AuditEvent, AuditVerification};
 pub use bindings::{BindOutcome, BindingFilter, NewBinding, UnbindOutcome};
 pub use broker::{
-    FileReferences, Invocation, InvokeResponse, MultipartPart, Planned, RequestBody, ResponseStream,
+    BufferedResponse, DecodedBody, FileReferences, Invocation, InvokeResponse, MultipartPart,
+    Planned, RequestBody, ResponseStream,
 };
 pub use capabilities::{
     CapabilityDeletion, CapabilityOrigin, CapabilityPolicy, CapabilityView, NewCapability,

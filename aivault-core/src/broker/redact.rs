@@ -825,6 +825,11 @@ impl<R: Read> RedactingReader<R> {
         self.upstream
     }
 
+    /// The redactor applied.
+    pub fn redactor(&self) -> &Arc<Redactor> {
+        &self.redactor
+    }
+
     /// Caps a body that is read whole into memory at `default` bytes when the policy set no
     /// cap of its own.
     pub fn cap_buffered(&mut self, default: u64) {

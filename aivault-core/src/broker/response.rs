@@ -80,9 +80,12 @@ impl ResponseStream<'_> {
     /// Reads the rest of the body into memory and writes the audit event.
     ///
     /// # Errors
-    /// `policy_violation` when the body exceeds the capability's `maxResponseBodyBytes`;
+    /// `policy_violation` when the body exceeds the capability's `maxResponseBodyBytes`, or
+    /// [`DEFAULT_BUFFERED_CAP`](super::DEFAULT_BUFFERED_CAP) when the policy sets none;
     /// `upstream_error` when the upstream fails mid-body.
     pub fn into_response(mut self) -> Result<InvokeResponse> {
+        self.reader
+            .cap_buffered(super::buffered::DEFAULT_BUFFERED_CAP);
         let mut body = Vec::new();
         if let Err(e) = self.read_to_end(&mut body) {
             return Err(body_error(&e, &self.planned));
