@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use aivault_core::{
-    Config, Error, ErrorKind, FileReferences, Invocation, MultipartPart, Planned, RequestBody,
-    Result, Vault,
+    Config, DecodedBody, Error, ErrorKind, FileReferences, Invocation, MultipartPart, Planned,
+    RequestBody, Result, Vault,
 };
 use serde::Serialize;
 use serde_json::Value;
@@ -55,29 +55,36 @@ pub fn run(args: InvokeArgs, render: Render, config: Config, out: &Output) -> Re
             }
         }
         Render::Body => {
-            let full = response.into_response()?;
-            write_out(&mut std::io::stdout().lock(), &full.body)?;
+            let full = response.read_whole()?;
+            let mut stdout = std::io::stdout().lock();
+            match full.write_body(&mut stdout).and_then(|()| stdout.flush()) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+                Err(e) => {
+                    return Err(Error::new(
+                        ErrorKind::Io,
+                        format!("cannot write to stdout: {e}"),
+                    ));
+                }
+            }
         }
         Render::Json => {
-            let full = response.into_response()?;
-            let json = parse_json(&full.body);
-            let text = (json.is_null() && !full.body.is_empty())
-                .then(|| String::from_utf8_lossy(&full.body).into_owned());
+            // Decoded by the core, every string redacted again after decoding.
+            let full = response.read_whole()?;
+            let planned = full.planned.clone();
+            let status = full.status;
+            let (json, text) = match full.decode() {
+                Some(DecodedBody::Json(value)) => (value, None),
+                Some(DecodedBody::Text(text)) => (Value::Null, Some(text)),
+                None => (Value::Null, None),
+            };
             out.json(&JsonOutput {
-                planned: &full.planned,
-                response: JsonResponse {
-                    status: full.status,
-                    json,
-                    text,
-                },
+                planned: &planned,
+                response: JsonResponse { status, json, text },
             });
         }
         Render::Markdown => {
-            let full = response.into_response()?;
-            let text = match serde_json::from_slice::<Value>(&full.body) {
-                Ok(value) => aivault_core::broker::markdown::to_markdown(&value),
-                Err(_) => String::from_utf8_lossy(&full.body).into_owned(),
-            };
+            let text = response.read_whole()?.into_markdown();
             if write_out(&mut std::io::stdout().lock(), text.as_bytes())? && !text.ends_with('\n') {
                 write_out(&mut std::io::stdout().lock(), b"\n")?;
             }
@@ -143,10 +150,6 @@ fn write_out(stdout: &mut impl Write, bytes: &[u8]) -> Result<bool> {
             format!("cannot write to stdout: {e}"),
         )),
     }
-}
-
-fn parse_json(body: &[u8]) -> Value {
-    serde_json::from_slice(body).unwrap_or(Value::Null)
 }
 
 /// Flags (or the `--request` envelope) to an invocation.

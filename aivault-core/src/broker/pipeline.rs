@@ -230,6 +230,11 @@ impl Vault {
                 continue;
             }
             refuse_encoded_body(&response, &checked.method, &plan.host)?;
+            let length_hint = response
+                .headers()
+                .get("content-length")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok());
             let headers = response
                 .headers()
                 .iter()
@@ -253,6 +258,7 @@ impl Vault {
                 status,
                 headers,
                 reader,
+                length_hint,
                 audit: Some(draft.clone()),
             });
         }

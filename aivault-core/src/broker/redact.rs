@@ -831,11 +831,15 @@ impl<R: Read> RedactingReader<R> {
     }
 
     /// Caps a body that is read whole into memory at `default` bytes when the policy set no
-    /// cap of its own.
-    pub fn cap_buffered(&mut self, default: u64) {
-        if self.cap.is_none() {
-            self.cap = Some(default);
-            self.default_cap = true;
+    /// cap of its own; returns the cap in force.
+    pub fn cap_buffered(&mut self, default: u64) -> u64 {
+        match self.cap {
+            Some(cap) => cap,
+            None => {
+                self.cap = Some(default);
+                self.default_cap = true;
+                default
+            }
         }
     }
 
