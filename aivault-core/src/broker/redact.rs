@@ -14,7 +14,11 @@
 //! * URL encodings: percent-encoding everything outside a safe set (RFC 3986 unreserved;
 //!   `encodeURIComponent`'s; WHATWG form-urlencoded's; unreserved plus `/`), with upper- and
 //!   lower-case hex, and with a space as `%20` or `+`;
+//! * every byte percent-encoded (`%73%6B…`), either hex case;
 //! * lower- and upper-case hex;
+//! * HTML numeric character references (`&#115;`, `&#x73;`, `&#x6B;`) and HTML-escaped text
+//!   (`&amp;` `&lt;` `&gt;` `&quot;`, `'` as `&#39;` or `&#x27;`);
+//! * UTF-16, little- and big-endian;
 //! * base64, standard and URL-safe alphabets, at each of the three byte alignments a secret
 //!   embedded in a larger base64 string can start at (e.g. `base64("user:" + secret)`). For an
 //!   alignment `k`, `k` zero bytes + the secret are encoded and the leading characters that
@@ -39,7 +43,11 @@
 //!
 //! Matches are found leftmost-longest; a match that overlaps the previous one extends the same
 //! redacted run (so no byte of any needle survives), and each run is replaced by one
-//! [`REDACTED`]. Candidate positions are found with an 8 KiB bitset of the needles' two-byte
+//! [`REDACTED`]. A partial copy of any needle right next to a run joins it: the longest proper
+//! prefix (of at least [`MIN_PARTIAL`] bytes) just before the run, and the longest proper
+//! suffix just after it. Otherwise an upstream echoing `half1 secret half2` would hand back
+//! both halves around a `[REDACTED]`. A stream holds back what such a prefix could be until
+//! it knows what follows, so streamed and whole-buffer redaction give the same bytes. Candidate positions are found with an 8 KiB bitset of the needles' two-byte
 //! prefixes, so the cost per input byte is a table lookup whatever the number of needles.
 
 use std::fmt;
@@ -747,11 +755,11 @@ impl RedactorCache {
     }
 }
 
-/// A reader that redacts as it streams, holding back at most `window - 1` bytes so a secret
-/// split across two reads is still caught, and enforcing a response size cap on the bytes
-/// read from upstream.
+/// A reader that redacts as it streams, holding back at most `2 * (window - 1)` bytes (a
+/// possible partial match and a needle prefix before it) so a secret split across two reads
+/// is still caught, and enforcing a response size cap on the bytes read from upstream.
 ///
-/// Memory is flat: at most `READ_CHUNK + window - 1` bytes of upstream data (zeroized as they
+/// Memory is flat: at most `READ_CHUNK + 2 * window` bytes of upstream data (zeroized as they
 /// are consumed) and `OUT_LIMIT + REDACTED.len()` bytes of redacted output are buffered.
 pub(crate) struct RedactingReader<R> {
     inner: R,
