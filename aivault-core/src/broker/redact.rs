@@ -1412,9 +1412,13 @@ mod tests {
             b"tok-".to_vec(),
             b" ".to_vec(),
             b"{\"a\":1}".to_vec(),
+            // Halves of a needle, to join runs as partial copies.
+            b"345678".to_vec(),
+            b"Bearer to".to_vec(),
+            b"Mz".to_vec(),
         ];
         let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
-        for _ in 0..200 {
+        for _ in 0..400 {
             let mut data = Vec::new();
             for _ in 0..rng.below(40) {
                 data.extend_from_slice(&pieces[rng.below(pieces.len())]);
