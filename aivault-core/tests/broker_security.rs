@@ -1433,13 +1433,15 @@ fn json_is_redacted_again_after_decoding() {
     assert_eq!(value["[REDACTED]"], 1);
     assert_eq!(value["n"], 2);
     // Markdown renders the redacted strings.
-    let markdown = env
-        .vault
+    let mut markdown = Vec::new();
+    env.vault
         .invoke_stream(&call("openai/models", "/v1/models"))
         .unwrap()
         .read_whole()
         .unwrap()
-        .into_markdown();
+        .write_markdown(&mut markdown)
+        .unwrap();
+    let markdown = String::from_utf8(markdown).unwrap();
     assert!(!markdown.contains(&key), "{markdown}");
     assert!(markdown.contains("- **auth**: [REDACTED]"), "{markdown}");
     env.finish();

@@ -57,16 +57,7 @@ pub fn run(args: InvokeArgs, render: Render, config: Config, out: &Output) -> Re
         Render::Body => {
             let full = response.read_whole()?;
             let mut stdout = std::io::stdout().lock();
-            match full.write_body(&mut stdout).and_then(|()| stdout.flush()) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
-                Err(e) => {
-                    return Err(Error::new(
-                        ErrorKind::Io,
-                        format!("cannot write to stdout: {e}"),
-                    ));
-                }
-            }
+            stdout_result(full.write_body(&mut stdout).and_then(|()| stdout.flush()))?;
         }
         Render::Json => {
             // Decoded by the core, every string redacted again after decoding.
@@ -84,10 +75,9 @@ pub fn run(args: InvokeArgs, render: Render, config: Config, out: &Output) -> Re
             });
         }
         Render::Markdown => {
-            let text = response.read_whole()?.into_markdown();
-            if write_out(&mut std::io::stdout().lock(), text.as_bytes())? && !text.ends_with('\n') {
-                write_out(&mut std::io::stdout().lock(), b"\n")?;
-            }
+            let full = response.read_whole()?;
+            let mut stdout = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
+            stdout_result(full.write_markdown(&mut stdout))?;
         }
     }
     if fail && status >= 400 {
@@ -142,7 +132,12 @@ fn read_some(reader: &mut impl Read, buf: &mut [u8]) -> Result<usize> {
 /// is not an error. Never exits the process: the response stream must be dropped normally
 /// so that its audit event is written.
 fn write_out(stdout: &mut impl Write, bytes: &[u8]) -> Result<bool> {
-    match stdout.write_all(bytes).and_then(|()| stdout.flush()) {
+    stdout_result(stdout.write_all(bytes).and_then(|()| stdout.flush()))
+}
+
+/// A write to stdout as `write_out` reports it: `Ok(false)` for a broken pipe.
+fn stdout_result(written: std::io::Result<()>) -> Result<bool> {
+    match written {
         Ok(()) => Ok(true),
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(false),
         Err(e) => Err(Error::new(

@@ -145,17 +145,43 @@ impl BufferedResponse {
         Some(DecodedBody::Text(text))
     }
 
-    /// The body as markdown (`aivault markdown`): JSON rendered by
-    /// [`markdown::to_markdown`] after its strings were redacted, other bodies as text.
-    pub fn into_markdown(self) -> String {
-        let redactor = Arc::clone(&self.redactor);
+    /// Writes the body as markdown (`aivault markdown`) to `out`, ending with a line break:
+    /// JSON rendered by [`markdown::write_markdown`] after its strings were redacted (written
+    /// as it is rendered, never held as text too), other bodies as text.
+    ///
+    /// # Errors
+    /// The writer's error.
+    pub fn write_markdown(self, out: &mut dyn Write) -> io::Result<()> {
+        let mut last = Last { out, byte: None };
         match self.decode() {
-            None => String::new(),
-            Some(DecodedBody::Text(text)) => text,
-            // The rendering joins decoded strings with markdown around them: redacted once
-            // more as a whole (no allocation when nothing matches).
-            Some(DecodedBody::Json(value)) => redactor.redact_str(&markdown::to_markdown(&value)),
+            None => {}
+            Some(DecodedBody::Text(text)) => last.write_all(text.as_bytes())?,
+            Some(DecodedBody::Json(value)) => markdown::write_markdown(&value, &mut last)?,
         }
+        if last.byte != Some(b'\n') {
+            last.write_all(b"\n")?;
+        }
+        last.flush()
+    }
+}
+
+/// A writer that remembers the last byte written.
+struct Last<'w> {
+    out: &'w mut dyn Write,
+    byte: Option<u8>,
+}
+
+impl Write for Last<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.out.write(buf)?;
+        if n > 0 {
+            self.byte = Some(buf[n - 1]);
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
     }
 }
 

@@ -1,26 +1,39 @@
 //! JSON responses as markdown (`aivault markdown`), for agents that read text better than JSON.
 
+use std::io::{self, Write};
+
 use serde_json::Value;
 
 /// Renders JSON as markdown: objects as bullet lists (`**key**: value`), arrays of objects
 /// as numbered sections, strings as text (so a chat completion's content reads naturally).
 pub fn to_markdown(value: &Value) -> String {
-    let mut out = String::new();
-    render(value, 0, &mut out);
-    out
+    let mut out = Vec::new();
+    // Writing to a Vec cannot fail.
+    let _ = write_markdown(value, &mut out);
+    // Built from `str`s only.
+    String::from_utf8(out).unwrap_or_default()
 }
 
-fn render(value: &Value, depth: usize, out: &mut String) {
+/// Writes [`to_markdown`]'s rendering to `out` as it goes, so a large body is never held a
+/// second time as text.
+///
+/// # Errors
+/// The writer's error.
+pub fn write_markdown(value: &Value, out: &mut dyn Write) -> io::Result<()> {
+    render(value, 0, out)
+}
+
+fn render(value: &Value, depth: usize, out: &mut dyn Write) -> io::Result<()> {
     let indent = "  ".repeat(depth);
     match value {
         Value::Object(map) => {
             for (key, v) in map {
                 match v {
                     Value::Object(_) | Value::Array(_) if !is_empty(v) => {
-                        out.push_str(&format!("{indent}- **{key}**:\n"));
-                        render(v, depth + 1, out);
+                        writeln!(out, "{indent}- **{key}**:")?;
+                        render(v, depth + 1, out)?;
                     }
-                    _ => out.push_str(&format!("{indent}- **{key}**: {}\n", scalar(v))),
+                    _ => writeln!(out, "{indent}- **{key}**: {}", scalar(v))?,
                 }
             }
         }
@@ -28,15 +41,16 @@ fn render(value: &Value, depth: usize, out: &mut String) {
             for (i, item) in items.iter().enumerate() {
                 match item {
                     Value::Object(_) | Value::Array(_) if !is_empty(item) => {
-                        out.push_str(&format!("{indent}{}.\n", i + 1));
-                        render(item, depth + 1, out);
+                        writeln!(out, "{indent}{}.", i + 1)?;
+                        render(item, depth + 1, out)?;
                     }
-                    _ => out.push_str(&format!("{indent}{}. {}\n", i + 1, scalar(item))),
+                    _ => writeln!(out, "{indent}{}. {}", i + 1, scalar(item))?,
                 }
             }
         }
-        other => out.push_str(&format!("{indent}{}\n", scalar(other))),
+        other => writeln!(out, "{indent}{}", scalar(other))?,
     }
+    Ok(())
 }
 
 fn is_empty(value: &Value) -> bool {
@@ -47,13 +61,13 @@ fn is_empty(value: &Value) -> bool {
     }
 }
 
-fn scalar(value: &Value) -> String {
+fn scalar(value: &Value) -> std::borrow::Cow<'_, str> {
     match value {
-        Value::String(s) => s.clone(),
+        Value::String(s) => s.as_str().into(),
         Value::Null => "_null_".into(),
         Value::Object(_) => "{}".into(),
         Value::Array(_) => "[]".into(),
-        other => other.to_string(),
+        other => other.to_string().into(),
     }
 }
 
