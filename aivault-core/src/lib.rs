@@ -51,8 +51,8 @@ mod vault;
 pub use audit::{AuditEvent, AuditVerification};
 pub use bindings::{BindOutcome, BindingFilter, NewBinding, UnbindOutcome};
 pub use broker::{
-    BufferedResponse, DecodedBody, FileReferences, Invocation, InvokeResponse, MultipartPart,
-    Planned, RequestBody, ResponseStream,
+    BufferedResponse, Decoded, FileReferences, Invocation, InvokeResponse, MultipartPart, Planned,
+    RequestBody, ResponseStream,
 };
 pub use capabilities::{
     CapabilityDeletion, CapabilityOrigin, CapabilityPolicy, CapabilityView, NewCapability,

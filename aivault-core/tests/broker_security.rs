@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use aivault_core::broker::netguard::{DevRoutes, StaticLookup};
 use aivault_core::{
-    AuditEvent, AuditQuery, AuthOptions, Config, DecodedBody, Error, ErrorKind, Invocation,
+    AuditEvent, AuditQuery, AuthOptions, Config, Decoded, Error, ErrorKind, Invocation,
     InvokeResponse, MultipartPart, NetworkOptions, NewCapability, NewCredential, PolicyUpdate,
     RequestBody, Scope, Vault,
 };
@@ -1423,9 +1423,10 @@ fn json_is_redacted_again_after_decoding() {
         .read_whole()
         .unwrap();
     assert_eq!(whole.status, 200);
-    let Some(DecodedBody::Json(value)) = whole.decode() else {
-        panic!("not JSON");
-    };
+    let value = whole.decode_with(|decoded| match decoded {
+        Decoded::Json(json) => serde_json::to_value(&json).unwrap(),
+        other => panic!("not JSON: {other:?}"),
+    });
     let printed = value.to_string();
     assert!(!printed.contains(&key), "{printed}");
     assert_eq!(value["auth"], "[REDACTED]");

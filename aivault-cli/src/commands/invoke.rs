@@ -5,12 +5,12 @@ use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use aivault_core::broker::Json;
 use aivault_core::{
-    Config, DecodedBody, Error, ErrorKind, FileReferences, Invocation, MultipartPart, Planned,
+    Config, Decoded, Error, ErrorKind, FileReferences, Invocation, MultipartPart, Planned,
     RequestBody, Result, Vault,
 };
 use serde::Serialize;
-use serde_json::Value;
 
 use crate::cli::InvokeArgs;
 use crate::commands::open_vault;
@@ -64,14 +64,16 @@ pub fn run(args: InvokeArgs, render: Render, config: Config, out: &Output) -> Re
             let full = response.read_whole()?;
             let planned = full.planned.clone();
             let status = full.status;
-            let (json, text) = match full.decode() {
-                Some(DecodedBody::Json(value)) => (value, None),
-                Some(DecodedBody::Text(text)) => (Value::Null, Some(text)),
-                None => (Value::Null, None),
-            };
-            out.json(&JsonOutput {
-                planned: &planned,
-                response: JsonResponse { status, json, text },
+            full.decode_with(|decoded| {
+                let (json, text) = match &decoded {
+                    Decoded::Json(json) => (Some(json), None),
+                    Decoded::Text(text) => (None, Some(text.as_str())),
+                    Decoded::Empty => (None, None),
+                };
+                out.json(&JsonOutput {
+                    planned: &planned,
+                    response: JsonResponse { status, json, text },
+                });
             });
         }
         Render::Markdown => {
@@ -93,16 +95,17 @@ pub fn run(args: InvokeArgs, render: Render, config: Config, out: &Output) -> Re
 #[derive(Serialize)]
 struct JsonOutput<'a> {
     planned: &'a Planned,
-    response: JsonResponse,
+    response: JsonResponse<'a>,
 }
 
 #[derive(Serialize)]
-struct JsonResponse {
+struct JsonResponse<'a> {
     status: u16,
-    json: Value,
+    /// The body as JSON; `null` when it is not JSON.
+    json: Option<&'a Json<'a>>,
     /// The body as text when it is not JSON.
     #[serde(skip_serializing_if = "Option::is_none")]
-    text: Option<String>,
+    text: Option<&'a str>,
 }
 
 /// One read of the response body; a failed read carries the core's error (size cap, or the

@@ -9,11 +9,9 @@ use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 use std::sync::Arc;
 
-use serde::de::IgnoredAny;
-use serde_json::{Map, Value};
-
 use crate::error::Result;
 
+use super::json_tree::Json;
 use super::markdown;
 use super::redact::Redactor;
 use super::response::{Planned, ResponseStream, body_error};
@@ -22,9 +20,9 @@ use super::response::{Planned, ResponseStream, body_error};
 /// `maxResponseBodyBytes` (64 MiB). Streaming (`invoke --stream`) has no default cap.
 pub const DEFAULT_BUFFERED_CAP: u64 = 64 << 20;
 
-/// The size of the pieces a body is held in: no piece is ever reallocated, so a body costs
-/// its own size (not the doubling of a growing buffer), and a piece is freed as soon as it
-/// has been decoded.
+/// The size of the pieces a body is read in: no piece is ever reallocated, so a body costs
+/// its own size (not the doubling of a growing buffer); decoding joins them into one buffer,
+/// freeing each as it is copied.
 const PIECE: usize = 1 << 20;
 
 /// A response read whole (see [`ResponseStream::read_whole`]).
@@ -50,12 +48,15 @@ impl std::fmt::Debug for BufferedResponse {
     }
 }
 
-/// A response body as JSON, or as text when it is not JSON.
+/// A response body read whole, decoded: JSON (every decoded string, value and key, redacted
+/// again), or text when it is not JSON.
 #[derive(Debug, Clone, PartialEq)]
-pub enum DecodedBody {
-    /// The body parsed as JSON, every string (value and key) redacted after decoding.
-    Json(Value),
-    /// The body as text (invalid UTF-8 replaced), redacted after decoding.
+pub enum Decoded<'a> {
+    /// An empty body.
+    Empty,
+    /// The body parsed as JSON, strings borrowed from the body where they had no escape.
+    Json(Json<'a>),
+    /// The body as text (invalid UTF-8 replaced, then redacted).
     Text(String),
 }
 
@@ -112,37 +113,33 @@ impl BufferedResponse {
         self.body.iter().try_for_each(|piece| out.write_all(piece))
     }
 
-    /// The body as JSON (every decoded string, value and key, redacted again), or as text
-    /// when it is not JSON; `None` for an empty body. Each piece of the body is freed once
-    /// decoded, so the body is never held twice.
-    pub fn decode(mut self) -> Option<DecodedBody> {
+    /// Calls `f` with the body decoded: as JSON (every decoded string, value and key,
+    /// redacted again: a JSON escape the byte-level redactor does not list decodes to the
+    /// secret), or as text when it is not JSON. The pieces are joined into one buffer as they
+    /// are freed, and the parsed JSON borrows its strings from it, so the body is held once.
+    pub fn decode_with<T>(mut self, f: impl FnOnce(Decoded<'_>) -> T) -> T {
         if self.len == 0 {
-            return None;
-        }
-        let is_json =
-            serde_json::from_reader::<_, IgnoredAny>(buffered(Pieces::borrowed(&self.body)))
-                .is_ok();
-        if is_json
-            && let Ok(mut value) = serde_json::from_reader::<_, Value>(buffered(Pieces::owned(
-                std::mem::take(&mut self.body),
-            )))
-        {
-            redact_value(&mut value, &self.redactor);
-            return Some(DecodedBody::Json(value));
+            return f(Decoded::Empty);
         }
         let mut bytes = Vec::with_capacity(self.len);
         while let Some(piece) = self.body.pop_front() {
             bytes.extend_from_slice(&piece);
         }
+        if let Ok(mut json) = Json::parse(&bytes) {
+            json.redact(&self.redactor);
+            return f(Decoded::Json(json));
+        }
         let text = match String::from_utf8(bytes) {
             // The bytes were redacted as they are: nothing was decoded.
             Ok(text) => text,
             // Replacing invalid bytes is a decoding: redact what it made.
-            Err(e) => self
-                .redactor
-                .redact_str(&String::from_utf8_lossy(e.as_bytes())),
+            Err(e) => {
+                let text = String::from_utf8_lossy(e.as_bytes()).into_owned();
+                drop(e);
+                self.redactor.redacted(&text).unwrap_or(text)
+            }
         };
-        Some(DecodedBody::Text(text))
+        f(Decoded::Text(text))
     }
 
     /// Writes the body as markdown (`aivault markdown`) to `out`, ending with a line break:
@@ -153,11 +150,11 @@ impl BufferedResponse {
     /// The writer's error.
     pub fn write_markdown(self, out: &mut dyn Write) -> io::Result<()> {
         let mut last = Last { out, byte: None };
-        match self.decode() {
-            None => {}
-            Some(DecodedBody::Text(text)) => last.write_all(text.as_bytes())?,
-            Some(DecodedBody::Json(value)) => markdown::write_markdown(&value, &mut last)?,
-        }
+        self.decode_with(|decoded| match decoded {
+            Decoded::Empty => Ok(()),
+            Decoded::Text(text) => last.write_all(text.as_bytes()),
+            Decoded::Json(json) => markdown::write_json(&json, &mut last),
+        })?;
         if last.byte != Some(b'\n') {
             last.write_all(b"\n")?;
         }
@@ -182,89 +179,5 @@ impl Write for Last<'_> {
 
     fn flush(&mut self) -> io::Result<()> {
         self.out.flush()
-    }
-}
-
-/// Redacts every string of `value`, object keys included, in place.
-fn redact_value(value: &mut Value, redactor: &Redactor) {
-    match value {
-        Value::String(s) => redact_string(s, redactor),
-        Value::Array(items) => items.iter_mut().for_each(|v| redact_value(v, redactor)),
-        Value::Object(map) => {
-            let old = std::mem::take(map);
-            let mut redacted = Map::with_capacity(old.len());
-            for (mut key, mut v) in old {
-                redact_string(&mut key, redactor);
-                redact_value(&mut v, redactor);
-                redacted.insert(key, v);
-            }
-            *map = redacted;
-        }
-        Value::Null | Value::Bool(_) | Value::Number(_) => {}
-    }
-}
-
-fn redact_string(s: &mut String, redactor: &Redactor) {
-    let redacted = redactor.redact_str(s);
-    if redacted != *s {
-        *s = redacted;
-    }
-}
-
-/// serde_json reads a byte at a time: through a buffer.
-fn buffered<R: Read>(reader: R) -> io::BufReader<R> {
-    io::BufReader::with_capacity(64 * 1024, reader)
-}
-
-/// A reader over the pieces of a body; an owned one frees each piece once it is read.
-struct Pieces<'a> {
-    borrowed: Option<&'a VecDeque<Vec<u8>>>,
-    owned: VecDeque<Vec<u8>>,
-    index: usize,
-    pos: usize,
-}
-
-impl<'a> Pieces<'a> {
-    fn borrowed(body: &'a VecDeque<Vec<u8>>) -> Self {
-        Pieces {
-            borrowed: Some(body),
-            owned: VecDeque::new(),
-            index: 0,
-            pos: 0,
-        }
-    }
-
-    fn owned(body: VecDeque<Vec<u8>>) -> Pieces<'static> {
-        Pieces {
-            borrowed: None,
-            owned: body,
-            index: 0,
-            pos: 0,
-        }
-    }
-}
-
-impl Read for Pieces<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        loop {
-            let piece = match self.borrowed {
-                Some(body) => body.get(self.index),
-                None => self.owned.front(),
-            };
-            let Some(piece) = piece else {
-                return Ok(0);
-            };
-            if self.pos < piece.len() {
-                let n = buf.len().min(piece.len() - self.pos);
-                buf[..n].copy_from_slice(&piece[self.pos..self.pos + n]);
-                self.pos += n;
-                return Ok(n);
-            }
-            self.pos = 0;
-            match self.borrowed {
-                Some(_) => self.index += 1,
-                None => drop(self.owned.pop_front()),
-            }
-        }
     }
 }

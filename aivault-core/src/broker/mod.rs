@@ -12,6 +12,7 @@ mod buffered;
 mod fields;
 pub(crate) mod headers;
 pub(crate) mod hmac_sign;
+pub mod json_tree;
 mod jwt;
 pub mod markdown;
 pub mod netguard;
@@ -27,7 +28,8 @@ pub(crate) mod tls;
 pub(crate) mod token_state;
 pub(crate) mod transport;
 
-pub use buffered::{BufferedResponse, DEFAULT_BUFFERED_CAP, DecodedBody};
+pub use buffered::{BufferedResponse, DEFAULT_BUFFERED_CAP, Decoded};
+pub use json_tree::Json;
 pub use request::{Invocation, MultipartPart, RequestBody};
 pub use request_json::FileReferences;
 pub use response::{InvokeResponse, Planned, ResponseStream};

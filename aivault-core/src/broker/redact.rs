@@ -271,14 +271,19 @@ impl Redactor {
 
     /// Redacts a header value (same forms).
     pub fn redact_str(&self, s: &str) -> String {
+        self.redacted(s).unwrap_or_else(|| s.to_owned())
+    }
+
+    /// `s` redacted, or `None` when nothing in it is (so a large string is not copied).
+    pub fn redacted(&self, s: &str) -> Option<String> {
         if self.needles.is_empty() || self.find_match(s.as_bytes(), 0, s.len()).is_none() {
-            return s.to_owned();
+            return None;
         }
-        match String::from_utf8(self.redact(s.as_bytes())) {
+        Some(match String::from_utf8(self.redact(s.as_bytes())) {
             Ok(text) => text,
             // A binary needle cut a character: keep the text valid, the needle is gone anyway.
             Err(err) => String::from_utf8_lossy(err.as_bytes()).into_owned(),
-        }
+        })
     }
 
     /// Redacts `data[pos..to]` into `out` and returns the position reached, and whether the
