@@ -143,7 +143,7 @@ impl BufferedResponse {
     }
 
     /// Writes the body as markdown (`aivault markdown`) to `out`, ending with a line break:
-    /// JSON rendered by [`markdown::write_markdown`] after its strings were redacted (written
+    /// JSON rendered by [`markdown::write_json`] after its strings were redacted (written
     /// as it is rendered, never held as text too), other bodies as text.
     ///
     /// # Errors

@@ -53,9 +53,11 @@ impl Vault {
     /// `capability_not_found`, `credential_not_found`, `credential_ambiguous`;
     /// `invalid_input` (malformed path, header or body); `policy_violation` (method or path
     /// not allowed, caller auth headers or owned query parameters, header injection, size
-    /// caps, a host the network guard refuses); `rate_limited`; `vault_locked` /
-    /// `decrypt_failed`; `upstream_error` (connection, TLS, timeout). Messages never hold a
-    /// secret or a secret-bearing URL.
+    /// caps, a host the network guard refuses; a body read whole is capped at
+    /// [`DEFAULT_BUFFERED_CAP`](super::DEFAULT_BUFFERED_CAP) unless the policy says
+    /// otherwise); `rate_limited`; `vault_locked` / `decrypt_failed`; `upstream_error`
+    /// (connection, TLS, timeout, a body in a content coding the broker did not ask for).
+    /// Messages never hold a secret or a secret-bearing URL.
     pub fn invoke(&self, invocation: &Invocation) -> Result<InvokeResponse> {
         self.invoke_stream(invocation)?.into_response()
     }
