@@ -311,7 +311,7 @@ fn credential_create_runs_every_auth_strategy_of_the_brief() {
 #[test]
 fn registry_credentials_default_from_the_registry_and_stay_within_its_hosts() {
     let env = Env::new();
-    let token = secret_ref(&env, "SHOPIFY_ACCESS_TOKEN", "shpat-x");
+    let token = secret_ref(&env, "SHOPIFY_ACCESS_TOKEN", "shpat-x-token");
     let run = env
         .run(&[
             "credential",
@@ -613,7 +613,7 @@ fn custom_credentials_refuse_bad_hosts_refs_and_scopes_and_persist_nothing() {
 #[test]
 fn deleting_an_auto_provisioned_credential_revokes_it_until_its_secret_changes() {
     let env = Env::new();
-    let id = env.create("OPENAI_API_KEY", "sk-1", &[]);
+    let id = env.create("OPENAI_API_KEY", "sk-1-openai", &[]);
     assert_eq!(ready_ids(&env).len(), 17);
     let run = env.run(&["credential", "delete", "openai"]).ok();
     assert_eq!(
@@ -630,7 +630,7 @@ fn deleting_an_auto_provisioned_credential_revokes_it_until_its_secret_changes()
     assert!(credential_ids(&env).is_empty());
     // Rotating the secret does.
     let rotated = env
-        .run(&["secrets", "rotate", "--id", &id, "--value", "sk-2"])
+        .run(&["secrets", "rotate", "--id", &id, "--value", "sk-2-openai"])
         .ok();
     assert!(
         rotated
@@ -646,7 +646,7 @@ fn deleting_an_auto_provisioned_credential_revokes_it_until_its_secret_changes()
         again.json(),
         serde_json::json!({"removed": false, "id": "openai"})
     );
-    env.run(&["secrets", "import", "--entry", "OPENAI_API_KEY=sk-3"])
+    env.run(&["secrets", "import", "--entry", "OPENAI_API_KEY=sk-3-openai"])
         .ok();
     assert_eq!(credential_ids(&env), ["openai"]);
     let kinds = env.audit_kinds(&["--kind", "credential.delete"]);
@@ -663,7 +663,7 @@ fn capability_list_and_describe_with_its_aliases() {
     assert!(listing.stdout.contains(
         "    Setup: aivault secrets create --name TRELLO_API_KEY --value \"...\" --scope global && aivault secrets create --name TRELLO_TOKEN --value \"...\" --scope global\n"
     ));
-    env.create("OPENAI_API_KEY", "sk-x", &[]);
+    env.create("OPENAI_API_KEY", "sk-x-openai", &[]);
     let listing = env.run(&["capability", "list"]).ok();
     assert!(
         listing
@@ -1102,7 +1102,7 @@ fn bind_unbind_and_bindings() {
             &["--scope", "workspace", "--workspace-id", "my-workspace"]
         )
     );
-    let shopify = secret_ref(&env, "SHOPIFY_ACCESS_TOKEN", "shpat");
+    let shopify = secret_ref(&env, "SHOPIFY_ACCESS_TOKEN", "shpat-token");
     let bound = env
         .run(&[
             "capability",
@@ -1378,7 +1378,7 @@ fn a_broken_operator_provider_file_is_named_and_built_ins_keep_working() {
             "--name",
             "OPENAI_API_KEY",
             "--value",
-            "sk-x",
+            "sk-x-openai",
         ])
         .ok();
     let broken = registry.join("broken.toml").display().to_string();
@@ -1403,7 +1403,7 @@ fn a_broken_operator_provider_file_is_named_and_built_ins_keep_working() {
             "--name",
             "ACME_API_KEY",
             "--value",
-            "a",
+            "acme-key-value",
         ])
         .ok();
     assert!(

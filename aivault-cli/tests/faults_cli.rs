@@ -187,7 +187,7 @@ fn eight_processes_race_on_a_fresh_directory() {
 fn bad_input_fails_clearly_and_persists_nothing() {
     let env = Env::new();
     let id = env.create("TAKEN", "v", &["--alias", "taken-alias"]);
-    env.create("OPENAI_API_KEY", "sk", &[]);
+    env.create("OPENAI_API_KEY", "sk-openai", &[]);
     let before = env.snapshot();
     let missing = "0b8f6a52-2f5e-4b43-9a8e-2b3c4d5e6f70";
     let cases: Vec<(Vec<&str>, i32, &str, &str)> = vec![

@@ -41,6 +41,17 @@ fn route(req: &Recorded) -> Reply {
         ),
         "/v1/models/stream-big" => Reply::ok("").chunks(big_chunks(), Duration::from_secs(1)),
         "/v1/models/slow" => Reply::json(FIXED).delayed(Duration::from_secs(3)),
+        // The injected value with every character a `\u00XX` escape, in a value and a key.
+        "/v1/models/escaped" => {
+            let auth = req.header("authorization").unwrap_or_default();
+            let escaped: String = auth
+                .chars()
+                .map(|c| format!("\\u{:04x}", u32::from(c)))
+                .collect();
+            Reply::json(format!(r#"{{"auth":"{escaped}","{escaped}":[1],"n":2}}"#))
+        }
+        // One byte over the default cap of a body read whole.
+        "/v1/models/big" => Reply::stream_zeros((64 << 20) + 1),
         _ => echo_handler()(req),
     }
 }
@@ -1422,4 +1433,73 @@ fn locked_passphrase_vault_refuses_with_one_line_and_audits_once_unlocked() {
     for text in [&refused.stderr, &run.stdout, &run.stderr] {
         assert!(!text.contains(&key));
     }
+}
+
+// -------------------------------------------------------------------------------------------
+// 9. Decoded output and the default cap (issue 10)
+// -------------------------------------------------------------------------------------------
+
+/// Proves `json` and `markdown` redact what they decode: the upstream writes the echoed
+/// `Bearer <key>` with `\u00XX` escapes the byte-level redactor does not list, and neither
+/// command prints the key (`invoke` prints the bytes, still escaped). A body over 64 MiB is
+/// refused by every buffered mode (`policy_violation`, exit 7) before anything is printed,
+/// and streamed by `invoke --stream`.
+#[test]
+fn decoded_output_is_redacted_and_buffered_output_is_capped() {
+    let b = Broker::new();
+    let out = b
+        .run(&["json", "openai/models", "--path", "/v1/models/escaped"])
+        .ok()
+        .json();
+    assert_eq!(out["response"]["json"]["auth"], "[REDACTED]", "{out:#}");
+    assert_eq!(out["response"]["json"]["[REDACTED]"], json!([1]), "{out:#}");
+    assert_eq!(out["response"]["json"]["n"], 2);
+    for cmd in ["markdown", "md"] {
+        let run = b
+            .run(&[cmd, "openai/models", "--path", "/v1/models/escaped"])
+            .ok();
+        assert!(
+            run.stdout.contains("- **auth**: [REDACTED]"),
+            "{}",
+            run.stdout
+        );
+        assert!(!run.stdout.contains(&b.key), "{}", run.stdout);
+    }
+    let raw = b
+        .run(&["invoke", "openai/models", "--path", "/v1/models/escaped"])
+        .ok();
+    assert!(raw.stdout.contains("\\u0073\\u006b"), "{}", raw.stdout);
+
+    for cmd in ["invoke", "json", "markdown"] {
+        let run = b
+            .run(&[cmd, "openai/models", "--path", "/v1/models/big"])
+            .fails(7, "policy_violation");
+        assert!(
+            run.stdout.is_empty(),
+            "{cmd} printed {} bytes",
+            run.stdout.len()
+        );
+        assert!(run.stderr.contains("default cap"), "{cmd}: {}", run.stderr);
+    }
+    let mut cmd = b.env.command(&[
+        "invoke",
+        "openai/models",
+        "--path",
+        "/v1/models/big",
+        "--stream",
+    ]);
+    let output = cmd
+        .stdin(Stdio::null())
+        .stderr(Stdio::piped())
+        .stdout(Stdio::piped())
+        .output()
+        .expect("run aivault");
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(output.stdout.len() as u64, (64 << 20) + 1);
+    b.sweep();
 }

@@ -15,7 +15,7 @@ fn create_registry_secret_prints_metadata_and_the_two_lines() {
             "--name",
             "OPENAI_API_KEY",
             "--value",
-            "sk-...",
+            "sk-...openai",
             "--scope",
             "global",
         ])
@@ -35,7 +35,7 @@ fn create_registry_secret_prints_metadata_and_the_two_lines() {
     let id = meta["secretId"].as_str().expect("id");
     assert_eq!(id.len(), 36);
     assert!(meta["createdAtMs"].as_i64().expect("ms") > 1_600_000_000_000);
-    assert!(!run.stdout.contains("sk-..."));
+    assert!(!run.stdout.contains("sk-...openai"));
 
     let credentials = env.run(&["credential", "list", "-v"]).ok().json();
     let openai = &credentials["credentials"][0];
@@ -80,7 +80,7 @@ fn aliases_workspace_and_group_scopes() {
             "--name",
             "OPENAI_API_KEY",
             "--value",
-            "sk-...",
+            "sk-...openai",
             "--scope",
             "global",
             "--alias",
@@ -99,7 +99,7 @@ fn aliases_workspace_and_group_scopes() {
             "--name",
             "OPENAI_API_KEY",
             "--value",
-            "sk-...",
+            "sk-...openai",
             "--scope",
             "workspace",
             "--workspace-id",
@@ -123,7 +123,7 @@ fn aliases_workspace_and_group_scopes() {
             "--name",
             "OPENAI_API_KEY",
             "--value",
-            "sk-...",
+            "sk-...openai",
             "--scope",
             "group",
             "--workspace-id",
@@ -298,7 +298,7 @@ fn update_rotate_delete_and_groups() {
 #[test]
 fn delete_removes_dependent_credentials_and_frees_the_name() {
     let env = Env::new();
-    let id = env.create("OPENAI_API_KEY", "sk-1", &[]);
+    let id = env.create("OPENAI_API_KEY", "sk-1-openai", &[]);
     let run = env.run(&["secrets", "delete", "--id", &id]).ok();
     assert_eq!(run.stderr, "Credential removed: openai\n");
     let credentials = env.run(&["credential", "list"]).ok();
@@ -310,7 +310,7 @@ fn delete_removes_dependent_credentials_and_frees_the_name() {
             "--name",
             "OPENAI_API_KEY",
             "--value",
-            "sk-2",
+            "sk-2-openai",
             "--scope",
             "global",
         ])
@@ -333,11 +333,11 @@ fn import_processes_each_entry_as_create() {
             "secrets",
             "import",
             "--entry",
-            "OPENAI_API_KEY=sk-...",
+            "OPENAI_API_KEY=sk-...openai",
             "--entry",
             "ANTHROPIC_API_KEY=sk-ant-...",
             "--entry",
-            "GITHUB_TOKEN=ghp-...",
+            "GITHUB_TOKEN=ghp-...github",
             "--scope",
             "global",
         ])
@@ -358,7 +358,7 @@ fn import_processes_each_entry_as_create() {
             "secrets",
             "import",
             "--entry",
-            "OPENAI_API_KEY=sk=new",
+            "OPENAI_API_KEY=sk=new=openai",
             "--entry",
             "EMPTY=",
             "--entry",
@@ -384,7 +384,7 @@ fn import_from_a_dotenv_file() {
     let path = env.root.path().join("app.env");
     std::fs::write(
         &path,
-        "# keys\nexport TRELLO_API_KEY=k1\nTRELLO_TOKEN='t 1'\nNOTE=\"multi\nline\"\n",
+        "# keys\nexport TRELLO_API_KEY=k1-trello\nTRELLO_TOKEN='t 1 trello'\nNOTE=\"multi\nline\"\n",
     )
     .expect("write");
     let run = env
@@ -415,7 +415,7 @@ fn trello_waits_for_its_second_secret() {
             "--name",
             "TRELLO_API_KEY",
             "--value",
-            "key",
+            "key-trello",
         ])
         .ok();
     assert_eq!(
@@ -430,7 +430,7 @@ fn trello_waits_for_its_second_secret() {
             "--name",
             "TRELLO_TOKEN",
             "--value",
-            "token",
+            "token-trello",
         ])
         .ok();
     assert_eq!(
@@ -499,7 +499,7 @@ fn capability_list_shows_ready_and_available() {
     assert!(before.stdout.contains(
         "    Setup: aivault secrets create --name TRELLO_API_KEY --value \"...\" --scope global && aivault secrets create --name TRELLO_TOKEN --value \"...\" --scope global\n"
     ));
-    env.create("OPENAI_API_KEY", "sk", &[]);
+    env.create("OPENAI_API_KEY", "sk-openai", &[]);
     let after = env.run(&["capability", "list", "-v"]).ok().json();
     let ready: Vec<&str> = after["capabilities"]
         .as_array()

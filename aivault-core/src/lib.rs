@@ -54,7 +54,8 @@ mod vault;
 pub use audit::{AuditEvent, AuditVerification};
 pub use bindings::{BindOutcome, BindingFilter, NewBinding, UnbindOutcome};
 pub use broker::{
-    FileReferences, Invocation, InvokeResponse, MultipartPart, Planned, RequestBody, ResponseStream,
+    BufferedResponse, Decoded, FileReferences, Invocation, InvokeResponse, MultipartPart, Planned,
+    RequestBody, ResponseStream,
 };
 pub use capabilities::{
     CapabilityDeletion, CapabilityOrigin, CapabilityPolicy, CapabilityView, NewCapability,

@@ -109,6 +109,25 @@ fn check_value(value: &SecretValue) -> Result<()> {
     Ok(())
 }
 
+/// The shortest value a secret claimed by a registry provider may have: the broker redacts
+/// what it injects from responses, and a shorter value occurs by chance in ordinary text
+/// (and in the halves an echoing upstream could split it into), so it cannot be redacted
+/// safely.
+pub const MIN_PROVIDER_SECRET_LEN: usize = 8;
+
+/// Refuses a value too short to redact for a secret `name` pinned to registry `provider`.
+fn check_provider_value(name: &str, provider: &str, value: &SecretValue) -> Result<()> {
+    if value.len() < MIN_PROVIDER_SECRET_LEN {
+        return Err(Error::invalid(format!(
+            "the value of {} is shorter than {MIN_PROVIDER_SECRET_LEN} bytes; a secret for \
+             registry provider {provider} must be at least {MIN_PROVIDER_SECRET_LEN} bytes so \
+             that responses can be redacted safely",
+            printable(name)
+        )));
+    }
+    Ok(())
+}
+
 /// What a secret's envelope is bound to (its AAD).
 pub(crate) fn binding<'a>(keys: &'a Keys, meta: &'a SecretMeta) -> Binding<'a> {
     Binding {
@@ -193,6 +212,9 @@ impl Vault {
         labels.extend(aliases.iter().map(String::as_str));
         check_labels_free(tx, scope, &labels, None)?;
         let claim = self.registry().claim(name);
+        if let Some(claim) = &claim {
+            check_provider_value(name, &claim.provider.id, value)?;
+        }
         let meta = SecretMeta {
             secret_id: new_id()?,
             name: name.to_string(),
@@ -334,6 +356,9 @@ impl Vault {
         value: &SecretValue,
         now: i64,
     ) -> Result<SecretOutcome> {
+        if let Some(provider) = &meta.pinned_provider {
+            check_provider_value(&meta.name, provider, value)?;
+        }
         meta.value_version += 1;
         meta.updated_at_ms = now;
         let envelope = envelope::seal_value(&keys.wrapping, &binding(keys, &meta), value.expose())?;

@@ -2008,3 +2008,85 @@ fn header_and_hmac_defaults_match_the_original_tool() {
     assert!(signed_at.is_some(), "x-signature is not the request's HMAC");
     assert_audit_clean(&vault, &key);
 }
+
+// ---------------------------------------------------------------------------------------------
+// 10. Signatures the broker computed are redacted
+// ---------------------------------------------------------------------------------------------
+
+/// An upstream echoing the request hands the caller neither the HMAC `x-signature` value nor
+/// the SigV4 `Authorization` value or its signature: each would be a replayable signed
+/// request. Body and headers show `[REDACTED]` where they were.
+#[test]
+fn computed_signatures_are_redacted_from_echoes() {
+    let hmac_host = "api.hmac.test";
+    let aws_host = "api.sigv4.test";
+    let t = TestDir::new();
+    let (upstream, vault) = echo_setup(&t, &[hmac_host, aws_host]);
+    let hmac_key = canary();
+    let secret = create(&vault, "HMAC_KEY", &hmac_key).secret;
+    custom_credential(
+        &vault,
+        "signer",
+        "signco",
+        AuthOptions {
+            header_name: Some("X-Signature".into()),
+            value_template: Some("v1={{signature}}".into()),
+            timestamp_header: Some("x-timestamp".into()),
+            ..auth("hmac")
+        },
+        &[hmac_host],
+        vec![secret.secret_ref()],
+        NetworkOptions::default(),
+    );
+    custom_capability(&vault, "signco/api", "signco", hmac_host, &["/v1"]);
+    let akid = create(&vault, "GW_AKID", "AKIDCUSTOM").secret;
+    let secret_key = canary();
+    let aws_secret = create(&vault, "GW_SECRET", &secret_key).secret;
+    custom_credential(
+        &vault,
+        "gateway",
+        "gateway",
+        AuthOptions {
+            aws_service: Some("execute-api".into()),
+            aws_region: Some("eu-west-3".into()),
+            ..auth("aws-sigv4")
+        },
+        &[aws_host],
+        vec![
+            role_ref("access_key_id", &akid),
+            role_ref("secret_access_key", &aws_secret),
+        ],
+        NetworkOptions::default(),
+    );
+    custom_capability(&vault, "gateway/api", "gateway", aws_host, &["/prod"]);
+
+    let response = invoke(&vault, call("signco/api", "GET", "/v1/echo"));
+    let sent = upstream.requests().pop().unwrap();
+    let value = sent.header("x-signature").unwrap().to_string();
+    let signature = value.strip_prefix("v1=").unwrap().to_string();
+    assert_response_clean(&response, &[&hmac_key, &value, &signature]);
+    let body: serde_json::Value = serde_json::from_slice(&response.body).unwrap();
+    assert_eq!(body["headers"]["x-signature"], "[REDACTED]");
+    assert_eq!(
+        body["headers"]["x-timestamp"],
+        sent.header("x-timestamp").unwrap()
+    );
+
+    let response = invoke(&vault, call("gateway/api", "GET", "/prod/echo"));
+    let sent = upstream.requests().pop().unwrap();
+    let authorization = sent.header("authorization").unwrap().to_string();
+    let signature = authorization
+        .rsplit_once("Signature=")
+        .unwrap()
+        .1
+        .to_string();
+    assert_eq!(signature.len(), 64);
+    assert_response_clean(&response, &[&secret_key, &authorization, &signature]);
+    let body: serde_json::Value = serde_json::from_slice(&response.body).unwrap();
+    assert_eq!(body["headers"]["authorization"], "[REDACTED]");
+    for (name, value) in &response.headers {
+        assert!(!value.contains(&signature), "{name}: {value}");
+    }
+    assert_audit_clean(&vault, &hmac_key);
+    assert_audit_clean(&vault, &secret_key);
+}

@@ -14,9 +14,9 @@ use std::time::{Duration, Instant};
 
 use aivault_core::broker::netguard::{DevRoutes, StaticLookup};
 use aivault_core::{
-    AuditEvent, AuditQuery, AuthOptions, Config, Error, ErrorKind, Invocation, InvokeResponse,
-    MultipartPart, NetworkOptions, NewCapability, NewCredential, PolicyUpdate, RequestBody, Scope,
-    Vault,
+    AuditEvent, AuditQuery, AuthOptions, Config, Decoded, Error, ErrorKind, Invocation,
+    InvokeResponse, MultipartPart, NetworkOptions, NewCapability, NewCredential, PolicyUpdate,
+    RequestBody, Scope, Vault,
 };
 use aivault_testkit::{Pki, Recorded, Reply, Upstream, echo_handler};
 use base64::Engine;
@@ -1485,4 +1485,344 @@ fn caller_named_files_never_reach_the_vaults_own_files() {
     assert_eq!(received.len(), 1);
     assert_eq!(received[0].body, b"{\"ok\":true}\n");
     env.finish();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Response decoding and redaction gaps (issue 10, items 2, 6 and 7)
+// ---------------------------------------------------------------------------------------------
+
+/// The fixed key of [`GZIP_ECHO`].
+const GZIP_KEY: &str = "sk-gzip-canary-7f3a9c2e5b1d4a";
+
+/// `gzip({"auth":"Bearer sk-gzip-canary-7f3a9c2e5b1d4a"})`: the key does not occur in these
+/// bytes, so only a decoder could redact it.
+const GZIP_ECHO: [u8; 67] = [
+    0x1f, 0x8b, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x02, 0x03, 0xab, 0x56, 0x4a, 0x2c, 0x2d, 0xc9,
+    0x50, 0xb2, 0x52, 0x72, 0x4a, 0x4d, 0x2c, 0x4a, 0x2d, 0x52, 0x28, 0xce, 0xd6, 0x4d, 0xaf, 0xca,
+    0x2c, 0xd0, 0x4d, 0x4e, 0xcc, 0x4b, 0x2c, 0xaa, 0xd4, 0x35, 0x4f, 0x33, 0x4e, 0xb4, 0x4c, 0x36,
+    0x4a, 0x35, 0x4d, 0x32, 0x4c, 0x31, 0x49, 0x54, 0xaa, 0x05, 0x00, 0x7c, 0x40, 0x56, 0x4d, 0x2f,
+    0x00, 0x00, 0x00,
+];
+
+/// An upstream that compresses its echo of the key although the broker asked for an
+/// unencoded body (`accept-encoding: identity`): the compressed bytes hold no needle, so the
+/// body is refused (`upstream_error`, buffered and streamed alike), never passed through;
+/// `identity` is accepted.
+#[test]
+fn encoded_response_bodies_are_refused() {
+    assert!(
+        !GZIP_ECHO
+            .windows(GZIP_KEY.len())
+            .any(|w| w == GZIP_KEY.as_bytes())
+    );
+    let env = Env::new(
+        "api.openai.com",
+        "OPENAI_API_KEY",
+        GZIP_KEY,
+        |req: &Recorded| {
+            assert_eq!(req.header("accept-encoding"), Some("identity"));
+            assert_eq!(
+                req.header("authorization"),
+                Some(format!("Bearer {GZIP_KEY}").as_str())
+            );
+            let coding = req
+                .target
+                .rsplit('/')
+                .next()
+                .unwrap_or_default()
+                .to_string();
+            Reply::json(GZIP_ECHO.to_vec()).header("content-encoding", coding.replace('_', ", "))
+        },
+    );
+    for coding in [
+        "gzip",
+        "GZIP",
+        "x-gzip",
+        "deflate",
+        "br",
+        "zstd",
+        "identity_gzip",
+    ] {
+        let path = format!("/v1/models/{coding}");
+        let err = expect_err(env.vault.invoke(&call("openai/models", &path)), &path);
+        assert_eq!(err.kind(), ErrorKind::UpstreamError, "{coding}: {err}");
+        assert!(err.message().contains("content-encoding"), "{err}");
+        assert!(err.message().contains("cannot be redacted"), "{err}");
+        assert_clean(&env.key, &path, &err);
+        let err = expect_err(
+            env.vault.invoke_stream(&call("openai/models", &path)),
+            &path,
+        );
+        assert_eq!(err.kind(), ErrorKind::UpstreamError, "{coding}: {err}");
+    }
+    // An unknown coding is not echoed into the message (it is the upstream's text).
+    let err = expect_err(
+        env.vault
+            .invoke(&call("openai/models", "/v1/models/sk-gzip-canary")),
+        "unknown",
+    );
+    assert!(err.message().contains("'(other)'"), "{err}");
+    let response = env.ok(&call("openai/models", "/v1/models/identity"));
+    assert_eq!(response.body, GZIP_ECHO);
+    env.finish();
+}
+
+/// Every character of `text` as a `\u00XX` JSON escape: a form the byte-level redactor does
+/// not list, which decodes to `text`.
+fn unicode_escaped(text: &str) -> String {
+    text.chars()
+        .map(|c| format!("\\u{:04x}", u32::from(c)))
+        .collect()
+}
+
+/// An upstream writing the echoed key with JSON escapes the byte-level redactor does not
+/// list (`\u0073\u006b…`, in a value and in a key): a body read whole and decoded holds no
+/// key in any decoded string.
+#[test]
+fn json_is_redacted_again_after_decoding() {
+    let env = Env::openai(|req: &Recorded| {
+        let auth = req.header("authorization").unwrap_or_default();
+        let key = auth.strip_prefix("Bearer ").unwrap_or_default();
+        let (k, a) = (unicode_escaped(key), unicode_escaped(auth));
+        Reply::json(format!(
+            r#"{{"auth":"{a}","nested":[{{"key":"x {k} y"}}],"{k}":1,"n":2}}"#
+        ))
+    });
+    let key = env.key.clone();
+    // The bytes carry no needle: the byte-level redactor passes them.
+    let raw = env.ok(&call("openai/models", "/v1/models"));
+    assert!(!String::from_utf8_lossy(&raw.body).contains("[REDACTED]"));
+    // Decoded, each string is redacted.
+    let whole = env
+        .vault
+        .invoke_stream(&call("openai/models", "/v1/models"))
+        .unwrap()
+        .read_whole()
+        .unwrap();
+    assert_eq!(whole.status, 200);
+    let value = whole.decode_with(|decoded| match decoded {
+        Decoded::Json(json) => serde_json::to_value(&json).unwrap(),
+        other => panic!("not JSON: {other:?}"),
+    });
+    let printed = value.to_string();
+    assert!(!printed.contains(&key), "{printed}");
+    assert_eq!(value["auth"], "[REDACTED]");
+    assert_eq!(value["nested"][0]["key"], "x [REDACTED] y");
+    assert_eq!(value["[REDACTED]"], 1);
+    assert_eq!(value["n"], 2);
+    // Markdown renders the redacted strings.
+    let mut markdown = Vec::new();
+    env.vault
+        .invoke_stream(&call("openai/models", "/v1/models"))
+        .unwrap()
+        .read_whole()
+        .unwrap()
+        .write_markdown(&mut markdown)
+        .unwrap();
+    let markdown = String::from_utf8(markdown).unwrap();
+    assert!(!markdown.contains(&key), "{markdown}");
+    assert!(markdown.contains("- **auth**: [REDACTED]"), "{markdown}");
+    env.finish();
+}
+
+/// `\u`-escaped UTF-16 of a secret in `form`: fully percent-encoded (either hex case), HTML
+/// numeric references, HTML-escaped, UTF-16 (LE/BE), upper-case hex.
+fn encoder_forms(secret: &str) -> Vec<(&'static str, Vec<u8>)> {
+    let percent = |upper: bool| -> String {
+        secret
+            .bytes()
+            .map(|b| {
+                if upper {
+                    format!("%{b:02X}")
+                } else {
+                    format!("%{b:02x}")
+                }
+            })
+            .collect()
+    };
+    let entities =
+        |f: fn(u32) -> String| -> String { secret.chars().map(|c| f(u32::from(c))).collect() };
+    let utf16 = |big: bool| -> Vec<u8> {
+        secret
+            .encode_utf16()
+            .flat_map(|u| {
+                if big {
+                    u.to_be_bytes()
+                } else {
+                    u.to_le_bytes()
+                }
+            })
+            .collect()
+    };
+    vec![
+        ("percent-upper", percent(true).into_bytes()),
+        ("percent-lower", percent(false).into_bytes()),
+        ("entity-dec", entities(|c| format!("&#{c};")).into_bytes()),
+        (
+            "entity-hex",
+            entities(|c| format!("&#x{c:x};")).into_bytes(),
+        ),
+        (
+            "entity-HEX",
+            entities(|c| format!("&#x{c:X};")).into_bytes(),
+        ),
+        ("html-escaped", secret.replace('\'', "&#39;").into_bytes()),
+        ("utf16le", utf16(false)),
+        ("utf16be", utf16(true)),
+        ("HEX", to_hex(secret.as_bytes(), true).into_bytes()),
+    ]
+}
+
+/// An upstream echoing the key in encoders' forms the redactor did not list, and split into
+/// two halves around a copy that is redacted (`half1 key half2`, the copy raw or in another
+/// form): no form survives and no half of two bytes or more does, buffered and streamed.
+#[test]
+fn encoder_forms_and_halves_around_a_copy_are_redacted() {
+    let key = format!("{}'q", canary());
+    let reply_key = key.clone();
+    let env = Env::new("api.openai.com", "OPENAI_API_KEY", &key, move |_req| {
+        let mut body = Vec::new();
+        for (name, form) in encoder_forms(&reply_key) {
+            body.extend_from_slice(format!("{name}=<").as_bytes());
+            body.extend_from_slice(&form);
+            body.extend_from_slice(b">\n");
+        }
+        let bytes = reply_key.as_bytes();
+        for copy in [
+            reply_key.clone(),
+            format!("Bearer {reply_key}"),
+            STANDARD.encode(bytes),
+            to_hex(bytes, false),
+        ] {
+            for split in [2, 5, bytes.len() / 2, bytes.len() - 2] {
+                body.extend_from_slice(b"halves=<");
+                body.extend_from_slice(&bytes[..split]);
+                body.extend_from_slice(copy.as_bytes());
+                body.extend_from_slice(&bytes[split..]);
+                body.extend_from_slice(b">\n");
+            }
+        }
+        Reply::ok(body)
+    });
+    let response = env.ok(&call("openai/models", "/v1/models"));
+    let mut streamed = Vec::new();
+    std::io::Read::read_to_end(
+        &mut env
+            .vault
+            .invoke_stream(&call("openai/models", "/v1/models"))
+            .unwrap(),
+        &mut streamed,
+    )
+    .unwrap();
+    assert_eq!(streamed, response.body);
+    let body = &response.body;
+    let text = String::from_utf8_lossy(body);
+    for (name, form) in encoder_forms(&key) {
+        assert!(
+            !body.windows(form.len()).any(|w| w == form),
+            "{name}: {text}"
+        );
+        assert!(
+            text.contains(&format!("{name}=<[REDACTED]>")),
+            "{name}: {text}"
+        );
+    }
+    let bytes = key.as_bytes();
+    for split in [2, 5, bytes.len() / 2, bytes.len() - 2] {
+        for half in [&bytes[..split], &bytes[split..]] {
+            assert!(
+                !body.windows(half.len()).any(|w| w == half),
+                "{}: {text}",
+                String::from_utf8_lossy(half)
+            );
+        }
+    }
+    assert_eq!(text.matches("halves=<[REDACTED]>").count(), 16, "{text}");
+    env.finish();
+}
+
+/// Buffered output (`invoke`, `json`, `markdown` without `--stream`) is capped at 64 MiB when
+/// the policy sets no `maxResponseBodyBytes`; a stream is not; a policy cap above the default
+/// lets a bigger body through.
+#[test]
+fn buffered_responses_have_a_default_cap() {
+    const OVER: u64 = aivault_core::broker::DEFAULT_BUFFERED_CAP + 1;
+    let env = Env::openai(|req: &Recorded| match req.target.as_str() {
+        "/v1/models/small" => Reply::ok("small"),
+        _ => Reply::stream_zeros(OVER),
+    });
+    assert_eq!(aivault_core::broker::DEFAULT_BUFFERED_CAP, 64 << 20);
+    let err = expect_err(
+        env.vault.invoke(&call("openai/models", "/v1/models")),
+        "over",
+    );
+    assert_eq!(err.kind(), ErrorKind::PolicyViolation, "{err}");
+    assert!(err.message().contains("default cap"), "{err}");
+    assert!(err.message().contains("--stream"), "{err}");
+    let err = expect_err(
+        env.vault
+            .invoke_stream(&call("openai/models", "/v1/models"))
+            .unwrap()
+            .read_whole(),
+        "over",
+    );
+    assert_eq!(err.kind(), ErrorKind::PolicyViolation, "{err}");
+    // A stream has no default cap.
+    let mut stream = env
+        .vault
+        .invoke_stream(&call("openai/models", "/v1/models"))
+        .unwrap();
+    let copied = std::io::copy(&mut stream, &mut std::io::sink()).unwrap();
+    assert_eq!(copied, OVER);
+    drop(stream);
+    assert_eq!(
+        env.ok(&call("openai/models", "/v1/models/small")).body,
+        b"small"
+    );
+    // The policy's cap wins over the default.
+    env.vault
+        .set_policy(
+            "openai/models",
+            PolicyUpdate {
+                max_response_body_bytes: Some(OVER),
+                ..PolicyUpdate::default()
+            },
+        )
+        .unwrap();
+    let whole = env
+        .vault
+        .invoke_stream(&call("openai/models", "/v1/models"))
+        .unwrap()
+        .read_whole()
+        .unwrap();
+    assert_eq!(whole.len() as u64, OVER);
+    env.finish();
+}
+
+/// A registry provider's secret shorter than 8 bytes cannot be redacted safely: refused at
+/// create and at rotate (`invalid_input`, naming the provider, not the value).
+#[test]
+fn short_registry_secrets_are_refused() {
+    let t = TestDir::new();
+    let vault = Vault::open(t.config()).unwrap();
+    let err = expect_err(
+        vault.create_secret(new_secret("OPENAI_API_KEY", "sk-1234", Scope::Global)),
+        "short",
+    );
+    assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+    assert!(err.message().contains("openai"), "{err}");
+    assert!(err.message().contains("at least 8 bytes"), "{err}");
+    assert!(!err.message().contains("sk-1234"), "{err}");
+    let created = vault
+        .create_secret(new_secret("OPENAI_API_KEY", "sk-12345", Scope::Global))
+        .unwrap();
+    let err = expect_err(
+        vault.rotate_secret(&created.secret.secret_id, "short".into()),
+        "rotate",
+    );
+    assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+    // A name no provider claims may be short.
+    vault
+        .create_secret(new_secret("MY_PIN", "1234", Scope::Global))
+        .unwrap();
 }

@@ -172,7 +172,7 @@ fn import_creates_rotates_skips_and_is_all_or_nothing() {
         ),
         (
             vec![
-                ("ANTHROPIC_API_KEY", "x"),
+                ("ANTHROPIC_API_KEY", "sk-ant-long-enough"),
                 ("EXISTING", "y"),
                 ("TAKEN_ALIAS", "x"),
             ],
@@ -488,7 +488,7 @@ fn a_schema_1_vault_is_migrated_at_open_to_the_current_schema() {
     let t = TestDir::new();
     {
         let vault = t.open();
-        create(&vault, "OPENAI_API_KEY", "sk-old");
+        create(&vault, "OPENAI_API_KEY", "sk-old-value");
     }
     // Turn the fresh vault back into what schema 1 wrote.
     t.db()

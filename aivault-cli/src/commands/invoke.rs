@@ -5,12 +5,12 @@ use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use aivault_core::broker::Json;
 use aivault_core::{
-    Config, Error, ErrorKind, FileReferences, Invocation, MultipartPart, Planned, RequestBody,
-    Result, Vault,
+    Config, Decoded, Error, ErrorKind, FileReferences, Invocation, MultipartPart, Planned,
+    RequestBody, Result, Vault,
 };
 use serde::Serialize;
-use serde_json::Value;
 
 use crate::cli::InvokeArgs;
 use crate::commands::open_vault;
@@ -55,32 +55,31 @@ pub fn run(args: InvokeArgs, render: Render, config: Config, out: &Output) -> Re
             }
         }
         Render::Body => {
-            let full = response.into_response()?;
-            write_out(&mut std::io::stdout().lock(), &full.body)?;
+            let full = response.read_whole()?;
+            let mut stdout = std::io::stdout().lock();
+            stdout_result(full.write_body(&mut stdout).and_then(|()| stdout.flush()))?;
         }
         Render::Json => {
-            let full = response.into_response()?;
-            let json = parse_json(&full.body);
-            let text = (json.is_null() && !full.body.is_empty())
-                .then(|| String::from_utf8_lossy(&full.body).into_owned());
-            out.json(&JsonOutput {
-                planned: &full.planned,
-                response: JsonResponse {
-                    status: full.status,
-                    json,
-                    text,
-                },
+            // Decoded by the core, every string redacted again after decoding.
+            let full = response.read_whole()?;
+            let planned = full.planned.clone();
+            let status = full.status;
+            full.decode_with(|decoded| {
+                let (json, text) = match &decoded {
+                    Decoded::Json(json) => (Some(json), None),
+                    Decoded::Text(text) => (None, Some(text.as_str())),
+                    Decoded::Empty => (None, None),
+                };
+                out.json(&JsonOutput {
+                    planned: &planned,
+                    response: JsonResponse { status, json, text },
+                });
             });
         }
         Render::Markdown => {
-            let full = response.into_response()?;
-            let text = match serde_json::from_slice::<Value>(&full.body) {
-                Ok(value) => aivault_core::broker::markdown::to_markdown(&value),
-                Err(_) => String::from_utf8_lossy(&full.body).into_owned(),
-            };
-            if write_out(&mut std::io::stdout().lock(), text.as_bytes())? && !text.ends_with('\n') {
-                write_out(&mut std::io::stdout().lock(), b"\n")?;
-            }
+            let full = response.read_whole()?;
+            let mut stdout = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
+            stdout_result(full.write_markdown(&mut stdout))?;
         }
     }
     if fail && status >= 400 {
@@ -96,16 +95,17 @@ pub fn run(args: InvokeArgs, render: Render, config: Config, out: &Output) -> Re
 #[derive(Serialize)]
 struct JsonOutput<'a> {
     planned: &'a Planned,
-    response: JsonResponse,
+    response: JsonResponse<'a>,
 }
 
 #[derive(Serialize)]
-struct JsonResponse {
+struct JsonResponse<'a> {
     status: u16,
-    json: Value,
+    /// The body as JSON; `null` when it is not JSON.
+    json: Option<&'a Json<'a>>,
     /// The body as text when it is not JSON.
     #[serde(skip_serializing_if = "Option::is_none")]
-    text: Option<String>,
+    text: Option<&'a str>,
 }
 
 /// One read of the response body; a failed read carries the core's error (size cap, or the
@@ -135,7 +135,12 @@ fn read_some(reader: &mut impl Read, buf: &mut [u8]) -> Result<usize> {
 /// is not an error. Never exits the process: the response stream must be dropped normally
 /// so that its audit event is written.
 fn write_out(stdout: &mut impl Write, bytes: &[u8]) -> Result<bool> {
-    match stdout.write_all(bytes).and_then(|()| stdout.flush()) {
+    stdout_result(stdout.write_all(bytes).and_then(|()| stdout.flush()))
+}
+
+/// A write to stdout as `write_out` reports it: `Ok(false)` for a broken pipe.
+fn stdout_result(written: std::io::Result<()>) -> Result<bool> {
+    match written {
         Ok(()) => Ok(true),
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(false),
         Err(e) => Err(Error::new(
@@ -143,10 +148,6 @@ fn write_out(stdout: &mut impl Write, bytes: &[u8]) -> Result<bool> {
             format!("cannot write to stdout: {e}"),
         )),
     }
-}
-
-fn parse_json(body: &[u8]) -> Value {
-    serde_json::from_slice(body).unwrap_or(Value::Null)
 }
 
 /// Flags (or the `--request` envelope) to an invocation.

@@ -1,59 +1,76 @@
 //! JSON responses as markdown (`aivault markdown`), for agents that read text better than JSON.
 
+use std::io::{self, Write};
+
 use serde_json::Value;
+
+use super::json_tree::Json;
 
 /// Renders JSON as markdown: objects as bullet lists (`**key**: value`), arrays of objects
 /// as numbered sections, strings as text (so a chat completion's content reads naturally).
 pub fn to_markdown(value: &Value) -> String {
-    let mut out = String::new();
-    render(value, 0, &mut out);
-    out
+    let mut out = Vec::new();
+    // Writing to a Vec cannot fail.
+    let _ = write_json(&Json::from_value(value), &mut out);
+    // Built from `str`s only.
+    String::from_utf8(out).unwrap_or_default()
 }
 
-fn render(value: &Value, depth: usize, out: &mut String) {
+/// Writes [`to_markdown`]'s rendering of `json` to `out` as it goes, so a large body is never
+/// held a second time as text.
+///
+/// # Errors
+/// The writer's error.
+pub fn write_json(json: &Json<'_>, out: &mut dyn Write) -> io::Result<()> {
+    render(json, 0, out)
+}
+
+fn render(value: &Json<'_>, depth: usize, out: &mut dyn Write) -> io::Result<()> {
     let indent = "  ".repeat(depth);
     match value {
-        Value::Object(map) => {
-            for (key, v) in map {
+        Json::Object(entries) => {
+            for (key, v) in entries {
                 match v {
-                    Value::Object(_) | Value::Array(_) if !is_empty(v) => {
-                        out.push_str(&format!("{indent}- **{key}**:\n"));
-                        render(v, depth + 1, out);
+                    Json::Object(_) | Json::Array(_) if !is_empty(v) => {
+                        writeln!(out, "{indent}- **{key}**:")?;
+                        render(v, depth + 1, out)?;
                     }
-                    _ => out.push_str(&format!("{indent}- **{key}**: {}\n", scalar(v))),
+                    _ => writeln!(out, "{indent}- **{key}**: {}", scalar(v))?,
                 }
             }
         }
-        Value::Array(items) => {
+        Json::Array(items) => {
             for (i, item) in items.iter().enumerate() {
                 match item {
-                    Value::Object(_) | Value::Array(_) if !is_empty(item) => {
-                        out.push_str(&format!("{indent}{}.\n", i + 1));
-                        render(item, depth + 1, out);
+                    Json::Object(_) | Json::Array(_) if !is_empty(item) => {
+                        writeln!(out, "{indent}{}.", i + 1)?;
+                        render(item, depth + 1, out)?;
                     }
-                    _ => out.push_str(&format!("{indent}{}. {}\n", i + 1, scalar(item))),
+                    _ => writeln!(out, "{indent}{}. {}", i + 1, scalar(item))?,
                 }
             }
         }
-        other => out.push_str(&format!("{indent}{}\n", scalar(other))),
+        other => writeln!(out, "{indent}{}", scalar(other))?,
     }
+    Ok(())
 }
 
-fn is_empty(value: &Value) -> bool {
+fn is_empty(value: &Json<'_>) -> bool {
     match value {
-        Value::Object(m) => m.is_empty(),
-        Value::Array(a) => a.is_empty(),
+        Json::Object(m) => m.is_empty(),
+        Json::Array(a) => a.is_empty(),
         _ => false,
     }
 }
 
-fn scalar(value: &Value) -> String {
+fn scalar<'v>(value: &'v Json<'_>) -> std::borrow::Cow<'v, str> {
     match value {
-        Value::String(s) => s.clone(),
-        Value::Null => "_null_".into(),
-        Value::Object(_) => "{}".into(),
-        Value::Array(_) => "[]".into(),
-        other => other.to_string(),
+        Json::String(s) => s.as_ref().into(),
+        Json::Null => "_null_".into(),
+        Json::Object(_) => "{}".into(),
+        Json::Array(_) => "[]".into(),
+        Json::Bool(b) => b.to_string().into(),
+        Json::Number(n) => n.to_string().into(),
     }
 }
 

@@ -4,13 +4,15 @@
 //! its own file: request checks (`path`, `headers`, `params`), auth rendering (`auth`, `fields` for
 //! JSON secrets of several roles, `oauth2` with `token_state` and `jwt`, `sigv4`, `hmac_sign`, `tls`), the network guard
 //! (`netguard`), the HTTP agents
-//! (`transport`) and response redaction (`redact`). `request_json` reads the JSON form of a
+//! (`transport`), response redaction (`redact`) and responses read whole (`buffered`). `request_json` reads the JSON form of a
 //! request and `markdown` renders JSON responses, for every wrapper alike.
 
 mod auth;
+mod buffered;
 mod fields;
 pub(crate) mod headers;
 pub(crate) mod hmac_sign;
+pub mod json_tree;
 mod jwt;
 pub mod markdown;
 pub mod netguard;
@@ -27,6 +29,8 @@ pub(crate) mod tls;
 pub(crate) mod token_state;
 pub(crate) mod transport;
 
+pub use buffered::{BufferedResponse, DEFAULT_BUFFERED_CAP, Decoded};
+pub use json_tree::Json;
 pub use request::{Invocation, MultipartPart, RequestBody};
 pub use request_json::FileReferences;
 pub use response::{InvokeResponse, Planned, ResponseStream};

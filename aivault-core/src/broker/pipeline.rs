@@ -1,6 +1,7 @@
 //! `Vault::invoke`: the broker pipeline of DESIGN §5, step by step.
 
 use crate::caller_files::ProtectedPaths;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use zeroize::Zeroizing;
@@ -55,9 +56,11 @@ impl Vault {
     /// `capability_not_found`, `credential_not_found`, `credential_ambiguous`;
     /// `invalid_input` (malformed path, header or body); `policy_violation` (method or path
     /// not allowed, caller auth headers or owned query parameters, header injection, size
-    /// caps, a host the network guard refuses); `rate_limited`; `vault_locked` /
-    /// `decrypt_failed`; `upstream_error` (connection, TLS, timeout). Messages never hold a
-    /// secret or a secret-bearing URL.
+    /// caps, a host the network guard refuses; a body read whole is capped at
+    /// [`DEFAULT_BUFFERED_CAP`](super::DEFAULT_BUFFERED_CAP) unless the policy says
+    /// otherwise); `rate_limited`; `vault_locked` / `decrypt_failed`; `upstream_error`
+    /// (connection, TLS, timeout, a body in a content coding the broker did not ask for).
+    /// Messages never hold a secret or a secret-bearing URL.
     pub fn invoke(&self, invocation: &Invocation) -> Result<InvokeResponse> {
         self.invoke_stream(invocation)?.into_response()
     }
@@ -199,14 +202,6 @@ impl Vault {
         let literals = &checked.governing.policy.response_body_blocklist;
         let mut refreshed = false;
         loop {
-            let redactor = self.redactors().get(
-                &injection
-                    .injected
-                    .iter()
-                    .map(|v| v.as_slice())
-                    .collect::<Vec<_>>(),
-                literals,
-            );
             let request = build(
                 plan,
                 &checked,
@@ -214,6 +209,16 @@ impl Vault {
                 token.as_ref().map(|t| t.as_str()),
                 &unsealed,
             )?;
+            let mut needles: Vec<&[u8]> = injection.injected.iter().map(|v| v.as_slice()).collect();
+            let redactor = if request.signed.is_empty() {
+                self.redactors().get(&needles, literals)
+            } else {
+                // A signature is new on every call: its redactor is not worth caching. An
+                // echoing upstream must not hand the caller a replayable signed request.
+                needles.extend(request.signed.iter().map(|v| v.as_slice()));
+                Arc::new(Redactor::new(&needles, literals))
+            };
+            drop(needles);
             let planned = request.planned.clone();
             let response = send(&agent, request, &plan.host, checked.timeout)
                 .map_err(|e| scrub(e, &redactor))?;
@@ -229,6 +234,12 @@ impl Vault {
                 refreshed = true;
                 continue;
             }
+            refuse_encoded_body(&response, &checked.method, &plan.host)?;
+            let length_hint = response
+                .headers()
+                .get("content-length")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok());
             let headers = response
                 .headers()
                 .iter()
@@ -252,6 +263,7 @@ impl Vault {
                 status,
                 headers,
                 reader,
+                length_hint,
                 audit: Some(draft.clone()),
             });
         }
@@ -497,6 +509,9 @@ pub(crate) struct Outgoing<'c> {
     /// Borrowed from the checked request: a retry (OAuth 401) sends the same bytes again
     /// without copying a large upload.
     pub body: &'c [u8],
+    /// Values the broker computed from a secret for this request (the HMAC signature and its
+    /// header value, the SigV4 signature and `Authorization` value): redacted like secrets.
+    pub signed: Vec<Zeroizing<Vec<u8>>>,
 }
 
 /// Step 5: puts the injection, OAuth token and signatures on the request.
@@ -573,6 +588,7 @@ fn build<'c>(
             Zeroizing::new(format!("Bearer {token}")),
         ));
     }
+    let mut signed = Vec::new();
     match &plan.auth {
         AuthSpec::AwsSigv4 { service, region } => {
             let plain: Vec<(String, String)> = headers
@@ -603,7 +619,14 @@ fn build<'c>(
             };
             let region = sigv4_region(host).unwrap_or(region.as_str());
             for (name, value) in sigv4::sign(&request, &key, region, service, unix_now()) {
-                headers.push((name, Zeroizing::new(value)));
+                let value = Zeroizing::new(value);
+                if name == "authorization" {
+                    if let Some((_, signature)) = value.rsplit_once("Signature=") {
+                        signed.push(Zeroizing::new(signature.as_bytes().to_vec()));
+                    }
+                    signed.push(Zeroizing::new(value.as_bytes().to_vec()));
+                }
+                headers.push((name, value));
             }
         }
         AuthSpec::Hmac {
@@ -621,8 +644,11 @@ fn build<'c>(
             );
             let signature =
                 hmac_sign::signature(secret(&unsealed.secrets, "secret")?.expose(), &canonical);
-            let value = value_template.replace("{{signature}}", &signature);
-            headers.push((header_name.to_ascii_lowercase(), Zeroizing::new(value)));
+            let signature = Zeroizing::new(signature);
+            let value = Zeroizing::new(value_template.replace("{{signature}}", &signature));
+            signed.push(Zeroizing::new(signature.as_bytes().to_vec()));
+            signed.push(Zeroizing::new(value.as_bytes().to_vec()));
+            headers.push((header_name.to_ascii_lowercase(), value));
             if let Some(ts) = timestamp_header {
                 headers.push((
                     ts.to_ascii_lowercase(),
@@ -638,6 +664,7 @@ fn build<'c>(
         url,
         headers,
         body: &checked.body.bytes,
+        signed,
     })
 }
 
@@ -680,6 +707,45 @@ fn send(
     agent
         .run(request)
         .map_err(|e| transport::upstream_error(e, host, timeout))
+}
+
+/// Refuses a response body in a content or transfer coding the broker did not ask for (it
+/// sends `accept-encoding: identity`): compressed bytes cannot be redacted, and the caller
+/// could decompress a secret out of them. The broker does not decompress (no decoder is in
+/// its dependency tree, and a decoder is one more thing to cap against bombs); a compliant
+/// server never sends one. A response without a body (HEAD, 204, 304) is let through.
+fn refuse_encoded_body(
+    response: &ureq::http::Response<ureq::Body>,
+    method: &str,
+    host: &str,
+) -> Result<()> {
+    if method == "HEAD" || matches!(response.status().as_u16(), 204 | 304) {
+        return Ok(());
+    }
+    for (header, allowed) in [
+        ("content-encoding", &["identity"][..]),
+        ("transfer-encoding", &["identity", "chunked"][..]),
+    ] {
+        for value in response.headers().get_all(header) {
+            let value = String::from_utf8_lossy(value.as_bytes()).to_ascii_lowercase();
+            for coding in value.split(',').map(str::trim).filter(|c| !c.is_empty()) {
+                if !allowed.contains(&coding) {
+                    // Only a known coding is named: the value is the upstream's text.
+                    let known = ["gzip", "x-gzip", "deflate", "br", "compress", "zstd"];
+                    let shown = known.iter().find(|k| **k == coding).unwrap_or(&"(other)");
+                    return Err(Error::new(
+                        ErrorKind::UpstreamError,
+                        format!(
+                            "{host} answered with {header} '{shown}', but the broker asked for \
+                             an unencoded body (accept-encoding: identity); an encoded body \
+                             cannot be redacted, so it is refused"
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Whether a response header *name* holds an injected value (an upstream that reflects it as

@@ -14,7 +14,11 @@
 //! * URL encodings: percent-encoding everything outside a safe set (RFC 3986 unreserved;
 //!   `encodeURIComponent`'s; WHATWG form-urlencoded's; unreserved plus `/`), with upper- and
 //!   lower-case hex, and with a space as `%20` or `+`;
+//! * every byte percent-encoded (`%73%6B…`), either hex case;
 //! * lower- and upper-case hex;
+//! * HTML numeric character references (`&#115;`, `&#x73;`, `&#x6B;`) and HTML-escaped text
+//!   (`&amp;` `&lt;` `&gt;` `&quot;`, `'` as `&#39;` or `&#x27;`);
+//! * UTF-16, little- and big-endian;
 //! * base64, standard and URL-safe alphabets, at each of the three byte alignments a secret
 //!   embedded in a larger base64 string can start at (e.g. `base64("user:" + secret)`). For an
 //!   alignment `k`, `k` zero bytes + the secret are encoded and the leading characters that
@@ -39,7 +43,11 @@
 //!
 //! Matches are found leftmost-longest; a match that overlaps the previous one extends the same
 //! redacted run (so no byte of any needle survives), and each run is replaced by one
-//! [`REDACTED`]. Candidate positions are found with an 8 KiB bitset of the needles' two-byte
+//! [`REDACTED`]. A partial copy of any needle right next to a run joins it: the longest proper
+//! prefix (of at least [`MIN_PARTIAL`] bytes) just before the run, and the longest proper
+//! suffix just after it. Otherwise an upstream echoing `half1 secret half2` would hand back
+//! both halves around a `[REDACTED]`. A stream holds back what such a prefix could be until
+//! it knows what follows, so streamed and whole-buffer redaction give the same bytes. Candidate positions are found with an 8 KiB bitset of the needles' two-byte
 //! prefixes, so the cost per input byte is a table lookup whatever the number of needles.
 
 use std::fmt;
@@ -60,6 +68,11 @@ pub(crate) const MIN_SECRET_LEN: usize = 4;
 
 /// A partial base64 needle shorter than this many characters is dropped: too noisy.
 pub(crate) const MIN_DERIVED_LEN: usize = 6;
+
+/// A partial copy of a needle (a prefix just before a redacted run, or a suffix just after
+/// one) at least this long joins the run: an upstream that echoes `half1 secret half2` must
+/// not hand back both halves around a `[REDACTED]`. A single byte next to a run is not.
+pub(crate) const MIN_PARTIAL: usize = 2;
 
 /// The most bytes [`RedactingReader`] reads from upstream at once.
 const READ_CHUNK: usize = 32 * 1024;
@@ -92,6 +105,9 @@ pub(crate) struct Redactor {
     single: Vec<bool>,
     /// `first[b]`: a needle of two or more bytes starts with `b`.
     first: Vec<bool>,
+    /// Two-byte prefix of a proper suffix (at least [`MIN_PARTIAL`] bytes) of some needle ->
+    /// (needle index, suffix offset), longest suffix first; sorted by prefix.
+    suffixes: Vec<(u16, Vec<(u32, u32)>)>,
     /// The longest needle's length.
     window: usize,
 }
@@ -111,6 +127,9 @@ impl Drop for Redactor {
         self.single.iter_mut().for_each(|b| *b = false);
         self.first.iter_mut().for_each(|b| *b = false);
         for (key, _) in &mut self.buckets {
+            key.zeroize();
+        }
+        for (key, _) in &mut self.suffixes {
             key.zeroize();
         }
     }
@@ -164,12 +183,14 @@ impl Redactor {
             }
         }
         let window = needles.first().map_or(0, |n| n.len());
+        let suffixes = suffix_index(&needles);
         Redactor {
             needles,
             pair_filter,
             buckets,
             single,
             first,
+            suffixes,
             window,
         }
     }
@@ -206,6 +227,31 @@ impl Redactor {
         usize::from(max >= 1 && self.first[usize::from(data[len - 1])])
     }
 
+    /// The length of a partial copy of a needle that ends `gap` (a proper prefix of at least
+    /// [`MIN_PARTIAL`] bytes), or 0.
+    fn partial_before(&self, gap: &[u8]) -> usize {
+        let held = self.held_tail(gap);
+        if held >= MIN_PARTIAL { held } else { 0 }
+    }
+
+    /// The length of the longest proper suffix of a needle (at least [`MIN_PARTIAL`] bytes)
+    /// that `data[at..]` starts with, or 0.
+    fn partial_after(&self, data: &[u8], at: usize) -> usize {
+        let [a, b, ..] = &data[at..] else {
+            return 0;
+        };
+        let key = pair_key(*a, *b);
+        let Ok(slot) = self.suffixes.binary_search_by_key(&key, |(k, _)| *k) else {
+            return 0;
+        };
+        self.suffixes[slot]
+            .1
+            .iter()
+            .map(|&(index, offset)| &self.needles[index as usize][offset as usize..])
+            .find(|suffix| data[at..].starts_with(suffix))
+            .map_or(0, <[u8]>::len)
+    }
+
     /// The number of distinct needles.
     #[cfg(test)]
     fn needle_count(&self) -> usize {
@@ -218,50 +264,75 @@ impl Redactor {
             return bytes.to_vec();
         }
         let mut out = Vec::with_capacity(bytes.len());
-        let mut covered = 0;
-        self.scan(bytes, 0, bytes.len(), &mut covered, &mut out, usize::MAX);
+        let mut run = Run::default();
+        self.scan(bytes, 0, bytes.len(), true, &mut run, &mut out, usize::MAX);
         out
     }
 
     /// Redacts a header value (same forms).
     pub fn redact_str(&self, s: &str) -> String {
+        self.redacted(s).unwrap_or_else(|| s.to_owned())
+    }
+
+    /// `s` redacted, or `None` when nothing in it is (so a large string is not copied).
+    pub fn redacted(&self, s: &str) -> Option<String> {
         if self.needles.is_empty() || self.find_match(s.as_bytes(), 0, s.len()).is_none() {
-            return s.to_owned();
+            return None;
         }
-        match String::from_utf8(self.redact(s.as_bytes())) {
+        Some(match String::from_utf8(self.redact(s.as_bytes())) {
             Ok(text) => text,
             // A binary needle cut a character: keep the text valid, the needle is gone anyway.
             Err(err) => String::from_utf8_lossy(err.as_bytes()).into_owned(),
-        }
+        })
     }
 
-    /// Redacts `data[pos..to]` into `out` and returns the position reached.
+    /// Redacts `data[pos..to]` into `out` and returns the position reached, and whether the
+    /// scan stopped there to see more data: the end of a run needs `window - 1` bytes after
+    /// it (or the end of the input) to know whether a partial copy of a needle follows, and a
+    /// needle prefix just before `to` may yet be joined by a match starting at `to`.
     ///
-    /// `covered` is the end (an index into `data`) of the redacted run in progress: bytes
+    /// `run.covered` is the end (an index into `data`) of the redacted run in progress: bytes
     /// before it are dropped silently. Every match starting before `to` must lie entirely in
-    /// `data` (the caller holds back `window - 1` bytes). Stops early, at a consistent point,
-    /// once `out` holds `out_limit` bytes.
+    /// `data` (the caller holds back a possible partial match). `eof`: `data` is the end of
+    /// the input. Stops early, at a consistent point, once `out` holds `out_limit` bytes.
+    #[allow(clippy::too_many_arguments)]
     fn scan(
         &self,
         data: &[u8],
         mut pos: usize,
         to: usize,
-        covered: &mut usize,
+        eof: bool,
+        run: &mut Run,
         out: &mut Vec<u8>,
         out_limit: usize,
-    ) -> usize {
+    ) -> (usize, bool) {
         while pos < to {
-            if pos < *covered {
+            if pos < run.covered {
                 // Inside a run: any match starting here extends it.
-                let stop = (*covered).min(to);
+                let stop = run.covered.min(to);
                 match self.find_match(data, pos, stop) {
                     Some((start, len)) => {
-                        *covered = (*covered).max(start + len);
+                        if start + len > run.covered {
+                            run.covered = start + len;
+                            run.open = true;
+                        }
                         pos = start + 1;
                     }
                     None => pos = stop,
                 }
                 continue;
+            }
+            if run.open {
+                // The run ends here: a partial copy of a needle right after it joins it.
+                if !eof && data.len() - pos < self.window.saturating_sub(1) {
+                    return (pos, true);
+                }
+                run.open = false;
+                let tail = self.partial_after(data, pos);
+                if tail > 0 {
+                    run.covered = pos + tail;
+                    continue;
+                }
             }
             if out.len() >= out_limit {
                 break;
@@ -269,18 +340,31 @@ impl Redactor {
             let stop = to.min(pos.saturating_add(out_limit - out.len()));
             match self.find_match(data, pos, stop) {
                 Some((start, len)) => {
-                    out.extend_from_slice(&data[pos..start]);
+                    // A partial copy of a needle right before the match joins the run.
+                    let head = self.partial_before(&data[pos..start]);
+                    out.extend_from_slice(&data[pos..start - head]);
                     out.extend_from_slice(REDACTED.as_bytes());
-                    *covered = start + len;
+                    run.covered = start + len;
+                    run.open = true;
                     pos = start + 1;
                 }
                 None => {
-                    out.extend_from_slice(&data[pos..stop]);
-                    pos = stop;
+                    // A stream keeps a needle prefix at the end back: a match starting at
+                    // `to` (not yet complete) would take it into its run.
+                    let keep = if !eof && stop == to {
+                        self.held_tail(&data[pos..stop])
+                    } else {
+                        0
+                    };
+                    out.extend_from_slice(&data[pos..stop - keep]);
+                    pos = stop - keep;
+                    if keep > 0 {
+                        return (pos, true);
+                    }
                 }
             }
         }
-        pos
+        (pos, false)
     }
 
     /// The first position in `data[from..stop]` where a needle (lying entirely in `data`)
@@ -331,6 +415,42 @@ impl Redactor {
     }
 }
 
+/// The redacted run a scan is in.
+#[derive(Debug, Default, Clone, Copy)]
+struct Run {
+    /// The end of the run (bytes before it are dropped).
+    covered: usize,
+    /// A match set `covered`: whether a partial needle copy follows is not decided yet.
+    open: bool,
+}
+
+/// The index of every proper suffix of at least [`MIN_PARTIAL`] bytes of every needle, by
+/// its first two bytes, longest first.
+fn suffix_index(needles: &[Zeroizing<Vec<u8>>]) -> Vec<(u16, Vec<(u32, u32)>)> {
+    let mut all: Vec<(u16, u32, u32, u32)> = Vec::new();
+    for (index, needle) in needles.iter().enumerate() {
+        for offset in 1..needle.len().saturating_sub(MIN_PARTIAL - 1) {
+            let key = pair_key(needle[offset], needle[offset + 1]);
+            // Fewer than 2^32 needles and bytes: the numbers fit.
+            all.push((
+                key,
+                (needle.len() - offset) as u32,
+                index as u32,
+                offset as u32,
+            ));
+        }
+    }
+    all.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
+    let mut index: Vec<(u16, Vec<(u32, u32)>)> = Vec::new();
+    for (key, _, needle, offset) in all {
+        match index.last_mut() {
+            Some((last, entries)) if *last == key => entries.push((needle, offset)),
+            _ => index.push((key, vec![(needle, offset)])),
+        }
+    }
+    index
+}
+
 fn pair_key(a: u8, b: u8) -> u16 {
     (u16::from(a) << 8) | u16::from(b)
 }
@@ -365,6 +485,20 @@ fn secret_forms(secret: &[u8], needles: &mut Vec<Zeroizing<Vec<u8>>>) {
     }
     needles.push(hex(secret, false));
     needles.push(hex(secret, true));
+    // Every byte percent-encoded (an encoder that escapes everything).
+    needles.push(percent_all(secret, false));
+    needles.push(percent_all(secret, true));
+    if let Ok(text) = std::str::from_utf8(secret) {
+        for style in [Entity::Decimal, Entity::HexLower, Entity::HexUpper] {
+            needles.push(html_entities(text, style));
+        }
+        if text.contains(['&', '<', '>', '"', '\'']) {
+            needles.push(html_escape(text, false));
+            needles.push(html_escape(text, true));
+        }
+        needles.push(utf16(text, false));
+        needles.push(utf16(text, true));
+    }
     for form in base64_forms(secret) {
         if form.len() < MIN_DERIVED_LEN {
             continue;
@@ -495,6 +629,76 @@ fn url_encode(value: &[u8], safe: &[u8], upper: bool, plus: bool) -> Zeroizing<V
     out
 }
 
+/// Every byte as `%XX`, alphanumerics included.
+fn percent_all(value: &[u8], upper: bool) -> Zeroizing<Vec<u8>> {
+    let mut out = Zeroizing::new(Vec::with_capacity(value.len() * 3));
+    for &b in value {
+        out.extend_from_slice(&[b'%', hex_digit(b >> 4, upper), hex_digit(b & 0xf, upper)]);
+    }
+    out
+}
+
+/// How an HTML numeric character reference is spelled.
+#[derive(Clone, Copy)]
+enum Entity {
+    /// `&#115;`
+    Decimal,
+    /// `&#x6b;`
+    HexLower,
+    /// `&#x6B;`
+    HexUpper,
+}
+
+/// Every character as an HTML numeric character reference.
+fn html_entities(text: &str, style: Entity) -> Zeroizing<Vec<u8>> {
+    let mut out = Zeroizing::new(Vec::with_capacity(text.len() * 7));
+    for c in text.chars() {
+        let code = u32::from(c);
+        let mut digits = Zeroizing::new(match style {
+            Entity::Decimal => format!("&#{code};"),
+            Entity::HexLower => format!("&#x{code:x};"),
+            Entity::HexUpper => format!("&#x{code:X};"),
+        });
+        out.extend_from_slice(digits.as_bytes());
+        digits.zeroize();
+    }
+    out
+}
+
+/// HTML-escaped text: `& < > "` as named references, `'` as `&#39;` or `&#x27;`.
+fn html_escape(text: &str, hex_quote: bool) -> Zeroizing<Vec<u8>> {
+    let mut out = Zeroizing::new(Vec::with_capacity(text.len() + 16));
+    for c in text.chars() {
+        match c {
+            '&' => out.extend_from_slice(b"&amp;"),
+            '<' => out.extend_from_slice(b"&lt;"),
+            '>' => out.extend_from_slice(b"&gt;"),
+            '"' => out.extend_from_slice(b"&quot;"),
+            '\'' if hex_quote => out.extend_from_slice(b"&#x27;"),
+            '\'' => out.extend_from_slice(b"&#39;"),
+            c => {
+                let mut utf8 = [0u8; 4];
+                out.extend_from_slice(c.encode_utf8(&mut utf8).as_bytes());
+            }
+        }
+    }
+    out
+}
+
+/// The text as UTF-16, little- or big-endian.
+fn utf16(text: &str, big_endian: bool) -> Zeroizing<Vec<u8>> {
+    let mut out = Zeroizing::new(Vec::with_capacity(text.len() * 2));
+    for unit in text.encode_utf16() {
+        let bytes = if big_endian {
+            unit.to_be_bytes()
+        } else {
+            unit.to_le_bytes()
+        };
+        out.extend_from_slice(&bytes);
+    }
+    out
+}
+
 fn hex(value: &[u8], upper: bool) -> Zeroizing<Vec<u8>> {
     let mut out = Zeroizing::new(Vec::with_capacity(value.len() * 2));
     for &b in value {
@@ -556,18 +760,20 @@ impl RedactorCache {
     }
 }
 
-/// A reader that redacts as it streams, holding back at most `window - 1` bytes so a secret
-/// split across two reads is still caught, and enforcing a response size cap on the bytes
-/// read from upstream.
+/// A reader that redacts as it streams, holding back at most `2 * (window - 1)` bytes (a
+/// possible partial match and a needle prefix before it) so a secret split across two reads
+/// is still caught, and enforcing a response size cap on the bytes read from upstream.
 ///
-/// Memory is flat: at most `READ_CHUNK + window - 1` bytes of upstream data (zeroized as they
+/// Memory is flat: at most `READ_CHUNK + 2 * window` bytes of upstream data (zeroized as they
 /// are consumed) and `OUT_LIMIT + REDACTED.len()` bytes of redacted output are buffered.
 pub(crate) struct RedactingReader<R> {
     inner: R,
     redactor: Arc<Redactor>,
     cap: Option<u64>,
     upstream: u64,
-    /// A fixed buffer (never reallocated) of `READ_CHUNK + window - 1` bytes;
+    /// Whether `cap` is the default cap of buffered output rather than the policy's.
+    default_cap: bool,
+    /// A fixed buffer (never reallocated) of `READ_CHUNK + 2 * window` bytes;
     /// `pending[..filled]` are upstream bytes, of which `pending[..scanned]` are done.
     pending: Vec<u8>,
     /// `pending[..dirty]` has held upstream bytes: what drop zeroizes (a 1 KiB response does
@@ -575,8 +781,10 @@ pub(crate) struct RedactingReader<R> {
     dirty: usize,
     filled: usize,
     scanned: usize,
-    /// `pending[..covered]` belongs to a redacted run already emitted.
-    covered: usize,
+    /// The redacted run in progress (`pending[..run.covered]` was emitted).
+    run: Run,
+    /// The last scan stopped at the end of a run to see more data.
+    stalled: bool,
     /// Redacted bytes not yet returned; `out[..out_pos]` has been.
     out: Vec<u8>,
     out_pos: usize,
@@ -604,17 +812,20 @@ impl<R> fmt::Debug for RedactingReader<R> {
 impl<R: Read> RedactingReader<R> {
     /// Wraps `inner`; `cap` is the most bytes upstream may send (`maxResponseBodyBytes`).
     pub fn new(inner: R, redactor: Arc<Redactor>, cap: Option<u64>) -> Self {
-        let hold = redactor.window().saturating_sub(1);
+        // Kept across a fill: a partial match, and a needle prefix before it.
+        let hold = 2 * redactor.window();
         RedactingReader {
             inner,
             redactor,
             cap,
+            default_cap: false,
             upstream: 0,
             pending: vec![0u8; READ_CHUNK + hold],
             dirty: 0,
             filled: 0,
             scanned: 0,
-            covered: 0,
+            run: Run::default(),
+            stalled: false,
             out: Vec::new(),
             out_pos: 0,
             eof: false,
@@ -627,22 +838,41 @@ impl<R: Read> RedactingReader<R> {
         self.upstream
     }
 
+    /// The redactor applied.
+    pub fn redactor(&self) -> &Arc<Redactor> {
+        &self.redactor
+    }
+
+    /// Caps a body that is read whole into memory at `default` bytes when the policy set no
+    /// cap of its own; returns the cap in force.
+    pub fn cap_buffered(&mut self, default: u64) -> u64 {
+        match self.cap {
+            Some(cap) => cap,
+            None => {
+                self.cap = Some(default);
+                self.default_cap = true;
+                default
+            }
+        }
+    }
+
     /// Drops the redacted prefix of `pending`, then reads once from upstream.
     fn fill(&mut self) -> io::Result<()> {
         if self.scanned > 0 {
             // Stale bytes past `filled` are overwritten by later reads or zeroized on drop.
             self.pending.copy_within(self.scanned..self.filled, 0);
             self.filled -= self.scanned;
-            self.covered = self.covered.saturating_sub(self.scanned);
+            self.run.covered = self.run.covered.saturating_sub(self.scanned);
             self.scanned = 0;
         }
+        self.stalled = false;
         let mut want = READ_CHUNK;
         if let Some(cap) = self.cap {
             // One byte past the cap is enough to know it is exceeded.
             let room = cap.saturating_sub(self.upstream).saturating_add(1);
             want = want.min(usize::try_from(room).unwrap_or(usize::MAX));
         }
-        // At most `window - 1` bytes are kept across a fill, so `READ_CHUNK` bytes fit.
+        // At most `2 * (window - 1)` bytes are kept across a fill, so `READ_CHUNK` bytes fit.
         let start = self.filled;
         let n = self.inner.read(&mut self.pending[start..start + want])?;
         let n = n.min(want);
@@ -660,8 +890,8 @@ impl<R: Read> RedactingReader<R> {
             self.pending[..self.dirty].zeroize();
             self.filled = 0;
             self.scanned = 0;
-            self.covered = 0;
-            return Err(cap_error(cap));
+            self.run = Run::default();
+            return Err(cap_error(cap, self.default_cap));
         }
         Ok(())
     }
@@ -680,7 +910,7 @@ impl<R: Read> Read for RedactingReader<R> {
                 return Ok(n);
             }
             if let Some(cap) = self.over_cap {
-                return Err(cap_error(cap));
+                return Err(cap_error(cap, self.default_cap));
             }
             self.out.clear();
             self.out_pos = 0;
@@ -692,12 +922,13 @@ impl<R: Read> Read for RedactingReader<R> {
                     .redactor
                     .held_tail(&self.pending[self.scanned.min(len)..len])
             };
-            if self.scanned < boundary {
-                self.scanned = self.redactor.scan(
+            if self.scanned < boundary && !self.stalled {
+                (self.scanned, self.stalled) = self.redactor.scan(
                     &self.pending[..self.filled],
                     self.scanned,
                     boundary,
-                    &mut self.covered,
+                    self.eof,
+                    &mut self.run,
                     &mut self.out,
                     OUT_LIMIT,
                 );
@@ -706,7 +937,7 @@ impl<R: Read> Read for RedactingReader<R> {
             if self.eof {
                 self.filled = 0;
                 self.scanned = 0;
-                self.covered = 0;
+                self.run = Run::default();
                 return Ok(0);
             }
             self.fill()?;
@@ -714,11 +945,16 @@ impl<R: Read> Read for RedactingReader<R> {
     }
 }
 
-fn cap_error(cap: u64) -> io::Error {
-    io::Error::other(Error::new(
-        ErrorKind::PolicyViolation,
-        format!("response body exceeds the capability's maxResponseBodyBytes ({cap} bytes)"),
-    ))
+fn cap_error(cap: u64, default_cap: bool) -> io::Error {
+    let message = if default_cap {
+        format!(
+            "response body exceeds {cap} bytes, the default cap of a response read whole; \
+             stream it (`invoke --stream`) or raise the capability's maxResponseBodyBytes"
+        )
+    } else {
+        format!("response body exceeds the capability's maxResponseBodyBytes ({cap} bytes)")
+    };
+    io::Error::other(Error::new(ErrorKind::PolicyViolation, message))
 }
 
 /// The aivault error inside an `io::Error` returned by [`RedactingReader`] (the size cap),
@@ -910,6 +1146,114 @@ mod tests {
         }
     }
 
+    /// Fully percent-encoded (either hex case), HTML numeric references (decimal, hex in
+    /// either case), HTML-escaped, UTF-16 (either byte order) and upper-case hex.
+    #[test]
+    fn encoder_forms_are_redacted() {
+        let secret = "sk-live'9f<8E&7d\"6C";
+        let r = redactor(&[secret.as_bytes()]);
+        let percent = |upper: bool| -> String {
+            secret
+                .bytes()
+                .map(|b| {
+                    if upper {
+                        format!("%{b:02X}")
+                    } else {
+                        format!("%{b:02x}")
+                    }
+                })
+                .collect()
+        };
+        let entities = |f: &dyn Fn(u32) -> String| -> String {
+            secret.chars().map(|c| f(u32::from(c))).collect()
+        };
+        let html = secret
+            .replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('"', "&quot;")
+            .replace('\'', "&#39;");
+        let forms = [
+            percent(true),
+            percent(false),
+            entities(&|c| format!("&#{c};")),
+            entities(&|c| format!("&#x{c:x};")),
+            entities(&|c| format!("&#x{c:X};")),
+            html.clone(),
+            html.replace("&#39;", "&#x27;"),
+            secret.bytes().map(|b| format!("{b:02X}")).collect(),
+        ];
+        for form in &forms {
+            assert_eq!(
+                redact_text(&r, &format!("<{form}>")),
+                "<[REDACTED]>",
+                "{form}"
+            );
+        }
+        for big_endian in [false, true] {
+            let mut data = b"<".to_vec();
+            for unit in secret.encode_utf16() {
+                let bytes = if big_endian {
+                    unit.to_be_bytes()
+                } else {
+                    unit.to_le_bytes()
+                };
+                data.extend_from_slice(&bytes);
+            }
+            data.push(b'>');
+            assert_eq!(r.redact(&data), b"<[REDACTED]>", "big endian: {big_endian}");
+        }
+    }
+
+    /// An upstream echoing `half1 secret half2` (the secret split around a copy of itself,
+    /// in any form) gets back one redaction, not both halves; so does any other partial copy
+    /// next to a redacted run, whatever the read boundaries.
+    #[test]
+    fn halves_around_a_redacted_copy_are_redacted() {
+        let secret: &[u8] = b"sk-abcdef0123456789";
+        let r = Arc::new(redactor(&[secret, b"Bearer sk-abcdef0123456789"]));
+        let copies = [
+            secret.to_vec(),
+            b"Bearer sk-abcdef0123456789".to_vec(),
+            STANDARD.encode(secret).into_bytes(),
+            hex(secret, true).to_vec(),
+        ];
+        for copy in &copies {
+            for split in 1..secret.len() {
+                let mut data = b"x:".to_vec();
+                data.extend_from_slice(&secret[..split]);
+                data.extend_from_slice(copy);
+                data.extend_from_slice(&secret[split..]);
+                data.extend_from_slice(b";y");
+                let out = r.redact(&data);
+                let text = String::from_utf8_lossy(&out).into_owned();
+                let (head, tail) = (&secret[..split], &secret[split..]);
+                assert_eq!(text.matches(REDACTED).count(), 1, "{split}: {text}");
+                for half in [head, tail] {
+                    if half.len() >= MIN_PARTIAL {
+                        assert!(
+                            !out.windows(half.len()).any(|w| w == half),
+                            "{split}: {text}"
+                        );
+                    }
+                }
+                for chunk in [1, 3, 17] {
+                    let inner = Chunked {
+                        data: &data,
+                        pos: 0,
+                        chunk,
+                    };
+                    assert_eq!(stream(&r, inner, 5, None).unwrap(), out, "{split}/{chunk}");
+                }
+            }
+        }
+        // A partial copy away from any run is left alone; a single byte next to a run too.
+        assert_eq!(
+            redact_text(&r, "sk-abc is not a key"),
+            "sk-abc is not a key"
+        );
+        assert_eq!(redact_text(&r, "'sk-abcdef0123456789'"), "'[REDACTED]'");
+    }
+
     #[test]
     fn base64_of_basic_auth_token() {
         let r = redactor(&[b"hunter2-pass"]);
@@ -1073,9 +1417,13 @@ mod tests {
             b"tok-".to_vec(),
             b" ".to_vec(),
             b"{\"a\":1}".to_vec(),
+            // Halves of a needle, to join runs as partial copies.
+            b"345678".to_vec(),
+            b"Bearer to".to_vec(),
+            b"Mz".to_vec(),
         ];
         let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
-        for _ in 0..200 {
+        for _ in 0..400 {
             let mut data = Vec::new();
             for _ in 0..rng.below(40) {
                 data.extend_from_slice(&pieces[rng.below(pieces.len())]);
@@ -1087,8 +1435,14 @@ mod tests {
                     pos: 0,
                     chunk,
                 };
-                let got = stream(&r, inner, 1 + rng.below(20), None).unwrap();
-                assert_eq!(got, expected);
+                let read_size = 1 + rng.below(20);
+                let got = stream(&r, inner, read_size, None).unwrap();
+                assert_eq!(
+                    String::from_utf8_lossy(&got),
+                    String::from_utf8_lossy(&expected),
+                    "{} / {chunk} / {read_size}",
+                    String::from_utf8_lossy(&data)
+                );
             }
         }
     }
@@ -1160,7 +1514,7 @@ mod tests {
             }
             total += n;
             assert!(
-                reader.pending.capacity() <= READ_CHUNK + r.window()
+                reader.pending.capacity() <= READ_CHUNK + 2 * r.window()
                     && reader.filled <= reader.pending.len()
             );
             assert!(reader.out.len() <= OUT_LIMIT + REDACTED.len());
@@ -1221,7 +1575,7 @@ mod tests {
         let secs = started.elapsed().as_secs_f64();
         assert_eq!(reader.upstream_bytes(), total as u64);
         assert!(
-            reader.pending.capacity() <= READ_CHUNK + r.window()
+            reader.pending.capacity() <= READ_CHUNK + 2 * r.window()
                 && reader.filled <= reader.pending.len()
         );
         println!(

@@ -49,6 +49,8 @@ pub struct ResponseStream<'v> {
     pub(crate) status: u16,
     pub(crate) headers: Vec<(String, String)>,
     pub(crate) reader: RedactingReader<ureq::BodyReader<'static>>,
+    /// The upstream's `Content-Length`, to size a buffer read whole once.
+    pub(crate) length_hint: Option<u64>,
     pub(crate) audit: Option<AuditDraft>,
 }
 
@@ -80,10 +82,17 @@ impl ResponseStream<'_> {
     /// Reads the rest of the body into memory and writes the audit event.
     ///
     /// # Errors
-    /// `policy_violation` when the body exceeds the capability's `maxResponseBodyBytes`;
+    /// `policy_violation` when the body exceeds the capability's `maxResponseBodyBytes`, or
+    /// [`DEFAULT_BUFFERED_CAP`](super::DEFAULT_BUFFERED_CAP) when the policy sets none;
     /// `upstream_error` when the upstream fails mid-body.
     pub fn into_response(mut self) -> Result<InvokeResponse> {
-        let mut body = Vec::new();
+        let cap = self
+            .reader
+            .cap_buffered(super::buffered::DEFAULT_BUFFERED_CAP);
+        // Sized once from the announced length (never past the cap): a growing buffer would
+        // briefly hold a large body twice. Redaction can change the length; this is a hint.
+        let hint = self.length_hint.unwrap_or(0).min(cap);
+        let mut body = Vec::with_capacity(usize::try_from(hint).unwrap_or(0));
         if let Err(e) = self.read_to_end(&mut body) {
             return Err(body_error(&e, &self.planned));
         }
