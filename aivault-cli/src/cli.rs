@@ -167,7 +167,8 @@ pub struct InitArgs {
     /// Env provider: the variable holding the key.
     #[arg(long, value_name = "NAME")]
     pub env_var: Option<String>,
-    /// File provider: where the key file lives.
+    /// File provider: the key file; must be the configured one (`AIVAULT_KEY_FILE`, else the
+    /// default), since the location is never read from the database.
     #[arg(long, value_name = "PATH")]
     pub file_path: Option<PathBuf>,
     /// Passphrase provider: the passphrase.

@@ -29,6 +29,11 @@ pub(crate) mod meta {
     pub const CREATED_AT_MS: &str = "created_at_ms";
     pub const KEY_PROVIDER: &str = "key_provider";
     pub const KEY_ID: &str = "key_id";
+    /// The key check value (see [`crate::keys::key_check`]); absent in vaults created before
+    /// it existed, until their first keyed open upgrades them.
+    pub const KEY_CHECK: &str = "key_check";
+    /// Where the key file was when the vault was created or last rotated. Informational only
+    /// (older versions read it): the location always comes from configuration.
     pub const KEY_FILE: &str = "key_file";
     pub const KEY_ENV_VAR: &str = "key_env_var";
     pub const ARGON2_PARAMS: &str = "argon2_params";
@@ -176,6 +181,8 @@ pub(crate) struct Keys {
     pub key_id: String,
     pub wrapping: Key32,
     pub audit: Key32,
+    /// The key check value of this master key and vault.
+    pub check: String,
     /// The unlock session the key came from: once it is gone (`aivault lock` in any
     /// process), this handle is locked too.
     pub session: Option<PathBuf>,
@@ -228,8 +235,28 @@ pub(crate) fn write_state<T>(
     let State { store, keys } = &mut *state;
     store::write(store.as_mut(), |tx| {
         let keys = ensure_keys(config, keys, tx)?;
+        upgrade_integrity(tx, keys)?;
         f(tx, keys)
     })
+}
+
+/// Upgrades a vault created before key check values and authenticated audit heads existed
+/// (inside a write transaction with its keys): stores the key check value, seals the current
+/// audit head and records the upgrade in the log. A vault upgraded once never upgrades again
+/// (`audit verify` reports a second upgrade event: someone removed the integrity metadata).
+fn upgrade_integrity(tx: &dyn StoreTx, keys: &Keys) -> Result<()> {
+    if tx.meta_get(meta::KEY_CHECK)?.is_some() {
+        return Ok(());
+    }
+    tx.meta_set(meta::KEY_CHECK, &keys.check)?;
+    audit::seal_head(tx, &keys.audit)?;
+    audit::append(
+        tx,
+        &keys.audit,
+        NewEvent::new(kinds::VAULT_INTEGRITY_UPGRADE)
+            .note("key check value and authenticated audit head added"),
+        now_ms(),
+    )
 }
 
 pub(crate) fn now_ms() -> i64 {
@@ -256,7 +283,9 @@ impl Vault {
         keys::ensure_private_dir(&config.dir)?;
         let mut store = SqliteStore::open(&config.db_path())?;
         initialize(&config, &mut store, &InitOptions::file(), false)?;
-        Vault::from_store(config, Box::new(store))
+        let vault = Vault::from_store(config, Box::new(store))?;
+        vault.maintain_on_open();
+        Ok(vault)
     }
 
     /// Opens an existing vault without creating anything.
@@ -268,7 +297,9 @@ impl Vault {
         if !store::read(&mut store, |tx| Ok(tx.meta_get(meta::VAULT_ID)?.is_some()))? {
             return Err(not_initialized(&config));
         }
-        Vault::from_store(config, Box::new(store))
+        let vault = Vault::from_store(config, Box::new(store))?;
+        vault.maintain_on_open();
+        Ok(vault)
     }
 
     /// Creates a vault with the chosen key provider (`aivault init`).
@@ -281,7 +312,9 @@ impl Vault {
         keys::ensure_private_dir(&config.dir)?;
         let mut store = SqliteStore::open(&config.db_path())?;
         initialize(&config, &mut store, &options, true)?;
-        Vault::from_store(config, Box::new(store))
+        let vault = Vault::from_store(config, Box::new(store))?;
+        vault.maintain_on_open();
+        Ok(vault)
     }
 
     /// Reports the vault's state without creating anything.
@@ -346,6 +379,38 @@ impl Vault {
                 },
             })
         })
+    }
+
+    /// Work left by an older version or an interrupted process, done once at open when the
+    /// key is at hand: the integrity upgrade of an older vault, and the removal of keys staged
+    /// by a rotation that was killed before its commit. Costs one metadata read otherwise.
+    /// Failures (a locked vault, a missing key) are left for the call that needs the key.
+    fn maintain_on_open(&self) {
+        let needed = self.read(|tx| {
+            if tx.meta_get(meta::KEY_CHECK)?.is_none() {
+                return Ok(true);
+            }
+            if KeyProviderKind::parse(&required_meta(tx, meta::KEY_PROVIDER)?)?
+                != KeyProviderKind::File
+            {
+                return Ok(false);
+            }
+            let key_id = required_meta(tx, meta::KEY_ID)?;
+            let path = key_file_path(&self.config, tx)?;
+            Ok(keys::has_stale_staged_keys(&path, &key_id))
+        });
+        if !matches!(needed, Ok(true)) {
+            return;
+        }
+        let _ = self.write(|tx, keys| {
+            if KeyProviderKind::parse(&required_meta(tx, meta::KEY_PROVIDER)?)?
+                == KeyProviderKind::File
+            {
+                // Under the write lock no rotation is between staging and commit.
+                keys::remove_stale_staged_keys(&key_file_path(&self.config, tx)?, &keys.key_id)?;
+            }
+            Ok(())
+        });
     }
 
     fn from_store(config: Config, store: Box<dyn Store>) -> Result<Vault> {
@@ -493,7 +558,7 @@ impl Vault {
         let State { store, keys } = &mut *state;
         store::write(store.as_mut(), |tx| {
             require_passphrase_vault(tx, "locked")?;
-            let vault_id = required_meta(tx, meta::VAULT_ID)?;
+            let vault_id = required_vault_id(tx)?;
             let loaded = ensure_keys(&self.config, keys, tx).ok();
             let removed = keys::remove_session(&self.config.runtime_dir, &vault_id)?;
             // A session an older aivault left in the data directory goes too.
@@ -533,10 +598,11 @@ impl Vault {
         let info = store::read(store.as_mut(), |tx| {
             Ok((
                 KeyProviderKind::parse(&required_meta(tx, meta::KEY_PROVIDER)?)?,
-                tx.meta_get(meta::KEY_FILE)?
-                    .map(|_| key_file_path(&self.config, tx))
+                (KeyProviderKind::parse(&required_meta(tx, meta::KEY_PROVIDER)?)?
+                    == KeyProviderKind::File)
+                    .then(|| key_file_path(&self.config, tx))
                     .transpose()?,
-                required_meta(tx, meta::VAULT_ID)?,
+                required_vault_id(tx)?,
             ))
         })?;
         let (provider, key_file, vault_id) = info;
@@ -573,7 +639,7 @@ impl Vault {
             (KeyProviderKind::File, Some(path)) if keys::key_file_is_aivaults(&path)? => Some(path),
             (KeyProviderKind::File, Some(path)) => Some(keys::own_key_path(&path, &vault_id)),
             (KeyProviderKind::File, None) => {
-                return Err(Error::internal("vault metadata 'key_file' is missing"));
+                return Err(Error::internal("the vault's key file is unknown"));
             }
             _ => None,
         };
@@ -632,6 +698,10 @@ impl Vault {
                 ));
             }
             tx.meta_set(meta::KEY_ID, &new_key_id)?;
+            tx.meta_set(
+                meta::KEY_CHECK,
+                &keys::key_check(&new_master, &old.vault_id),
+            )?;
             audit::append(
                 tx,
                 &old.audit,
@@ -662,8 +732,9 @@ impl Vault {
     /// directories, its key file, `/proc`, `/sys`, `/dev`), to read caller files through.
     pub fn protected_paths(&self) -> Result<ProtectedPaths> {
         let key_file = self.read(|tx| {
-            tx.meta_get(meta::KEY_FILE)?
-                .map(|_| key_file_path(&self.config, tx))
+            (KeyProviderKind::parse(&required_meta(tx, meta::KEY_PROVIDER)?)?
+                == KeyProviderKind::File)
+                .then(|| key_file_path(&self.config, tx))
                 .transpose()
         })?;
         Ok(ProtectedPaths::for_vault(&self.config, key_file.as_deref()))
@@ -688,7 +759,10 @@ impl Vault {
     /// Verifies the audit chain (needs the key).
     pub fn verify_audit(&self) -> Result<AuditVerification> {
         self.flush_audit();
-        self.read_keyed(|tx, keys| audit::verify(tx, &keys.audit))
+        self.read_keyed(|tx, keys| {
+            let upgraded = tx.meta_get(meta::KEY_CHECK)?.is_some();
+            audit::verify(tx, &keys.audit, upgraded)
+        })
     }
 }
 
@@ -750,11 +824,19 @@ fn initialize(
         tx.meta_set(meta::KEY_PROVIDER, options.provider.as_str())?;
         let master = match options.provider {
             KeyProviderKind::File => {
-                let path = match &options.key_file {
-                    Some(p) => std::path::absolute(p)
-                        .map_err(|e| Error::io(format!("cannot resolve {}", p.display()), e))?,
-                    None => config.default_key_file.clone(),
-                };
+                let path = config.default_key_file.clone();
+                if let Some(p) = &options.key_file {
+                    let given = std::path::absolute(p)
+                        .map_err(|e| Error::io(format!("cannot resolve {}", p.display()), e))?;
+                    if given != path {
+                        return Err(Error::invalid(format!(
+                            "--file-path {} is not the configured key file {}: the key file's location comes from configuration, never from vault.db (anyone who can write vault.db could point it at a key of their own); set AIVAULT_KEY_FILE={} for `init` and every later command",
+                            given.display(),
+                            path.display(),
+                            given.display()
+                        )));
+                    }
+                }
                 let key = keys::load_or_create_key_file(&path, options.key_file.is_some())?;
                 // Inside the vault directory the path is stored relative to it, so a moved or
                 // restored vault directory still finds its key.
@@ -796,6 +878,7 @@ fn initialize(
             }
         };
         tx.meta_set(meta::KEY_ID, &keys::key_id(&master))?;
+        tx.meta_set(meta::KEY_CHECK, &keys::key_check(&master, &vault_id))?;
         let audit_key = crypto::random_key()?;
         let wrapping = keys::wrapping_key(&master);
         let (nonce, wrapped) =
@@ -824,10 +907,34 @@ pub(crate) fn new_id() -> Result<String> {
     )
 }
 
-/// The file provider's key file: the stored path, relative paths resolved against the vault
-/// directory.
+/// The vault id, checked to be a plain id (it names files: the unlock session, aivault's own
+/// key file), so an edited row cannot steer a path elsewhere.
+fn required_vault_id(tx: &dyn StoreTx) -> Result<String> {
+    let id = required_meta(tx, meta::VAULT_ID)?;
+    if id.is_empty() || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+        return Err(Error::new(
+            ErrorKind::IntegrityFailed,
+            "the vault id in vault.db is not a valid id: the database was altered",
+        ));
+    }
+    Ok(id)
+}
+
+/// The file provider's key file, from configuration only, never from vault.db (whoever can
+/// write vault.db must not be able to point the vault at a key of their own): the configured
+/// key file (`AIVAULT_KEY_FILE`, else the default), or aivault's own file for this vault
+/// beside it (`aivault-<vault id>.key`), which a rotation writes when the configured file is
+/// another tool's key.
 fn key_file_path(config: &Config, tx: &dyn StoreTx) -> Result<PathBuf> {
-    Ok(config.dir.join(required_meta(tx, meta::KEY_FILE)?))
+    let configured = &config.default_key_file;
+    let own = keys::own_key_path(configured, &required_vault_id(tx)?);
+    let key_id = required_meta(tx, meta::KEY_ID)?;
+    let present = |p: &Path| std::fs::symlink_metadata(p).is_ok();
+    if present(&own) || present(&keys::staged_key_path(&own, &key_id)) {
+        Ok(own)
+    } else {
+        Ok(configured.clone())
+    }
 }
 
 /// Returns the cached keys, (re)loading them when absent or when the committed key id
@@ -870,7 +977,7 @@ fn load_keys(config: &Config, tx: &dyn StoreTx) -> Result<Keys> {
             (keys::parse_key_text(&var, text.expose())?, var)
         }
         KeyProviderKind::Passphrase => {
-            let vault_id = required_meta(tx, meta::VAULT_ID)?;
+            let vault_id = required_vault_id(tx)?;
             // An older aivault kept the session next to vault.db; such a file is never
             // trusted (a copy of the directory would carry it) and is removed on sight.
             if config.runtime_dir != config.dir {
@@ -932,7 +1039,19 @@ fn keys_from_master(tx: &dyn StoreTx, master: &Key32, source: &str) -> Result<Ke
     if key_id != expected {
         return Err(keys::mismatch(source, &expected, master));
     }
-    let vault_id = required_meta(tx, meta::VAULT_ID)?;
+    let vault_id = required_vault_id(tx)?;
+    let check = keys::key_check(master, &vault_id);
+    if let Some(stored) = tx.meta_get(meta::KEY_CHECK)?
+        && !bool::from(subtle::ConstantTimeEq::ct_eq(
+            stored.as_bytes(),
+            check.as_bytes(),
+        ))
+    {
+        return Err(Error::new(
+            ErrorKind::IntegrityFailed,
+            "the vault's key check value does not match its master key: its vault id or key metadata in vault.db was altered",
+        ));
+    }
     let wrapping = keys::wrapping_key(master);
     let hex_meta = |key: &str| -> Result<Vec<u8>> {
         crypto::from_hex(&required_meta(tx, key)?)
@@ -957,6 +1076,7 @@ fn keys_from_master(tx: &dyn StoreTx, master: &Key32, source: &str) -> Result<Ke
         key_id,
         wrapping,
         audit,
+        check,
         session: None,
     })
 }

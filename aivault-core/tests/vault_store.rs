@@ -225,13 +225,14 @@ fn import_creates_rotates_skips_and_is_all_or_nothing() {
 #[test]
 fn files_are_private() {
     let t = TestDir::new();
-    // A pre-existing, world-readable directory is tightened.
+    // A pre-existing directory keeps its mode (aivault never chmods a directory it did not
+    // create: it may be the user's home or a shared folder); every file in it is 0600.
     std::fs::create_dir_all(&t.dir).expect("mkdir");
     std::fs::set_permissions(&t.dir, std::os::unix::fs::PermissionsExt::from_mode(0o755))
         .expect("chmod");
     let vault = t.open();
     create(&vault, "MY_CUSTOM_KEY", &canary());
-    assert_eq!(mode(&t.dir), 0o700);
+    assert_eq!(mode(&t.dir), 0o755);
     assert_eq!(mode(&t.db_path()), 0o600);
     assert_eq!(mode(&t.dir.join("kek.key")), 0o600);
     for suffix in ["-wal", "-shm"] {
