@@ -73,6 +73,13 @@ pub enum Command {
     )]
     Audit(AuditArgs),
 
+    /// Check the whole vault: every secret decrypts, every credential, capability, policy
+    /// and binding row matches its MAC, the audit chain is intact (reports ids, never values).
+    #[command(
+        after_help = "Examples:\n  aivault verify\n  aivault verify -v   # the full report as JSON"
+    )]
+    Verify,
+
     /// Store and manage secrets (values are never printed).
     #[command(subcommand)]
     Secrets(SecretsCommand),

@@ -297,7 +297,8 @@ pub(crate) fn verify(tx: &dyn StoreTx, key: &Key32, sealed: bool) -> Result<Audi
     }
     let tag = match tx.meta_get(HEAD_TAG)? {
         Some(hex) => crypto::from_hex(&hex),
-        None if !sealed => Some(head_tag(key, head_seq, &head_mac).to_vec()),
+        // Only a vault never upgraded may lack the tag.
+        None if !sealed && upgrades == 0 => Some(head_tag(key, head_seq, &head_mac).to_vec()),
         None => None,
     };
     let authentic = tag.is_some_and(|tag| {

@@ -35,6 +35,7 @@ pub mod dotenv;
 pub mod envelope;
 pub mod error;
 mod hosts;
+mod integrity;
 pub mod keys;
 pub mod migrate;
 pub mod model;
@@ -47,6 +48,7 @@ mod secrets;
 pub mod sensitive;
 pub mod store;
 mod vault;
+mod verify;
 
 pub use audit::{AuditEvent, AuditVerification};
 pub use bindings::{BindOutcome, BindingFilter, NewBinding, UnbindOutcome};
@@ -77,3 +79,4 @@ pub use secrets::{
 pub use sensitive::{Key32, SecretValue};
 pub use store::{AuditQuery, SecretFilter};
 pub use vault::{InitOptions, NewMasterKey, Status, StatusCounts, StatusPaths, Vault, VaultState};
+pub use verify::VaultVerification;

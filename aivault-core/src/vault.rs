@@ -17,6 +17,7 @@ use crate::config::{Config, ENV_KEY, ENV_PASSPHRASE};
 use crate::crypto::{self, Argon2Params};
 use crate::envelope::{self, Binding};
 use crate::error::{Error, ErrorKind, Result};
+use crate::integrity::{self, MacTx};
 use crate::keys::{self, KeyProviderKind};
 use crate::operator_registry::{self, RegistryRef};
 use crate::registry::Registry;
@@ -181,6 +182,8 @@ pub(crate) struct Keys {
     pub key_id: String,
     pub wrapping: Key32,
     pub audit: Key32,
+    /// The row MAC key (derived from the audit key, see `integrity.rs`).
+    pub rows: Key32,
     /// The key check value of this master key and vault.
     pub check: String,
     /// The unlock session the key came from: once it is gone (`aivault lock` in any
@@ -236,7 +239,13 @@ pub(crate) fn write_state<T>(
     store::write(store.as_mut(), |tx| {
         let keys = ensure_keys(config, keys, tx)?;
         upgrade_integrity(tx, keys)?;
-        f(tx, keys)
+        f(
+            &MacTx {
+                inner: tx,
+                key: &keys.rows,
+            },
+            keys,
+        )
     })
 }
 
@@ -248,13 +257,25 @@ fn upgrade_integrity(tx: &dyn StoreTx, keys: &Keys) -> Result<()> {
     if tx.meta_get(meta::KEY_CHECK)?.is_some() {
         return Ok(());
     }
+    let already = tx.audit_query(&AuditQuery {
+        limit: Some(1),
+        kind: Some(kinds::VAULT_INTEGRITY_UPGRADE.to_string()),
+        ..AuditQuery::default()
+    })?;
+    if !already.is_empty() {
+        return Err(Error::new(
+            ErrorKind::IntegrityFailed,
+            "this vault was upgraded to authenticated rows before, but its key check value is gone: vault.db was altered; run `aivault verify`",
+        ));
+    }
     tx.meta_set(meta::KEY_CHECK, &keys.check)?;
+    integrity::seal_all(tx, &keys.rows)?;
     audit::seal_head(tx, &keys.audit)?;
     audit::append(
         tx,
         &keys.audit,
         NewEvent::new(kinds::VAULT_INTEGRITY_UPGRADE)
-            .note("key check value and authenticated audit head added"),
+            .note("key check value, row MACs and authenticated audit head added"),
         now_ms(),
     )
 }
@@ -493,6 +514,26 @@ impl Vault {
 
     /// Runs `f` in a read transaction with the vault's keys.
     pub(crate) fn read_keyed<T>(
+        &self,
+        f: impl FnOnce(&dyn StoreTx, &Keys) -> Result<T>,
+    ) -> Result<T> {
+        let mut state = self.lock_state();
+        let State { store, keys } = &mut *state;
+        store::read(store.as_mut(), |tx| {
+            let keys = ensure_keys(&self.config, keys, tx)?;
+            f(
+                &MacTx {
+                    inner: tx,
+                    key: &keys.rows,
+                },
+                keys,
+            )
+        })
+    }
+
+    /// [`Vault::read_keyed`] on the raw transaction: rows are not checked against their MACs
+    /// as they are read (for whole-vault checks that report every problem).
+    pub(crate) fn read_keyed_raw<T>(
         &self,
         f: impl FnOnce(&dyn StoreTx, &Keys) -> Result<T>,
     ) -> Result<T> {
@@ -1075,6 +1116,7 @@ fn keys_from_master(tx: &dyn StoreTx, master: &Key32, source: &str) -> Result<Ke
         vault_id,
         key_id,
         wrapping,
+        rows: integrity::row_key(&audit),
         audit,
         check,
         session: None,

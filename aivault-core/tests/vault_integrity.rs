@@ -177,9 +177,10 @@ fn the_key_check_value_is_verified() {
     assert_eq!(err.kind(), ErrorKind::IntegrityFailed, "{err}");
 }
 
-/// A vault made before key check values and head tags is upgraded at its first keyed open,
-/// in one transaction recorded in the log; removing the upgrade's rows later to slip a
-/// truncation through makes it upgrade again, and `audit verify` reports the second upgrade.
+/// A vault made before key check values, row MACs and head tags is upgraded at its first
+/// keyed open, in one transaction recorded in the log; removing the upgrade's rows later (to
+/// slip a truncation or an edited row through a second upgrade) is refused: keyed calls fail
+/// `integrity_failed` and `audit verify` reports the missing head tag.
 #[test]
 fn older_vaults_are_upgraded_once() {
     let (t, vault, events) = vault_with_events();
@@ -210,9 +211,19 @@ fn older_vaults_are_upgraded_once() {
     assert_secrets_ok(&vault);
     drop(vault);
     legacy(&t);
-    let verification = t.open().verify_audit().expect("verify");
+    let vault = t.open();
+    let err = expect_err(
+        vault.create_secret(new_secret("B", &canary(), aivault_core::Scope::Global)),
+        "second upgrade",
+    );
+    assert_eq!(err.kind(), ErrorKind::IntegrityFailed, "{err}");
+    let verification = vault.verify_audit().expect("verify");
     assert!(!verification.ok, "{verification:?}");
     assert_eq!(verification.first_bad_seq, Some(events + 2));
+    assert!(
+        meta(&t.db(), "key_check").is_none(),
+        "nothing was re-sealed"
+    );
 }
 
 /// An existing key file is used only if it is a regular file owned by this user with mode

@@ -24,6 +24,7 @@ pub fn run(command: Command, config: Config, out: &Output) -> Result<()> {
         Command::Lock => lifecycle::lock(config, out),
         Command::RotateMaster(args) => lifecycle::rotate_master(args, config, out),
         Command::Audit(args) => lifecycle::audit(args, config, out),
+        Command::Verify => lifecycle::verify(config, out),
         Command::Secrets(command) => secrets::run(command, config, out),
         Command::Credential(command) => credentials::run(command, config, out),
         Command::Capability(command) => capabilities::run(command, config, out),
