@@ -113,6 +113,10 @@ pub enum Command {
     #[command(subcommand)]
     Oauth(OauthCommand),
 
+    /// Operator provider files in `<vault dir>/registry/`.
+    #[command(subcommand)]
+    Provider(ProviderCommand),
+
     /// Print a shell completion script.
     #[command(
         after_help = "Example:\n  aivault completions bash > ~/.local/share/bash-completion/completions/aivault"
@@ -599,6 +603,19 @@ with --fail, 12 when the status is 400 or more (the body is still printed). Othe
   10 credential_ambiguous (pass --credential)
   11 rate_limited                           12 upstream_error (connection, TLS, timeout)
   13 io (a body file cannot be read)        see `aivault --help` for the rest";
+
+/// `aivault provider ...`.
+#[derive(Debug, Subcommand)]
+pub enum ProviderCommand {
+    /// Trust a provider file in `<vault dir>/registry/` after reviewing it: the vault records
+    /// its SHA-256, and uses it from the next command on, until the file changes (a new or
+    /// changed file is skipped with a warning until trusted).
+    #[command(after_help = "Example:\n  aivault provider trust acme.toml")]
+    Trust {
+        /// The file (its name, or its path inside the registry directory).
+        file: std::path::PathBuf,
+    },
+}
 
 /// `aivault oauth ...`.
 #[derive(Debug, Subcommand)]

@@ -26,6 +26,8 @@ pub mod kinds {
     pub const VAULT_ROTATE_MASTER_KEY: &str = "vault.rotate_master_key";
     /// An older vault got its key check value and authenticated audit head.
     pub const VAULT_INTEGRITY_UPGRADE: &str = "vault.integrity_upgrade";
+    /// The operator trusted a provider file in `registry/` (`aivault provider trust`).
+    pub const PROVIDER_TRUST: &str = "provider.trust";
     /// `aivault migrate` imported a vault of the original tool.
     pub const VAULT_MIGRATE: &str = "vault.migrate";
     /// A secret was created.

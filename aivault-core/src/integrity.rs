@@ -23,6 +23,8 @@ pub(crate) mod kind {
     pub const CAPABILITY: &str = "capability";
     pub const POLICY: &str = "policy";
     pub const BINDING: &str = "binding";
+    /// A trusted operator provider file: the id is `<file name>:<sha256>`, the row the id.
+    pub const PROVIDER_FILE: &str = "provider_file";
 }
 
 /// The row MAC key of a vault.
@@ -137,6 +139,9 @@ pub(crate) fn check_all(tx: &dyn StoreTx, key: &Key32) -> Result<(u64, Vec<Strin
     for b in tx.binding_list()? {
         let id = binding_id(&b.capability, &b.scope, b.consumer.as_deref());
         check(kind::BINDING, id, &b)?;
+    }
+    for id in tx.row_mac_ids(kind::PROVIDER_FILE)? {
+        check(kind::PROVIDER_FILE, id.clone(), &id)?;
     }
     for (kind, id) in tx.row_mac_keys()? {
         if !present.contains(&(kind.clone(), id.clone())) {
@@ -420,5 +425,8 @@ impl StoreTx for MacTx<'_> {
     }
     fn row_mac_keys(&self) -> Result<Vec<(String, String)>> {
         self.inner.row_mac_keys()
+    }
+    fn row_mac_ids(&self, kind: &str) -> Result<Vec<String>> {
+        self.inner.row_mac_ids(kind)
     }
 }

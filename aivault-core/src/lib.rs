@@ -41,6 +41,7 @@ pub mod migrate;
 pub mod model;
 pub mod oauth_setup;
 pub mod operator_registry;
+mod provider_trust;
 pub mod provision;
 pub mod registry;
 mod resolve;
@@ -70,6 +71,7 @@ pub use model::{
     Binding, Credential, CredentialOrigin, CustomCapability, GroupRef, NetworkOptions, Policy,
     Scope, ScopeKind, SecretMeta,
 };
+pub use provider_trust::TrustedProviderFile;
 pub use provision::Provisioning;
 pub use registry::Registry;
 pub use resolve::{Plan, PlanContext};

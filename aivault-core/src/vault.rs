@@ -203,6 +203,10 @@ pub struct Vault {
     config: Config,
     registry: RegistryRef,
     registry_warnings: Vec<String>,
+    /// Trust ids of the operator provider files in use, and whether their rows were checked
+    /// (once, at the first keyed call).
+    registry_trust: Vec<String>,
+    registry_checked: std::sync::atomic::AtomicBool,
     state: Mutex<State>,
     audit_queue: AuditQueue,
     transport: Transport,
@@ -238,7 +242,7 @@ pub(crate) fn write_state<T>(
     let State { store, keys } = &mut *state;
     store::write(store.as_mut(), |tx| {
         let keys = ensure_keys(config, keys, tx)?;
-        upgrade_integrity(tx, keys)?;
+        upgrade_integrity(config, tx, keys)?;
         f(
             &MacTx {
                 inner: tx,
@@ -251,9 +255,9 @@ pub(crate) fn write_state<T>(
 
 /// Upgrades a vault created before key check values and authenticated audit heads existed
 /// (inside a write transaction with its keys): stores the key check value, seals the current
-/// audit head and records the upgrade in the log. A vault upgraded once never upgrades again
+/// audit head, trusts the operator provider files it used, and records the upgrade in the log. A vault upgraded once never upgrades again
 /// (`audit verify` reports a second upgrade event: someone removed the integrity metadata).
-fn upgrade_integrity(tx: &dyn StoreTx, keys: &Keys) -> Result<()> {
+fn upgrade_integrity(config: &Config, tx: &dyn StoreTx, keys: &Keys) -> Result<()> {
     if tx.meta_get(meta::KEY_CHECK)?.is_some() {
         return Ok(());
     }
@@ -270,6 +274,10 @@ fn upgrade_integrity(tx: &dyn StoreTx, keys: &Keys) -> Result<()> {
     }
     tx.meta_set(meta::KEY_CHECK, &keys.check)?;
     integrity::seal_all(tx, &keys.rows)?;
+    // The operator provider files this vault already used stay in use (from the next open).
+    for id in operator_registry::loadable_trust_ids(&config.dir) {
+        integrity::seal_row(tx, &keys.rows, integrity::kind::PROVIDER_FILE, &id, &id)?;
+    }
     audit::seal_head(tx, &keys.audit)?;
     audit::append(
         tx,
@@ -434,13 +442,21 @@ impl Vault {
         });
     }
 
-    fn from_store(config: Config, store: Box<dyn Store>) -> Result<Vault> {
-        let (registry, registry_warnings) = operator_registry::load(&config.dir);
+    fn from_store(config: Config, mut store: Box<dyn Store>) -> Result<Vault> {
+        let (registry, registry_warnings, registry_trust) =
+            operator_registry::load(&config.dir, &mut || {
+                store::read(store.as_mut(), |tx| {
+                    tx.row_mac_ids(integrity::kind::PROVIDER_FILE)
+                })
+                .unwrap_or_default()
+            });
         let transport = Transport::new(&config)?;
         Ok(Vault {
             config,
             registry,
             registry_warnings,
+            registry_trust,
+            registry_checked: std::sync::atomic::AtomicBool::new(false),
             state: Mutex::new(State { store, keys: None }),
             audit_queue: AuditQueue::default(),
             transport,
@@ -509,7 +525,24 @@ impl Vault {
     /// Runs `f` in a write transaction with the vault's keys, which are (re)loaded if another
     /// process rotated the master key meanwhile.
     pub(crate) fn write<T>(&self, f: impl FnOnce(&dyn StoreTx, &Keys) -> Result<T>) -> Result<T> {
-        write_state(&self.state, &self.config, f)
+        write_state(&self.state, &self.config, |tx, keys| {
+            self.check_registry_trust(tx, keys)?;
+            f(tx, keys)
+        })
+    }
+
+    /// Authenticates the trust rows of the operator provider files this handle uses (once):
+    /// a trust row forged in vault.db fails every keyed call, never falls back.
+    fn check_registry_trust(&self, tx: &dyn StoreTx, keys: &Keys) -> Result<()> {
+        use std::sync::atomic::Ordering;
+        if self.registry_trust.is_empty() || self.registry_checked.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        for id in &self.registry_trust {
+            integrity::check_row(tx, &keys.rows, integrity::kind::PROVIDER_FILE, id, id)?;
+        }
+        self.registry_checked.store(true, Ordering::Relaxed);
+        Ok(())
     }
 
     /// Runs `f` in a read transaction with the vault's keys.
@@ -521,6 +554,7 @@ impl Vault {
         let State { store, keys } = &mut *state;
         store::read(store.as_mut(), |tx| {
             let keys = ensure_keys(&self.config, keys, tx)?;
+            self.check_registry_trust(tx, keys)?;
             f(
                 &MacTx {
                     inner: tx,

@@ -205,6 +205,8 @@ pub trait StoreTx {
     fn row_mac_delete(&self, kind: &str, id: &str) -> Result<()>;
     /// Every (kind, id) that has a stored MAC, for whole-vault checks.
     fn row_mac_keys(&self) -> Result<Vec<(String, String)>>;
+    /// The ids of one kind that have a stored MAC.
+    fn row_mac_ids(&self, kind: &str) -> Result<Vec<String>>;
 }
 
 /// A transactional store.

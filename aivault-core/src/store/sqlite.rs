@@ -404,6 +404,14 @@ impl StoreTx for Tx<'_> {
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
     }
 
+    fn row_mac_ids(&self, kind: &str) -> Result<Vec<String>> {
+        let mut stmt = self
+            .0
+            .prepare_cached("SELECT id FROM row_macs WHERE kind = ? ORDER BY id")?;
+        let rows = stmt.query_map([kind], |row| row.get(0))?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
     fn meta_delete(&self, key: &str) -> Result<()> {
         self.0
             .prepare_cached("DELETE FROM meta WHERE key = ?")?
