@@ -182,6 +182,10 @@ pub struct InitArgs {
     /// default), since the location is never read from the database.
     #[arg(long, value_name = "PATH")]
     pub file_path: Option<PathBuf>,
+    /// File provider: create the vault although aivault's key file exists without one (its
+    /// vault.db was deleted or moved; restoring it is usually what you want).
+    #[arg(long)]
+    pub force: bool,
     /// Passphrase provider: the passphrase.
     #[command(flatten)]
     pub passphrase: PassphraseArgs,

@@ -352,6 +352,16 @@ pub fn key_file_is_aivaults(path: &Path) -> Result<bool> {
     read_key_file_checked(path).map(|file| file.written_by_aivault)
 }
 
+/// Whether an aivault key file (with the header) exists at `path`: a vault was created with
+/// it. Cheap (reads the first line only); a missing, foreign or unreadable file is false.
+pub fn key_file_is_aivaults_existing(path: &Path) -> bool {
+    use std::io::Read;
+    let mut head = [0u8; KEY_FILE_HEADER.len()];
+    File::open(path)
+        .and_then(|mut f| f.read_exact(&mut head))
+        .is_ok_and(|()| head == KEY_FILE_HEADER.as_bytes())
+}
+
 /// Path of the staged key of a rotation to `key_id`: `<key file>.new-<key id>`. Each
 /// rotation stages under its own name, so concurrent rotations never overwrite each other.
 pub fn staged_key_path(path: &Path, key_id: &str) -> PathBuf {

@@ -54,6 +54,9 @@ pub struct InitOptions {
     pub env_var: Option<String>,
     /// Passphrase provider: the passphrase (default: `AIVAULT_PASSPHRASE`).
     pub passphrase: Option<SecretValue>,
+    /// Create the vault even though aivault's key file already exists without a vault (its
+    /// `vault.db` was deleted or moved): the new vault uses that key.
+    pub force: bool,
 }
 
 impl InitOptions {
@@ -64,6 +67,7 @@ impl InitOptions {
             key_file: None,
             env_var: None,
             passphrase: None,
+            force: false,
         }
     }
 }
@@ -900,6 +904,16 @@ fn initialize(
         let master = match options.provider {
             KeyProviderKind::File => {
                 let path = config.default_key_file.clone();
+                if !options.force && keys::key_file_is_aivaults_existing(&path) {
+                    return Err(Error::new(
+                        ErrorKind::IntegrityFailed,
+                        format!(
+                            "aivault's key file {} exists but {} holds no vault: its vault.db was deleted or moved (restore it), so no empty vault is created silently; to start a new vault with this key, run `aivault init --force`",
+                            path.display(),
+                            config.dir.display()
+                        ),
+                    ));
+                }
                 if let Some(p) = &options.key_file {
                     let given = std::path::absolute(p)
                         .map_err(|e| Error::io(format!("cannot resolve {}", p.display()), e))?;

@@ -355,3 +355,45 @@ fn stale_staged_keys_are_removed_at_open() {
     assert!(staged_keys(&t.dir).is_empty());
     assert_secrets_ok(&t.open());
 }
+
+/// Deleting `vault.db` next to aivault's key file never yields a silently empty vault: the
+/// first open fails naming the key file; `init --force` starts a new vault with that key.
+#[test]
+fn a_deleted_vault_db_is_not_replaced_by_an_empty_vault() {
+    let t = TestDir::new();
+    let vault = t.open();
+    create(&vault, "OPENAI_API_KEY", &canary());
+    drop(vault);
+    for ext in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(t.dir.join(format!("vault.db{ext}")));
+    }
+    let key_path = t.dir.join("kek.key");
+    for result in [
+        Vault::open(t.config()).map(|_| ()),
+        Vault::init(t.config(), InitOptions::file()).map(|_| ()),
+    ] {
+        let err = expect_err(result, "open after vault.db was deleted");
+        assert_eq!(err.kind(), ErrorKind::IntegrityFailed, "{err}");
+        assert!(
+            err.message().contains(&key_path.display().to_string()),
+            "{err}"
+        );
+        assert!(err.message().contains("--force"), "{err}");
+    }
+    assert!(!Vault::status(t.config()).expect("status").state.initialized);
+    let key = read_key(&key_path);
+    let vault = Vault::init(
+        t.config(),
+        InitOptions {
+            force: true,
+            ..InitOptions::file()
+        },
+    )
+    .expect("init --force");
+    assert_eq!(all_secrets(&vault).len(), 0);
+    assert_eq!(kek_id(&t.config()), key_id(&key));
+}
+
+fn read_key(path: &Path) -> aivault_core::Key32 {
+    aivault_core::keys::read_key_file(path).expect("key")
+}

@@ -462,6 +462,7 @@ fn misplaced_options_are_refused() {
             key_file: Some("k.key".into()),
             passphrase: Some("p".into()),
             env_var: None,
+            force: false,
         },
     ] {
         let err = Vault::init(t.config(), options).err().expect("refused");

@@ -99,6 +99,7 @@ pub fn init(args: InitArgs, config: Config, out: &Output) -> Result<()> {
         key_file: args.file_path,
         env_var: args.env_var,
         passphrase,
+        force: args.force,
     };
     let status_config = config.clone();
     Vault::init(config, options)?;
