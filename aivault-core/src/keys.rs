@@ -182,19 +182,19 @@ fn read_adoptable_key_file(path: &Path) -> Result<KeyFile> {
 const LABEL_KEY_CHECK: &str = "aivault/v1/key-check";
 
 /// The key check value of a vault: a MAC, under a key derived from the master key, over the
-/// vault id and the key id. Stored in the vault's metadata; a key id or vault id row that was
-/// changed, or metadata assembled for another key, fails it.
-pub fn key_check(master: &Key32, vault_id: &str) -> String {
+/// key id and the metadata rows read before the key is known (`bound`: vault id, key
+/// provider, key variable). Stored in the vault's metadata; any of those rows changed, or
+/// metadata assembled for another key, fails it.
+pub fn key_check(master: &Key32, bound: &[&str]) -> String {
     let mac_key = crypto::derive_key(master, LABEL_KEY_CHECK);
-    crypto::to_hex(&crypto::hmac_parts(
-        &mac_key,
-        &[
-            b"aivault-key-check-v1",
-            &(vault_id.len() as u64).to_be_bytes(),
-            vault_id.as_bytes(),
-            key_id(master).as_bytes(),
-        ],
-    ))
+    let id = key_id(master);
+    let mut parts: Vec<Vec<u8>> = vec![b"aivault-key-check-v1".to_vec()];
+    for field in std::iter::once(id.as_str()).chain(bound.iter().copied()) {
+        parts.push((field.len() as u64).to_be_bytes().to_vec());
+        parts.push(field.as_bytes().to_vec());
+    }
+    let parts: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
+    crypto::to_hex(&crypto::hmac_parts(&mac_key, &parts))
 }
 
 /// First line of every key file aivault writes: `aivault-key v1 <key id>`. A key file without

@@ -777,10 +777,7 @@ impl Vault {
                 ));
             }
             tx.meta_set(meta::KEY_ID, &new_key_id)?;
-            tx.meta_set(
-                meta::KEY_CHECK,
-                &keys::key_check(&new_master, &old.vault_id),
-            )?;
+            tx.meta_set(meta::KEY_CHECK, &key_check_in(tx, &new_master)?)?;
             audit::append(
                 tx,
                 &old.audit,
@@ -967,7 +964,7 @@ fn initialize(
             }
         };
         tx.meta_set(meta::KEY_ID, &keys::key_id(&master))?;
-        tx.meta_set(meta::KEY_CHECK, &keys::key_check(&master, &vault_id))?;
+        tx.meta_set(meta::KEY_CHECK, &key_check_in(tx, &master)?)?;
         let audit_key = crypto::random_key()?;
         let wrapping = keys::wrapping_key(&master);
         let (nonce, wrapped) =
@@ -1121,6 +1118,14 @@ fn passphrase_master(tx: &dyn StoreTx, passphrase: &SecretValue) -> Result<Key32
     Ok(key)
 }
 
+/// The key check value of `master` over this vault's id, key provider and key variable.
+fn key_check_in(tx: &dyn StoreTx, master: &Key32) -> Result<String> {
+    let vault_id = required_vault_id(tx)?;
+    let provider = required_meta(tx, meta::KEY_PROVIDER)?;
+    let env_var = tx.meta_get(meta::KEY_ENV_VAR)?.unwrap_or_default();
+    Ok(keys::key_check(master, &[&vault_id, &provider, &env_var]))
+}
+
 /// Checks `master` against the vault's key id and unwraps the audit key.
 fn keys_from_master(tx: &dyn StoreTx, master: &Key32, source: &str) -> Result<Keys> {
     let expected = required_meta(tx, meta::KEY_ID)?;
@@ -1129,7 +1134,7 @@ fn keys_from_master(tx: &dyn StoreTx, master: &Key32, source: &str) -> Result<Ke
         return Err(keys::mismatch(source, &expected, master));
     }
     let vault_id = required_vault_id(tx)?;
-    let check = keys::key_check(master, &vault_id);
+    let check = key_check_in(tx, master)?;
     if let Some(stored) = tx.meta_get(meta::KEY_CHECK)?
         && !bool::from(subtle::ConstantTimeEq::ct_eq(
             stored.as_bytes(),

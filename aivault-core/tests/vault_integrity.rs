@@ -171,6 +171,25 @@ fn the_key_check_value_is_verified() {
     let vault = t.open();
     assert_secrets_ok(&vault);
     assert_audit_ok(&vault);
+    // The key provider and key variable rows are bound too: an env vault switched to
+    // another variable that holds the same key is refused.
+    let env_t = TestDir::new();
+    let key = random_key();
+    let env = env_of(&[("AIVAULT_KEY", &b64(&key)), ("OTHER_KEY", &b64(&key))]);
+    let env_config = env_t.config().with_env(env);
+    let vault = Vault::init(env_config.clone(), init_options(KeyProviderKind::Env)).expect("init");
+    create(&vault, "A", &canary());
+    drop(vault);
+    set_meta(&env_t.db(), "key_env_var", "OTHER_KEY");
+    let err = expect_err(
+        Vault::open(env_config.clone())
+            .expect("open")
+            .check_secrets(),
+        "switched key variable",
+    );
+    assert_eq!(err.kind(), ErrorKind::IntegrityFailed, "{err}");
+    set_meta(&env_t.db(), "key_env_var", "AIVAULT_KEY");
+    assert_secrets_ok(&Vault::open(env_config).expect("open"));
     // A vault id that would steer a file name is refused outright.
     set_meta(&t.db(), "vault_id", "../../elsewhere");
     let err = expect_err(t.open().check_secrets(), "path in vault id");
