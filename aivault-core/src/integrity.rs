@@ -168,6 +168,121 @@ mod erased {
     }
 }
 
+/// The vault's row state (meta `rows_state`): a generation counter, incremented by every change
+/// of a row MAC, and an accumulator, the XOR of HMAC(row key, kind, id, MAC) over every stored
+/// row MAC, tagged with the row key. A row restored with its old MAC, a row deleted with its
+/// MAC, or a MAC added by hand changes the set but not the accumulator: [`check_state`]
+/// detects it.
+const STATE: &str = "rows_state";
+
+fn entry(key: &Key32, kind: &str, id: &str, mac: &[u8]) -> [u8; 32] {
+    crypto::hmac_parts(
+        key,
+        &[
+            b"aivault-rows-entry-v1",
+            &(kind.len() as u64).to_be_bytes(),
+            kind.as_bytes(),
+            &(id.len() as u64).to_be_bytes(),
+            id.as_bytes(),
+            mac,
+        ],
+    )
+}
+
+fn xor(acc: &mut [u8; 32], value: &[u8; 32]) {
+    for (a, v) in acc.iter_mut().zip(value) {
+        *a ^= v;
+    }
+}
+
+fn state_tag(key: &Key32, generation: u64, acc: &[u8; 32]) -> [u8; 32] {
+    crypto::hmac_parts(
+        key,
+        &[b"aivault-rows-state-v1", &generation.to_be_bytes(), acc],
+    )
+}
+
+fn state_broken(why: &str) -> Error {
+    Error::new(
+        ErrorKind::IntegrityFailed,
+        format!(
+            "the vault's row state does not match its rows ({why}): rows of vault.db were restored, deleted or added outside aivault; run `aivault verify`"
+        ),
+    )
+}
+
+/// Reads and authenticates the stored state.
+fn read_state(tx: &dyn StoreTx, key: &Key32) -> Result<(u64, [u8; 32])> {
+    let text = tx
+        .meta_get(STATE)?
+        .ok_or_else(|| state_broken("the state is missing"))?;
+    let mut parts = text.split(':');
+    let generation = parts.next().and_then(|g| g.parse::<u64>().ok());
+    let acc = parts
+        .next()
+        .and_then(crypto::from_hex)
+        .and_then(|b| <[u8; 32]>::try_from(b).ok());
+    let tag = parts.next().and_then(crypto::from_hex);
+    let (Some(generation), Some(acc), Some(tag)) = (generation, acc, tag) else {
+        return Err(state_broken("the state is malformed"));
+    };
+    let expected = state_tag(key, generation, &acc);
+    if !bool::from(subtle::ConstantTimeEq::ct_eq(&tag[..], &expected[..])) {
+        return Err(state_broken("its tag is wrong"));
+    }
+    Ok((generation, acc))
+}
+
+fn write_state(tx: &dyn StoreTx, key: &Key32, generation: u64, acc: &[u8; 32]) -> Result<()> {
+    let tag = state_tag(key, generation, acc);
+    tx.meta_set(
+        STATE,
+        &format!(
+            "{generation}:{}:{}",
+            crypto::to_hex(acc),
+            crypto::to_hex(&tag)
+        ),
+    )
+}
+
+/// Applies one change to the authenticated state (checked first: a forged state is never
+/// re-tagged).
+fn update_state(tx: &dyn StoreTx, key: &Key32, change: impl FnOnce(&mut [u8; 32])) -> Result<()> {
+    let (generation, mut acc) = read_state(tx, key)?;
+    change(&mut acc);
+    write_state(tx, key, generation + 1, &acc)
+}
+
+/// The accumulator of the row MACs actually stored.
+fn accumulate(tx: &dyn StoreTx, key: &Key32) -> Result<[u8; 32]> {
+    let mut acc = [0u8; 32];
+    for (kind, id, mac) in tx.row_mac_all()? {
+        xor(&mut acc, &entry(key, &kind, &id, &mac));
+    }
+    Ok(acc)
+}
+
+/// (Re)computes the state from the stored MACs (vault creation and the integrity upgrade).
+pub(crate) fn init_state(tx: &dyn StoreTx, key: &Key32) -> Result<()> {
+    let acc = accumulate(tx, key)?;
+    write_state(tx, key, 1, &acc)
+}
+
+/// Checks the stored state against every stored row MAC (one pass over `row_macs`; run once
+/// per vault handle and by `verify`). Returns the generation.
+///
+/// # Errors
+/// `integrity_failed` when the state is missing, forged, or does not match the rows.
+pub(crate) fn check_state(tx: &dyn StoreTx, key: &Key32) -> Result<u64> {
+    let (generation, acc) = read_state(tx, key)?;
+    if accumulate(tx, key)? != acc {
+        return Err(state_broken(
+            "the set of row MACs differs from the recorded one",
+        ));
+    }
+    Ok(generation)
+}
+
 /// A transaction whose authenticated rows are MACed on write and verified on read.
 pub(crate) struct MacTx<'a> {
     pub inner: &'a dyn StoreTx,
@@ -255,7 +370,7 @@ impl StoreTx for MacTx<'_> {
         self.inner.secret_delete(id)?;
         for b in bindings {
             let id = binding_id(&b.capability, &b.scope, b.consumer.as_deref());
-            self.inner.row_mac_delete(kind::BINDING, &id)?;
+            self.row_mac_delete(kind::BINDING, &id)?;
         }
         Ok(())
     }
@@ -273,7 +388,7 @@ impl StoreTx for MacTx<'_> {
             .inner
             .credential_get(&credential.id)?
             .ok_or_else(|| Error::internal("credential vanished after upsert"))?;
-        seal_row(self.inner, self.key, kind::CREDENTIAL, &stored.id, &stored)
+        seal_row(self, self.key, kind::CREDENTIAL, &stored.id, &stored)
     }
     fn credential_get(&self, id: &str) -> Result<Option<Credential>> {
         let found = self.inner.credential_get(id)?;
@@ -290,7 +405,7 @@ impl StoreTx for MacTx<'_> {
     }
     fn credential_delete(&self, id: &str) -> Result<()> {
         self.inner.credential_delete(id)?;
-        self.inner.row_mac_delete(kind::CREDENTIAL, id)
+        self.row_mac_delete(kind::CREDENTIAL, id)
     }
     fn credentials_of_provider(&self, provider: &str) -> Result<Vec<Credential>> {
         self.check_credentials(self.inner.credentials_of_provider(provider)?)
@@ -305,7 +420,7 @@ impl StoreTx for MacTx<'_> {
             .inner
             .capability_get(&capability.id)?
             .ok_or_else(|| Error::internal("capability vanished after insert"))?;
-        seal_row(self.inner, self.key, kind::CAPABILITY, &stored.id, &stored)
+        seal_row(self, self.key, kind::CAPABILITY, &stored.id, &stored)
     }
     fn capability_get(&self, id: &str) -> Result<Option<CustomCapability>> {
         let found = self.inner.capability_get(id)?;
@@ -323,7 +438,7 @@ impl StoreTx for MacTx<'_> {
     }
     fn capability_delete(&self, id: &str) -> Result<bool> {
         let deleted = self.inner.capability_delete(id)?;
-        self.inner.row_mac_delete(kind::CAPABILITY, id)?;
+        self.row_mac_delete(kind::CAPABILITY, id)?;
         Ok(deleted)
     }
 
@@ -340,11 +455,11 @@ impl StoreTx for MacTx<'_> {
             .inner
             .policy_get(capability)?
             .ok_or_else(|| Error::internal("policy vanished after set"))?;
-        seal_row(self.inner, self.key, kind::POLICY, capability, &stored)
+        seal_row(self, self.key, kind::POLICY, capability, &stored)
     }
     fn policy_delete(&self, capability: &str) -> Result<bool> {
         let deleted = self.inner.policy_delete(capability)?;
-        self.inner.row_mac_delete(kind::POLICY, capability)?;
+        self.row_mac_delete(kind::POLICY, capability)?;
         Ok(deleted)
     }
     fn policy_list(&self) -> Result<Vec<(String, Policy)>> {
@@ -368,7 +483,7 @@ impl StoreTx for MacTx<'_> {
             .into_iter()
             .find(|b| binding_id(&b.capability, &b.scope, b.consumer.as_deref()) == id)
             .ok_or_else(|| Error::internal("binding vanished after upsert"))?;
-        seal_row(self.inner, self.key, kind::BINDING, &id, &stored)?;
+        seal_row(self, self.key, kind::BINDING, &id, &stored)?;
         Ok(replaced)
     }
     fn binding_delete(
@@ -378,8 +493,7 @@ impl StoreTx for MacTx<'_> {
         consumer: Option<&str>,
     ) -> Result<bool> {
         let deleted = self.inner.binding_delete(capability, scope, consumer)?;
-        self.inner
-            .row_mac_delete(kind::BINDING, &binding_id(capability, scope, consumer))?;
+        self.row_mac_delete(kind::BINDING, &binding_id(capability, scope, consumer))?;
         Ok(deleted)
     }
     fn bindings_of_capability(&self, capability: &str) -> Result<Vec<Binding>> {
@@ -418,10 +532,26 @@ impl StoreTx for MacTx<'_> {
         self.inner.row_mac_get(kind, id)
     }
     fn row_mac_set(&self, kind: &str, id: &str, mac: &[u8]) -> Result<()> {
-        self.inner.row_mac_set(kind, id, mac)
+        let old = self.inner.row_mac_get(kind, id)?;
+        self.inner.row_mac_set(kind, id, mac)?;
+        update_state(self.inner, self.key, |acc| {
+            if let Some(old) = &old {
+                xor(acc, &entry(self.key, kind, id, old));
+            }
+            xor(acc, &entry(self.key, kind, id, mac));
+        })
     }
     fn row_mac_delete(&self, kind: &str, id: &str) -> Result<()> {
-        self.inner.row_mac_delete(kind, id)
+        let Some(old) = self.inner.row_mac_get(kind, id)? else {
+            return Ok(());
+        };
+        self.inner.row_mac_delete(kind, id)?;
+        update_state(self.inner, self.key, |acc| {
+            xor(acc, &entry(self.key, kind, id, &old))
+        })
+    }
+    fn row_mac_all(&self) -> Result<Vec<(String, String, Vec<u8>)>> {
+        self.inner.row_mac_all()
     }
     fn row_mac_keys(&self) -> Result<Vec<(String, String)>> {
         self.inner.row_mac_keys()

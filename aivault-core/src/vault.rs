@@ -282,6 +282,7 @@ fn upgrade_integrity(config: &Config, tx: &dyn StoreTx, keys: &Keys) -> Result<(
     for id in operator_registry::loadable_trust_ids(&config.dir) {
         integrity::seal_row(tx, &keys.rows, integrity::kind::PROVIDER_FILE, &id, &id)?;
     }
+    integrity::init_state(tx, &keys.rows)?;
     audit::seal_head(tx, &keys.audit)?;
     audit::append(
         tx,
@@ -535,12 +536,17 @@ impl Vault {
         })
     }
 
-    /// Authenticates the trust rows of the operator provider files this handle uses (once):
-    /// a trust row forged in vault.db fails every keyed call, never falls back.
+    /// Once per handle, at its first keyed call: checks the vault's row state against every
+    /// stored row MAC (a row restored, deleted or added with its MAC outside aivault), and
+    /// authenticates the trust rows of the operator provider files this handle uses. Either
+    /// failing fails every keyed call, never falls back.
     fn check_registry_trust(&self, tx: &dyn StoreTx, keys: &Keys) -> Result<()> {
         use std::sync::atomic::Ordering;
-        if self.registry_trust.is_empty() || self.registry_checked.load(Ordering::Relaxed) {
+        if self.registry_checked.load(Ordering::Relaxed) {
             return Ok(());
+        }
+        if tx.meta_get(meta::KEY_CHECK)?.is_some() {
+            integrity::check_state(tx, &keys.rows)?;
         }
         for id in &self.registry_trust {
             integrity::check_row(tx, &keys.rows, integrity::kind::PROVIDER_FILE, id, id)?;
@@ -971,6 +977,7 @@ fn initialize(
             crypto::seal(&wrapping, &audit_key_aad(&vault_id), audit_key.expose())?;
         tx.meta_set(meta::AUDIT_KEY_NONCE, &crypto::to_hex(&nonce))?;
         tx.meta_set(meta::AUDIT_KEY_WRAPPED, &crypto::to_hex(&wrapped))?;
+        integrity::init_state(tx, &integrity::row_key(&audit_key))?;
         audit::append(
             tx,
             &audit_key,

@@ -36,7 +36,10 @@ impl Vault {
         self.flush_audit();
         let secrets = self.check_secrets()?;
         let (rows_checked, row_problems, audit) = self.read_keyed_raw(|tx, keys| {
-            let (checked, problems) = integrity::check_all(tx, &keys.rows)?;
+            let (checked, mut problems) = integrity::check_all(tx, &keys.rows)?;
+            if let Err(e) = integrity::check_state(tx, &keys.rows) {
+                problems.push(e.message().to_string());
+            }
             let sealed = tx.meta_get(meta::KEY_CHECK)?.is_some();
             Ok((checked, problems, audit::verify(tx, &keys.audit, sealed)?))
         })?;

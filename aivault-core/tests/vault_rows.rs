@@ -259,3 +259,73 @@ fn older_vaults_get_row_macs_at_first_keyed_open() {
     let err = expect_err(call(&vault), "edited after the upgrade");
     assert_eq!(err.kind(), ErrorKind::IntegrityFailed);
 }
+
+/// Rolling a row back together with its old MAC (a revoked or loosened row restored from a
+/// backup), or deleting a row together with its MAC, leaves every single row authentic, but
+/// the vault's row state (generation + accumulator over every row MAC, tagged) no longer
+/// matches: the next handle's first keyed call fails `integrity_failed`, and verify reports it.
+#[test]
+fn rows_restored_or_deleted_with_their_macs_are_detected() {
+    type Attack = fn(&rusqlite::Connection, &(String, Vec<u8>));
+    let attacks: &[(&str, Attack)] = &[
+        ("old policy restored with its old MAC", |c, old| {
+            let (policy, mac) = old;
+            c.execute(
+                "UPDATE capability_policies SET policy = ?1 WHERE capability_id = 'local-llm/chat'",
+                [policy],
+            )
+            .unwrap();
+            c.execute(
+                "UPDATE row_macs SET mac = ?1 WHERE kind = 'policy' AND id = 'local-llm/chat'",
+                [mac],
+            )
+            .unwrap();
+        }),
+        ("binding deleted with its MAC", |c, _| {
+            c.execute_batch("DELETE FROM bindings; DELETE FROM row_macs WHERE kind = 'binding';")
+                .unwrap();
+        }),
+        ("state row deleted", |c, _| {
+            c.execute("DELETE FROM meta WHERE key = 'rows_state'", [])
+                .unwrap();
+        }),
+    ];
+    for (name, attack) in attacks {
+        let f = Fixture::new();
+        // The policy as it was (max request body 64), with its MAC, then a stricter one.
+        let old: (String, Vec<u8>) = {
+            let conn = f.t.db();
+            let policy: String = conn
+                .query_row(
+                    "SELECT policy FROM capability_policies WHERE capability_id = 'local-llm/chat'",
+                    [],
+                    |r| r.get(0),
+                )
+                .unwrap();
+            let mac: Vec<u8> = conn
+                .query_row(
+                    "SELECT mac FROM row_macs WHERE kind = 'policy' AND id = 'local-llm/chat'",
+                    [],
+                    |r| r.get(0),
+                )
+                .unwrap();
+            (policy, mac)
+        };
+        f.vault
+            .set_policy(
+                "local-llm/chat",
+                PolicyUpdate {
+                    max_request_body_bytes: Some(1),
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        attack(&f.t.db(), &old);
+        let fresh = f.t.open();
+        let err = expect_err(call(&fresh), name);
+        assert_eq!(err.kind(), ErrorKind::IntegrityFailed, "{name}: {err}");
+        let v = fresh.verify().expect("verify");
+        assert!(!v.ok, "{name}: {v:?}");
+        assert_eq!(f.good.requests().len(), 1, "{name}");
+    }
+}

@@ -207,6 +207,8 @@ pub trait StoreTx {
     fn row_mac_keys(&self) -> Result<Vec<(String, String)>>;
     /// The ids of one kind that have a stored MAC.
     fn row_mac_ids(&self, kind: &str) -> Result<Vec<String>>;
+    /// Every stored (kind, id, MAC), for the row state check.
+    fn row_mac_all(&self) -> Result<Vec<(String, String, Vec<u8>)>>;
 }
 
 /// A transactional store.

@@ -412,6 +412,14 @@ impl StoreTx for Tx<'_> {
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
     }
 
+    fn row_mac_all(&self) -> Result<Vec<(String, String, Vec<u8>)>> {
+        let mut stmt = self
+            .0
+            .prepare_cached("SELECT kind, id, mac FROM row_macs")?;
+        let rows = stmt.query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
     fn meta_delete(&self, key: &str) -> Result<()> {
         self.0
             .prepare_cached("DELETE FROM meta WHERE key = ?")?
