@@ -262,10 +262,56 @@ fn accumulate(tx: &dyn StoreTx, key: &Key32) -> Result<[u8; 32]> {
     Ok(acc)
 }
 
+/// The raw state row (to tell whether a transaction changed it).
+pub(crate) fn state_row(tx: &dyn StoreTx) -> Result<Option<String>> {
+    tx.meta_get(STATE)
+}
+
+/// The authenticated generation of the row state.
+pub(crate) fn generation(tx: &dyn StoreTx, key: &Key32) -> Result<u64> {
+    read_state(tx, key).map(|(generation, _)| generation)
+}
+
+/// Where the last row-state generation is recorded outside vault.db: beside the configured
+/// key file (outside the data directory in the default layout), so replacing vault.db with an
+/// older copy of itself is detected.
+pub(crate) fn generation_file(
+    config: &crate::config::Config,
+    vault_id: &str,
+) -> std::path::PathBuf {
+    config
+        .default_key_file
+        .with_file_name(format!("aivault-{vault_id}.generation"))
+}
+
+/// The generation recorded outside vault.db, if any.
+pub(crate) fn recorded_generation(path: &std::path::Path) -> Option<u64> {
+    std::fs::read_to_string(path).ok()?.trim().parse().ok()
+}
+
+/// Records `generation` outside vault.db after a commit (never lowering it; best effort: the
+/// commit already happened, and a missing record only weakens the rollback check).
+pub(crate) fn record_generation(path: &std::path::Path, generation: u64) {
+    if recorded_generation(path).is_some_and(|g| g >= generation) {
+        return;
+    }
+    let Some(dir) = path.parent() else { return };
+    if crate::keys::ensure_private_dir(dir).is_err() {
+        return;
+    }
+    let tmp = path.with_extension(format!("generation.{}.tmp", std::process::id()));
+    if std::fs::write(&tmp, format!("{generation}\n")).is_ok() {
+        let _ = std::fs::rename(&tmp, path);
+    } else {
+        let _ = std::fs::remove_file(&tmp);
+    }
+}
+
 /// (Re)computes the state from the stored MACs (vault creation and the integrity upgrade).
-pub(crate) fn init_state(tx: &dyn StoreTx, key: &Key32) -> Result<()> {
+/// `generation` is where it starts (past any generation recorded outside vault.db).
+pub(crate) fn init_state(tx: &dyn StoreTx, key: &Key32, generation: u64) -> Result<()> {
     let acc = accumulate(tx, key)?;
-    write_state(tx, key, 1, &acc)
+    write_state(tx, key, generation, &acc)
 }
 
 /// Checks the stored state against every stored row MAC (one pass over `row_macs`; run once

@@ -282,7 +282,9 @@ fn upgrade_integrity(config: &Config, tx: &dyn StoreTx, keys: &Keys) -> Result<(
     for id in operator_registry::loadable_trust_ids(&config.dir) {
         integrity::seal_row(tx, &keys.rows, integrity::kind::PROVIDER_FILE, &id, &id)?;
     }
-    integrity::init_state(tx, &keys.rows)?;
+    let recorded =
+        integrity::recorded_generation(&integrity::generation_file(config, &keys.vault_id));
+    integrity::init_state(tx, &keys.rows, recorded.map_or(1, |g| g + 1))?;
     audit::seal_head(tx, &keys.audit)?;
     audit::append(
         tx,
@@ -530,10 +532,25 @@ impl Vault {
     /// Runs `f` in a write transaction with the vault's keys, which are (re)loaded if another
     /// process rotated the master key meanwhile.
     pub(crate) fn write<T>(&self, f: impl FnOnce(&dyn StoreTx, &Keys) -> Result<T>) -> Result<T> {
-        write_state(&self.state, &self.config, |tx, keys| {
+        let (out, changed) = write_state(&self.state, &self.config, |tx, keys| {
             self.check_registry_trust(tx, keys)?;
-            f(tx, keys)
-        })
+            let before = integrity::state_row(tx)?;
+            let out = f(tx, keys)?;
+            let changed = if integrity::state_row(tx)? != before {
+                let generation = integrity::generation(tx, &keys.rows)?;
+                Some((
+                    integrity::generation_file(&self.config, &keys.vault_id),
+                    generation,
+                ))
+            } else {
+                None
+            };
+            Ok((out, changed))
+        })?;
+        if let Some((path, generation)) = changed {
+            integrity::record_generation(&path, generation);
+        }
+        Ok(out)
     }
 
     /// Once per handle, at its first keyed call: checks the vault's row state against every
@@ -546,7 +563,19 @@ impl Vault {
             return Ok(());
         }
         if tx.meta_get(meta::KEY_CHECK)?.is_some() {
-            integrity::check_state(tx, &keys.rows)?;
+            let generation = integrity::check_state(tx, &keys.rows)?;
+            let file = integrity::generation_file(&self.config, &keys.vault_id);
+            if let Some(recorded) = integrity::recorded_generation(&file)
+                && recorded > generation
+            {
+                return Err(Error::new(
+                    ErrorKind::IntegrityFailed,
+                    format!(
+                        "vault.db is older than its last recorded state (row generation {generation}, but {} records {recorded}): it was replaced by an older copy; restore the current vault.db",
+                        file.display()
+                    ),
+                ));
+            }
         }
         for id in &self.registry_trust {
             integrity::check_row(tx, &keys.rows, integrity::kind::PROVIDER_FILE, id, id)?;
@@ -977,7 +1006,7 @@ fn initialize(
             crypto::seal(&wrapping, &audit_key_aad(&vault_id), audit_key.expose())?;
         tx.meta_set(meta::AUDIT_KEY_NONCE, &crypto::to_hex(&nonce))?;
         tx.meta_set(meta::AUDIT_KEY_WRAPPED, &crypto::to_hex(&wrapped))?;
-        integrity::init_state(tx, &integrity::row_key(&audit_key))?;
+        integrity::init_state(tx, &integrity::row_key(&audit_key), 1)?;
         audit::append(
             tx,
             &audit_key,

@@ -37,8 +37,19 @@ impl Vault {
         let secrets = self.check_secrets()?;
         let (rows_checked, row_problems, audit) = self.read_keyed_raw(|tx, keys| {
             let (checked, mut problems) = integrity::check_all(tx, &keys.rows)?;
-            if let Err(e) = integrity::check_state(tx, &keys.rows) {
-                problems.push(e.message().to_string());
+            match integrity::check_state(tx, &keys.rows) {
+                Err(e) => problems.push(e.message().to_string()),
+                Ok(generation) => {
+                    let file = integrity::generation_file(self.config(), &keys.vault_id);
+                    if let Some(recorded) = integrity::recorded_generation(&file)
+                        && recorded > generation
+                    {
+                        problems.push(format!(
+                            "vault.db is older than its last recorded state (row generation {generation}, {} records {recorded}): it was replaced by an older copy",
+                            file.display()
+                        ));
+                    }
+                }
             }
             let sealed = tx.meta_get(meta::KEY_CHECK)?.is_some();
             Ok((checked, problems, audit::verify(tx, &keys.audit, sealed)?))

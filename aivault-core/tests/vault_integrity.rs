@@ -416,3 +416,32 @@ fn a_deleted_vault_db_is_not_replaced_by_an_empty_vault() {
 fn read_key(path: &Path) -> aivault_core::Key32 {
     aivault_core::keys::read_key_file(path).expect("key")
 }
+
+/// Replacing vault.db with an older copy of itself (consistent, every MAC authentic): the
+/// row-state generation recorded beside the key file is ahead of the copy's, so the first
+/// keyed call fails and verify reports it.
+#[test]
+fn an_older_copy_of_vault_db_is_detected() {
+    let t = TestDir::new();
+    let vault = t.open();
+    create(&vault, "MY_CUSTOM_KEY", &canary());
+    drop(vault);
+    let backup = t.tmp.path().join("vault.db.backup");
+    std::fs::copy(t.db_path(), &backup).expect("backup");
+    let vault = t.open();
+    create(&vault, "OPENAI_API_KEY", &canary()); // provisions a credential: a row change
+    drop(vault);
+    for ext in ["-wal", "-shm"] {
+        let _ = std::fs::remove_file(t.dir.join(format!("vault.db{ext}")));
+    }
+    std::fs::copy(&backup, t.db_path()).expect("roll back");
+    let vault = t.open();
+    let err = expect_err(
+        vault.create_secret(new_secret("X", &canary(), aivault_core::Scope::Global)),
+        "older copy",
+    );
+    assert_eq!(err.kind(), ErrorKind::IntegrityFailed, "{err}");
+    assert!(err.message().contains("older copy"), "{err}");
+    let v = vault.verify().expect("verify");
+    assert!(!v.ok, "{v:?}");
+}

@@ -629,9 +629,12 @@ fn another_tools_key_file_is_never_adopted_or_overwritten() {
         newer_id
     );
     assert_eq!(std::fs::read(&foreign_path).expect("read"), foreign_bytes);
+    // Besides the row-state generation record (`aivault-<vault id>.generation`), only the
+    // two key files.
     let names: Vec<String> = std::fs::read_dir(&keys_dir)
         .expect("list")
         .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .filter(|name| !name.ends_with(".generation"))
         .collect();
     assert_eq!(names.len(), 2, "only the two key files: {names:?}");
     assert_audit_clean(&vault, &value);
