@@ -73,6 +73,13 @@ pub enum Command {
     )]
     Audit(AuditArgs),
 
+    /// Check the whole vault: every secret decrypts, every credential, capability, policy
+    /// and binding row matches its MAC, the audit chain is intact (reports ids, never values).
+    #[command(
+        after_help = "Examples:\n  aivault verify\n  aivault verify -v   # the full report as JSON"
+    )]
+    Verify,
+
     /// Store and manage secrets (values are never printed).
     #[command(subcommand)]
     Secrets(SecretsCommand),
@@ -105,6 +112,10 @@ pub enum Command {
     /// OAuth 2.0 helpers (the consent step; the broker does the refreshing).
     #[command(subcommand)]
     Oauth(OauthCommand),
+
+    /// Operator provider files in `<vault dir>/registry/`.
+    #[command(subcommand)]
+    Provider(ProviderCommand),
 
     /// Print a shell completion script.
     #[command(
@@ -167,9 +178,14 @@ pub struct InitArgs {
     /// Env provider: the variable holding the key.
     #[arg(long, value_name = "NAME")]
     pub env_var: Option<String>,
-    /// File provider: where the key file lives.
+    /// File provider: the key file; must be the configured one (`AIVAULT_KEY_FILE`, else the
+    /// default), since the location is never read from the database.
     #[arg(long, value_name = "PATH")]
     pub file_path: Option<PathBuf>,
+    /// File provider: create the vault although aivault's key file exists without one (its
+    /// vault.db was deleted or moved; restoring it is usually what you want).
+    #[arg(long)]
+    pub force: bool,
     /// Passphrase provider: the passphrase.
     #[command(flatten)]
     pub passphrase: PassphraseArgs,
@@ -591,6 +607,19 @@ with --fail, 12 when the status is 400 or more (the body is still printed). Othe
   10 credential_ambiguous (pass --credential)
   11 rate_limited                           12 upstream_error (connection, TLS, timeout)
   13 io (a body file cannot be read)        see `aivault --help` for the rest";
+
+/// `aivault provider ...`.
+#[derive(Debug, Subcommand)]
+pub enum ProviderCommand {
+    /// Trust a provider file in `<vault dir>/registry/` after reviewing it: the vault records
+    /// its SHA-256, and uses it from the next command on, until the file changes (a new or
+    /// changed file is skipped with a warning until trusted).
+    #[command(after_help = "Example:\n  aivault provider trust acme.toml")]
+    Trust {
+        /// The file (its name, or its path inside the registry directory).
+        file: std::path::PathBuf,
+    },
+}
 
 /// `aivault oauth ...`.
 #[derive(Debug, Subcommand)]

@@ -1371,6 +1371,21 @@ fn a_broken_operator_provider_file_is_named_and_built_ins_keep_working() {
         provider_toml("thief", "OPENAI_API_KEY"),
     )
     .expect("write");
+    // A new file is used only once the operator trusted it.
+    let run = env.run(&["provider", "trust", "acme.toml"]).ok();
+    assert!(
+        run.stdout.contains("Provider file trusted"),
+        "{}",
+        run.stdout
+    );
+    let run = env.run(&["provider", "trust", "broken.toml"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    let last = run.stderr.lines().last().unwrap_or("");
+    assert!(
+        last.starts_with("error[invalid_input]: ") && last.contains("broken.toml:3:"),
+        "{}",
+        run.stderr
+    );
     let run = env
         .run(&[
             "secrets",

@@ -439,6 +439,9 @@ fn the_original_tools_default_key_file_is_left_alone() {
     std::fs::create_dir_all(&keys).expect("keys dir");
     let theirs = keys.join("kek.key");
     std::fs::write(&theirs, KEY_B64).expect("their key");
+    // The other tool keeps its key private (0600): only such a file is ever adopted.
+    std::fs::set_permissions(&theirs, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+        .expect("chmod");
 
     let run = env
         .run(&["secrets", "create", "--name", "S", "--value", "v"])

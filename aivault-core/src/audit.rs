@@ -3,8 +3,9 @@
 //! Each event's MAC is HMAC-SHA256 under the vault's audit key over the previous event's MAC
 //! and every field of the event (sequence number included), so editing, removing or
 //! reordering any event breaks the chain. The head (last sequence number and MAC) is kept in
-//! the vault metadata and updated in the same transaction, so dropping the newest events is
-//! detected too. Events name ids and kinds, never values.
+//! the vault metadata and updated in the same transaction, with a tag (HMAC under the audit
+//! key over the sequence number and the MAC): dropping the newest events and copying the last
+//! remaining MAC into the head fails the tag. Events name ids and kinds, never values.
 
 use serde::{Deserialize, Serialize};
 
@@ -23,6 +24,10 @@ pub mod kinds {
     pub const VAULT_LOCK: &str = "vault.lock";
     /// The master key was rotated.
     pub const VAULT_ROTATE_MASTER_KEY: &str = "vault.rotate_master_key";
+    /// An older vault got its key check value and authenticated audit head.
+    pub const VAULT_INTEGRITY_UPGRADE: &str = "vault.integrity_upgrade";
+    /// The operator trusted a provider file in `registry/` (`aivault provider trust`).
+    pub const PROVIDER_TRUST: &str = "provider.trust";
     /// `aivault migrate` imported a vault of the original tool.
     pub const VAULT_MIGRATE: &str = "vault.migrate";
     /// A secret was created.
@@ -140,6 +145,19 @@ impl NewEvent {
 
 const HEAD_SEQ: &str = "audit_head_seq";
 const HEAD_MAC: &str = "audit_head_mac";
+const HEAD_TAG: &str = "audit_head_tag";
+
+/// The tag that authenticates the chain head: HMAC under the audit key over the sequence
+/// number and MAC of the newest event.
+fn head_tag(key: &Key32, seq: u64, mac: &[u8; 32]) -> [u8; 32] {
+    crypto::hmac_parts(key, &[b"aivault-audit-head-v1", &seq.to_be_bytes(), mac])
+}
+
+/// Writes the tag of the current head (the upgrade of a vault whose head has none yet).
+pub(crate) fn seal_head(tx: &dyn StoreTx, key: &Key32) -> Result<()> {
+    let (seq, mac) = head(tx)?;
+    tx.meta_set(HEAD_TAG, &crypto::to_hex(&head_tag(key, seq, &mac)))
+}
 
 fn event_mac(key: &Key32, previous: &[u8; 32], e: &AuditEvent) -> [u8; 32] {
     let opt = |v: &Option<String>| match v {
@@ -203,6 +221,7 @@ pub(crate) fn append(tx: &dyn StoreTx, key: &Key32, event: NewEvent, now_ms: i64
     tx.audit_append(&AuditRecord { event, mac })?;
     tx.meta_set(HEAD_SEQ, &(seq + 1).to_string())?;
     tx.meta_set(HEAD_MAC, &crypto::to_hex(&mac))?;
+    tx.meta_set(HEAD_TAG, &crypto::to_hex(&head_tag(key, seq + 1, &mac)))?;
     Ok(())
 }
 
@@ -223,7 +242,9 @@ pub struct AuditVerification {
 }
 
 /// Recomputes the chain over every stored event and compares it with the stored MACs and head.
-pub(crate) fn verify(tx: &dyn StoreTx, key: &Key32) -> Result<AuditVerification> {
+/// `sealed`: the vault has authenticated heads (every vault since its integrity upgrade), so a
+/// missing head tag is tampering, not age.
+pub(crate) fn verify(tx: &dyn StoreTx, key: &Key32, sealed: bool) -> Result<AuditVerification> {
     let records = tx.audit_all()?;
     let (head_seq, head_mac) = head(tx)?;
     let broken = |seq: u64, problem: String| AuditVerification {
@@ -233,6 +254,7 @@ pub(crate) fn verify(tx: &dyn StoreTx, key: &Key32) -> Result<AuditVerification>
         problem: Some(problem),
     };
     let mut previous = [0u8; 32];
+    let mut upgrades = 0;
     for (index, record) in records.iter().enumerate() {
         let expected_seq = index as u64 + 1;
         if record.event.seq != expected_seq {
@@ -254,6 +276,17 @@ pub(crate) fn verify(tx: &dyn StoreTx, key: &Key32) -> Result<AuditVerification>
             ));
         }
         previous = mac;
+        if record.event.kind == kinds::VAULT_INTEGRITY_UPGRADE {
+            upgrades += 1;
+            if upgrades > 1 {
+                return Ok(broken(
+                    expected_seq,
+                    format!(
+                        "event {expected_seq} is a second integrity upgrade: the vault's key check value and audit head tag were removed after it was upgraded"
+                    ),
+                ));
+            }
+        }
     }
     let count = records.len() as u64;
     if head_seq != count || previous != head_mac {
@@ -261,6 +294,26 @@ pub(crate) fn verify(tx: &dyn StoreTx, key: &Key32) -> Result<AuditVerification>
             count + 1,
             format!(
                 "the log ends at event {count} but the chain head records event {head_seq}: newest events were removed"
+            ),
+        ));
+    }
+    let tag = match tx.meta_get(HEAD_TAG)? {
+        Some(hex) => crypto::from_hex(&hex),
+        // Only a vault never upgraded may lack the tag.
+        None if !sealed && upgrades == 0 => Some(head_tag(key, head_seq, &head_mac).to_vec()),
+        None => None,
+    };
+    let authentic = tag.is_some_and(|tag| {
+        bool::from(subtle::ConstantTimeEq::ct_eq(
+            &tag[..],
+            &head_tag(key, head_seq, &head_mac)[..],
+        ))
+    });
+    if !authentic {
+        return Ok(broken(
+            count + 1,
+            format!(
+                "the chain head (event {head_seq}) is not authentic: newest events were removed and the head rewritten"
             ),
         ));
     }

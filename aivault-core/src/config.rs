@@ -14,6 +14,8 @@ pub type EnvLookup = Arc<dyn Fn(&str) -> Option<SecretValue> + Send + Sync>;
 
 /// Variable naming the vault directory.
 pub const ENV_DIR: &str = "AIVAULT_DIR";
+/// Variable naming the file provider's key file (overrides the default location).
+pub const ENV_KEY_FILE: &str = "AIVAULT_KEY_FILE";
 /// Default variable of the env key provider.
 pub const ENV_KEY: &str = "AIVAULT_KEY";
 /// Variable holding a passphrase vault's passphrase (an alternative to `aivault unlock`).
@@ -34,7 +36,8 @@ pub const ENV_DEV_CA_CERT: &str = "AIVAULT_DEV_CA_CERT";
 pub struct Config {
     /// The vault directory (holds `vault.db`).
     pub dir: PathBuf,
-    /// Key file used when a new file-provider vault is created without `--file-path`.
+    /// The key file of file-provider vaults. It comes from configuration only, never from
+    /// the database (see `README`, security): `AIVAULT_KEY_FILE`, else the default.
     pub default_key_file: PathBuf,
     /// Directory of unlock sessions of passphrase vaults.
     pub runtime_dir: PathBuf,
@@ -95,6 +98,7 @@ impl Config {
     /// - `AIVAULT_DIR`: the vault directory, and the key file becomes `$AIVAULT_DIR/kek.key`;
     ///   otherwise `~/.aivault/data` with the key in `~/.aivault/keys/kek.key` (outside the
     ///   data, so a copy of the data alone cannot be decrypted).
+    /// - `AIVAULT_KEY_FILE`: the file provider's key file instead of that default.
     /// - `AIVAULT_RUNTIME_DIR`, else `$XDG_RUNTIME_DIR/aivault`, else `/dev/shm/aivault-<uid>`:
     ///   where `aivault unlock` keeps its session (never the vault directory, so a copy of
     ///   the data taken while unlocked stays locked).
@@ -118,6 +122,10 @@ impl Config {
                 let root = PathBuf::from(home).join(".aivault");
                 (root.join("data"), root.join("keys").join("kek.key"))
             }
+        };
+        let default_key_file = match var(ENV_KEY_FILE) {
+            Some(path) => absolute(Path::new(&path))?,
+            None => default_key_file,
         };
         let runtime_dir = match (var(ENV_RUNTIME_DIR), var("XDG_RUNTIME_DIR")) {
             (Some(dir), _) => absolute(Path::new(&dir))?,

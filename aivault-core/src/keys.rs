@@ -6,7 +6,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use base64::Engine;
@@ -109,12 +109,92 @@ pub fn passphrase_key(
     crypto::argon2id(passphrase.expose(), salt, params)
 }
 
-/// Creates a directory (and parents) and restricts it to the owner (0700).
+/// Creates a directory (and missing parents) private to the owner (0700). A directory that
+/// already exists is left exactly as it is: aivault never changes the mode of a directory it
+/// did not create (`--file-path ~/k.key` must not chmod the home directory).
 pub fn ensure_private_dir(dir: &Path) -> Result<()> {
-    fs::create_dir_all(dir)
-        .map_err(|e| Error::io(format!("cannot create {}", dir.display()), e))?;
-    fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
-        .map_err(|e| Error::io(format!("cannot restrict {}", dir.display()), e))
+    if dir.is_dir() {
+        return Ok(());
+    }
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| Error::io(format!("cannot create {}", dir.display()), e))
+}
+
+/// Checks an existing key file before its key is used: a regular file (not a symbolic link,
+/// not a FIFO or device), owned by this user, with no group or other permissions (0600). A
+/// key another user could have written, or a link pointing somewhere else, is never adopted.
+///
+/// # Errors
+/// `vault_locked` when it does not exist; `integrity_failed` naming the file and what is wrong.
+pub fn check_key_file(path: &Path) -> Result<()> {
+    let meta = fs::symlink_metadata(path).map_err(|e| {
+        let kind = if e.kind() == std::io::ErrorKind::NotFound {
+            ErrorKind::VaultLocked
+        } else {
+            ErrorKind::Io
+        };
+        Error::new(
+            kind,
+            format!("cannot read key file {}: {e}", path.display()),
+        )
+    })?;
+    let refuse = |why: String| {
+        Err(Error::new(
+            ErrorKind::IntegrityFailed,
+            format!(
+                "refusing key file {}: {why}; aivault only uses a key file that is a regular file owned by you with mode 0600",
+                path.display()
+            ),
+        ))
+    };
+    if meta.file_type().is_symlink() {
+        return refuse("it is a symbolic link".into());
+    }
+    if !meta.is_file() {
+        return refuse("it is not a regular file".into());
+    }
+    let uid = own_uid()?;
+    if meta.uid() != uid {
+        return refuse(format!(
+            "it is owned by uid {}, not by you (uid {uid})",
+            meta.uid()
+        ));
+    }
+    if meta.mode() & 0o077 != 0 {
+        return refuse(format!(
+            "its mode is {:04o}: group or others can access it",
+            meta.mode() & 0o7777
+        ));
+    }
+    Ok(())
+}
+
+/// [`read_key_file_checked`] after [`check_key_file`].
+fn read_adoptable_key_file(path: &Path) -> Result<KeyFile> {
+    check_key_file(path)?;
+    read_key_file_checked(path)
+}
+
+/// HKDF label of the key check value.
+const LABEL_KEY_CHECK: &str = "aivault/v1/key-check";
+
+/// The key check value of a vault: a MAC, under a key derived from the master key, over the
+/// key id and the metadata rows read before the key is known (`bound`: vault id, key
+/// provider, key variable). Stored in the vault's metadata; any of those rows changed, or
+/// metadata assembled for another key, fails it.
+pub fn key_check(master: &Key32, bound: &[&str]) -> String {
+    let mac_key = crypto::derive_key(master, LABEL_KEY_CHECK);
+    let id = key_id(master);
+    let mut parts: Vec<Vec<u8>> = vec![b"aivault-key-check-v1".to_vec()];
+    for field in std::iter::once(id.as_str()).chain(bound.iter().copied()) {
+        parts.push((field.len() as u64).to_be_bytes().to_vec());
+        parts.push(field.as_bytes().to_vec());
+    }
+    let parts: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
+    crypto::to_hex(&crypto::hmac_parts(&mac_key, &parts))
 }
 
 /// First line of every key file aivault writes: `aivault-key v1 <key id>`. A key file without
@@ -184,7 +264,8 @@ pub fn read_key_file_checked(path: &Path) -> Result<KeyFile> {
 /// The error for a key file aivault did not write, where it would adopt or replace it.
 fn foreign_key_file(path: &Path) -> Error {
     Error::exists(format!(
-        "key file {} was not written by aivault (it has no 'aivault-key' header; the original aivault tool keeps its key there): aivault never adopts or overwrites another tool's key; give this vault its own key file with `aivault init --provider file --file-path PATH`",
+        "key file {} was not written by aivault (it has no 'aivault-key' header; the original aivault tool keeps its key there): aivault never adopts or overwrites another tool's key unasked; give this vault its own key file by setting AIVAULT_KEY_FILE to a new path, or adopt this one with `aivault init --provider file --file-path {}`",
+        path.display(),
         path.display()
     ))
 }
@@ -229,14 +310,14 @@ fn sync_dir(path: &Path) -> Result<()> {
 /// `already_exists` for a file aivault did not write, unless `adopt_foreign`.
 pub fn load_or_create_key_file(path: &Path, adopt_foreign: bool) -> Result<Key32> {
     let existing = |path: &Path| -> Result<Key32> {
-        let file = read_key_file_checked(path)?;
+        let file = read_adoptable_key_file(path)?;
         if file.written_by_aivault || adopt_foreign {
             Ok(file.key)
         } else {
             Err(foreign_key_file(path))
         }
     };
-    if path.exists() {
+    if fs::symlink_metadata(path).is_ok() {
         return existing(path);
     }
     let key = crypto::random_key()?;
@@ -269,6 +350,16 @@ pub fn key_file_is_aivaults(path: &Path) -> Result<bool> {
         return Ok(true);
     }
     read_key_file_checked(path).map(|file| file.written_by_aivault)
+}
+
+/// Whether an aivault key file (with the header) exists at `path`: a vault was created with
+/// it. Cheap (reads the first line only); a missing, foreign or unreadable file is false.
+pub fn key_file_is_aivaults_existing(path: &Path) -> bool {
+    use std::io::Read;
+    let mut head = [0u8; KEY_FILE_HEADER.len()];
+    File::open(path)
+        .and_then(|mut f| f.read_exact(&mut head))
+        .is_ok_and(|()| head == KEY_FILE_HEADER.as_bytes())
 }
 
 /// Path of the staged key of a rotation to `key_id`: `<key file>.new-<key id>`. Each
@@ -322,24 +413,44 @@ pub fn remove_stale_staged_keys(path: &Path, committed_key_id: &str) -> Result<(
     Ok(())
 }
 
+/// Whether staged keys other than `committed_key_id`'s lie beside `path` (left by a rotation
+/// that was killed before its commit): one directory listing, no key is read.
+pub fn has_stale_staged_keys(path: &Path, committed_key_id: &str) -> bool {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let prefix = format!(
+        "{}.new-",
+        path.file_name().unwrap_or_default().to_string_lossy()
+    );
+    fs::read_dir(dir).is_ok_and(|entries| {
+        entries.flatten().any(|entry| {
+            entry
+                .file_name()
+                .to_string_lossy()
+                .strip_prefix(&prefix)
+                .is_some_and(|id| id != committed_key_id)
+        })
+    })
+}
+
 /// Loads a file provider's key. If the key file does not match the vault's committed key id,
 /// a rotation committed but did not finish: its staged key is promoted now.
 pub fn load_file_key(path: &Path, expected_key_id: &str) -> Result<Key32> {
-    let current = read_key_file(path);
+    let read = |path: &Path| read_adoptable_key_file(path).map(|file| file.key);
+    let current = read(path);
     if let Ok(key) = &current
         && key_id(key) == expected_key_id
     {
         return current;
     }
     let staged = staged_key_path(path, expected_key_id);
-    if staged.exists() {
-        let key = read_key_file(&staged)?;
+    if fs::symlink_metadata(&staged).is_ok() {
+        let key = read(&staged)?;
         if key_id(&key) == expected_key_id {
             promote_staged_key(path, expected_key_id)?;
             return Ok(key);
         }
     }
-    match read_key_file(path) {
+    match read(path) {
         Ok(key) if key_id(&key) == expected_key_id => Ok(key), // promoted by another process
         Ok(key) => Err(mismatch(
             &format!("key file {}", path.display()),
@@ -456,6 +567,7 @@ pub fn remove_session(runtime_dir: &Path, vault_id: &str) -> Result<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
 
     #[test]
     fn parses_base64_and_hex_keys() {

@@ -37,12 +37,14 @@ pub mod error;
 #[doc(hidden)]
 pub mod fuzzing;
 mod hosts;
+mod integrity;
 pub mod keys;
 pub mod migrate;
 pub mod model;
 pub mod oauth_setup;
 pub mod operator_registry;
 mod overlap;
+mod provider_trust;
 pub mod provision;
 pub mod registry;
 mod resolve;
@@ -50,6 +52,7 @@ mod secrets;
 pub mod sensitive;
 pub mod store;
 mod vault;
+mod verify;
 
 pub use audit::{AuditEvent, AuditVerification};
 pub use bindings::{BindOutcome, BindingFilter, NewBinding, UnbindOutcome};
@@ -72,6 +75,7 @@ pub use model::{
     Binding, Credential, CredentialOrigin, CustomCapability, GroupRef, NetworkOptions, Policy,
     Scope, ScopeKind, SecretMeta,
 };
+pub use provider_trust::TrustedProviderFile;
 pub use provision::Provisioning;
 pub use registry::Registry;
 pub use resolve::{Plan, PlanContext};
@@ -81,3 +85,4 @@ pub use secrets::{
 pub use sensitive::{Key32, SecretValue};
 pub use store::{AuditQuery, SecretFilter};
 pub use vault::{InitOptions, NewMasterKey, Status, StatusCounts, StatusPaths, Vault, VaultState};
+pub use verify::VaultVerification;

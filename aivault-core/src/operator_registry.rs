@@ -3,6 +3,10 @@
 //! providers, but never redefine a built-in provider, capability or claimed secret name: a
 //! file that tries, or does not parse, is skipped with a warning naming the file and line, and
 //! every other provider keeps working.
+//!
+//! Whoever can write the data directory can drop a file here, so a file is used only once the
+//! operator trusted it (`aivault provider trust FILE`): the vault records its name and SHA-256
+//! in an authenticated row. A new or changed file is skipped with a warning until then.
 
 use std::ops::Deref;
 use std::path::{Path, PathBuf};
@@ -35,9 +39,68 @@ pub fn operator_registry_dir(vault_dir: &Path) -> PathBuf {
     vault_dir.join("registry")
 }
 
+/// The id of a trust row: `<file name>:<sha256 of its bytes, hex>`.
+pub(crate) fn trust_id(file_name: &str, bytes: &[u8]) -> String {
+    use sha2::Digest;
+    format!(
+        "{file_name}:{}",
+        crate::crypto::to_hex(&sha2::Sha256::digest(bytes))
+    )
+}
+
+/// The SHA-256 (hex) of a trust id.
+pub(crate) fn trust_file_name_hash(id: &str) -> &str {
+    id.rsplit_once(':').map_or("", |(_, hash)| hash)
+}
+
+/// The file name of a trust id.
+pub(crate) fn trust_file_name(id: &str) -> &str {
+    id.rsplit_once(':').map_or(id, |(name, _)| name)
+}
+
+/// Checks one operator file as [`load`] would, for `provider trust`: returns its provider.
+///
+/// # Errors
+/// `invalid_input` naming the problem (parse error with line and column, a redefinition).
+pub(crate) fn check_file(path: &Path) -> crate::error::Result<ProviderDef> {
+    let builtin = Registry::builtin();
+    load_file(path, builtin, builtin.providers()).map_err(crate::error::Error::invalid)
+}
+
+/// The trust ids of every file in `<vault_dir>/registry/` the loader accepts (the upgrade of
+/// a vault that used operator providers before they needed trust).
+pub(crate) fn loadable_trust_ids(vault_dir: &Path) -> Vec<String> {
+    let mut ids = Vec::new();
+    let Ok(entries) = std::fs::read_dir(operator_registry_dir(vault_dir)) else {
+        return ids;
+    };
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|path| path.extension().is_some_and(|ext| ext == "toml"))
+        .collect();
+    files.sort();
+    let builtin = Registry::builtin();
+    let mut accepted = builtin.providers().to_vec();
+    for path in files {
+        if let (Ok(provider), Ok(bytes)) =
+            (load_file(&path, builtin, &accepted), std::fs::read(&path))
+        {
+            accepted.push(provider);
+            let name = path.file_name().unwrap_or_default().to_string_lossy();
+            ids.push(trust_id(&name, &bytes));
+        }
+    }
+    ids
+}
+
 /// Loads the built-in registry plus every valid `*.toml` in `<vault_dir>/registry/` (sorted
-/// by file name). Returns the registry and one warning per skipped file.
-pub fn load(vault_dir: &Path) -> (RegistryRef, Vec<String>) {
+/// by file name) that `trusted` returns true for (given its trust id; it is asked only when
+/// there are files). Returns the registry, one warning per skipped file, and the trust ids
+/// of the files in use (their rows are authenticated at the first keyed call).
+pub fn load(
+    vault_dir: &Path,
+    trusted: &mut dyn FnMut() -> Vec<String>,
+) -> (RegistryRef, Vec<String>, Vec<String>) {
     let builtin = Registry::builtin();
     let dir = operator_registry_dir(vault_dir);
     let mut files: Vec<PathBuf> = match std::fs::read_dir(&dir) {
@@ -48,30 +111,47 @@ pub fn load(vault_dir: &Path) -> (RegistryRef, Vec<String>) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
         Err(e) => {
             let warning = format!("{}: cannot read operator providers: {e}", dir.display());
-            return (RegistryRef::Builtin(builtin), vec![warning]);
+            return (RegistryRef::Builtin(builtin), vec![warning], Vec::new());
         }
     };
     if files.is_empty() {
-        return (RegistryRef::Builtin(builtin), Vec::new());
+        return (RegistryRef::Builtin(builtin), Vec::new(), Vec::new());
     }
     files.sort();
+    let trusted = trusted();
     let mut providers = builtin.providers().to_vec();
     let mut warnings = Vec::new();
+    let mut in_use = Vec::new();
     for path in files {
-        match load_file(&path, builtin, &providers) {
+        let provider = load_file(&path, builtin, &providers).and_then(|provider| {
+            let bytes = std::fs::read(&path)
+                .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+            let name = path.file_name().unwrap_or_default().to_string_lossy();
+            let id = trust_id(&name, &bytes);
+            if !trusted.contains(&id) {
+                return Err(format!(
+                    "{}: not trusted (new, or changed since it was trusted): review it, then run `aivault provider trust {}`",
+                    path.display(),
+                    path.display()
+                ));
+            }
+            in_use.push(id);
+            Ok(provider)
+        });
+        match provider {
             Ok(provider) => providers.push(provider),
             Err(problem) => warnings.push(format!("{problem}; provider file skipped")),
         }
     }
     if providers.len() == builtin.providers().len() {
-        return (RegistryRef::Builtin(builtin), warnings);
+        return (RegistryRef::Builtin(builtin), warnings, Vec::new());
     }
     match Registry::from_providers(providers) {
-        Ok(registry) => (RegistryRef::Extended(Box::new(registry)), warnings),
+        Ok(registry) => (RegistryRef::Extended(Box::new(registry)), warnings, in_use),
         // Unreachable: every accepted file was indexed together with its predecessors.
         Err(e) => {
             warnings.push(format!("operator providers ignored: {}", e.message()));
-            (RegistryRef::Builtin(builtin), warnings)
+            (RegistryRef::Builtin(builtin), warnings, Vec::new())
         }
     }
 }

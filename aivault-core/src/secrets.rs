@@ -580,7 +580,8 @@ impl Vault {
 
     /// Decrypts every secret and reports those that fail (values are discarded at once).
     pub fn check_secrets(&self) -> Result<SecretsCheck> {
-        self.read_keyed(|tx, keys| {
+        // Raw: a whole-vault check reports row problems (`verify`) instead of stopping at them.
+        self.read_keyed_raw(|tx, keys| {
             let mut check = SecretsCheck::default();
             for id in tx.secret_ids()? {
                 let Some(record) = tx.secret_get(&id)? else {

@@ -17,6 +17,7 @@ use crate::config::{Config, ENV_KEY, ENV_PASSPHRASE};
 use crate::crypto::{self, Argon2Params};
 use crate::envelope::{self, Binding};
 use crate::error::{Error, ErrorKind, Result};
+use crate::integrity::{self, MacTx};
 use crate::keys::{self, KeyProviderKind};
 use crate::operator_registry::{self, RegistryRef};
 use crate::registry::Registry;
@@ -29,6 +30,11 @@ pub(crate) mod meta {
     pub const CREATED_AT_MS: &str = "created_at_ms";
     pub const KEY_PROVIDER: &str = "key_provider";
     pub const KEY_ID: &str = "key_id";
+    /// The key check value (see [`crate::keys::key_check`]); absent in vaults created before
+    /// it existed, until their first keyed open upgrades them.
+    pub const KEY_CHECK: &str = "key_check";
+    /// Where the key file was when the vault was created or last rotated. Informational only
+    /// (older versions read it): the location always comes from configuration.
     pub const KEY_FILE: &str = "key_file";
     pub const KEY_ENV_VAR: &str = "key_env_var";
     pub const ARGON2_PARAMS: &str = "argon2_params";
@@ -48,6 +54,9 @@ pub struct InitOptions {
     pub env_var: Option<String>,
     /// Passphrase provider: the passphrase (default: `AIVAULT_PASSPHRASE`).
     pub passphrase: Option<SecretValue>,
+    /// Create the vault even though aivault's key file already exists without a vault (its
+    /// `vault.db` was deleted or moved): the new vault uses that key.
+    pub force: bool,
 }
 
 impl InitOptions {
@@ -58,6 +67,7 @@ impl InitOptions {
             key_file: None,
             env_var: None,
             passphrase: None,
+            force: false,
         }
     }
 }
@@ -176,6 +186,10 @@ pub(crate) struct Keys {
     pub key_id: String,
     pub wrapping: Key32,
     pub audit: Key32,
+    /// The row MAC key (derived from the audit key, see `integrity.rs`).
+    pub rows: Key32,
+    /// The key check value of this master key and vault.
+    pub check: String,
     /// The unlock session the key came from: once it is gone (`aivault lock` in any
     /// process), this handle is locked too.
     pub session: Option<PathBuf>,
@@ -193,6 +207,10 @@ pub struct Vault {
     config: Config,
     registry: RegistryRef,
     registry_warnings: Vec<String>,
+    /// Trust ids of the operator provider files in use, and whether their rows were checked
+    /// (once, at the first keyed call).
+    registry_trust: Vec<String>,
+    registry_checked: std::sync::atomic::AtomicBool,
     state: Mutex<State>,
     audit_queue: AuditQueue,
     transport: Transport,
@@ -228,8 +246,53 @@ pub(crate) fn write_state<T>(
     let State { store, keys } = &mut *state;
     store::write(store.as_mut(), |tx| {
         let keys = ensure_keys(config, keys, tx)?;
-        f(tx, keys)
+        upgrade_integrity(config, tx, keys)?;
+        f(
+            &MacTx {
+                inner: tx,
+                key: &keys.rows,
+            },
+            keys,
+        )
     })
+}
+
+/// Upgrades a vault created before key check values and authenticated audit heads existed
+/// (inside a write transaction with its keys): stores the key check value, seals the current
+/// audit head, trusts the operator provider files it used, and records the upgrade in the log. A vault upgraded once never upgrades again
+/// (`audit verify` reports a second upgrade event: someone removed the integrity metadata).
+fn upgrade_integrity(config: &Config, tx: &dyn StoreTx, keys: &Keys) -> Result<()> {
+    if tx.meta_get(meta::KEY_CHECK)?.is_some() {
+        return Ok(());
+    }
+    let already = tx.audit_query(&AuditQuery {
+        limit: Some(1),
+        kind: Some(kinds::VAULT_INTEGRITY_UPGRADE.to_string()),
+        ..AuditQuery::default()
+    })?;
+    if !already.is_empty() {
+        return Err(Error::new(
+            ErrorKind::IntegrityFailed,
+            "this vault was upgraded to authenticated rows before, but its key check value is gone: vault.db was altered; run `aivault verify`",
+        ));
+    }
+    tx.meta_set(meta::KEY_CHECK, &keys.check)?;
+    integrity::seal_all(tx, &keys.rows)?;
+    // The operator provider files this vault already used stay in use (from the next open).
+    for id in operator_registry::loadable_trust_ids(&config.dir) {
+        integrity::seal_row(tx, &keys.rows, integrity::kind::PROVIDER_FILE, &id, &id)?;
+    }
+    let recorded =
+        integrity::recorded_generation(&integrity::generation_file(config, &keys.vault_id));
+    integrity::init_state(tx, &keys.rows, recorded.map_or(1, |g| g + 1))?;
+    audit::seal_head(tx, &keys.audit)?;
+    audit::append(
+        tx,
+        &keys.audit,
+        NewEvent::new(kinds::VAULT_INTEGRITY_UPGRADE)
+            .note("key check value, row MACs and authenticated audit head added"),
+        now_ms(),
+    )
 }
 
 pub(crate) fn now_ms() -> i64 {
@@ -256,7 +319,9 @@ impl Vault {
         keys::ensure_private_dir(&config.dir)?;
         let mut store = SqliteStore::open(&config.db_path())?;
         initialize(&config, &mut store, &InitOptions::file(), false)?;
-        Vault::from_store(config, Box::new(store))
+        let vault = Vault::from_store(config, Box::new(store))?;
+        vault.maintain_on_open();
+        Ok(vault)
     }
 
     /// Opens an existing vault without creating anything.
@@ -268,7 +333,9 @@ impl Vault {
         if !store::read(&mut store, |tx| Ok(tx.meta_get(meta::VAULT_ID)?.is_some()))? {
             return Err(not_initialized(&config));
         }
-        Vault::from_store(config, Box::new(store))
+        let vault = Vault::from_store(config, Box::new(store))?;
+        vault.maintain_on_open();
+        Ok(vault)
     }
 
     /// Creates a vault with the chosen key provider (`aivault init`).
@@ -281,7 +348,9 @@ impl Vault {
         keys::ensure_private_dir(&config.dir)?;
         let mut store = SqliteStore::open(&config.db_path())?;
         initialize(&config, &mut store, &options, true)?;
-        Vault::from_store(config, Box::new(store))
+        let vault = Vault::from_store(config, Box::new(store))?;
+        vault.maintain_on_open();
+        Ok(vault)
     }
 
     /// Reports the vault's state without creating anything.
@@ -348,13 +417,53 @@ impl Vault {
         })
     }
 
-    fn from_store(config: Config, store: Box<dyn Store>) -> Result<Vault> {
-        let (registry, registry_warnings) = operator_registry::load(&config.dir);
+    /// Work left by an older version or an interrupted process, done once at open when the
+    /// key is at hand: the integrity upgrade of an older vault, and the removal of keys staged
+    /// by a rotation that was killed before its commit. Costs one metadata read otherwise.
+    /// Failures (a locked vault, a missing key) are left for the call that needs the key.
+    fn maintain_on_open(&self) {
+        let needed = self.read(|tx| {
+            if tx.meta_get(meta::KEY_CHECK)?.is_none() {
+                return Ok(true);
+            }
+            if KeyProviderKind::parse(&required_meta(tx, meta::KEY_PROVIDER)?)?
+                != KeyProviderKind::File
+            {
+                return Ok(false);
+            }
+            let key_id = required_meta(tx, meta::KEY_ID)?;
+            let path = key_file_path(&self.config, tx)?;
+            Ok(keys::has_stale_staged_keys(&path, &key_id))
+        });
+        if !matches!(needed, Ok(true)) {
+            return;
+        }
+        let _ = self.write(|tx, keys| {
+            if KeyProviderKind::parse(&required_meta(tx, meta::KEY_PROVIDER)?)?
+                == KeyProviderKind::File
+            {
+                // Under the write lock no rotation is between staging and commit.
+                keys::remove_stale_staged_keys(&key_file_path(&self.config, tx)?, &keys.key_id)?;
+            }
+            Ok(())
+        });
+    }
+
+    fn from_store(config: Config, mut store: Box<dyn Store>) -> Result<Vault> {
+        let (registry, registry_warnings, registry_trust) =
+            operator_registry::load(&config.dir, &mut || {
+                store::read(store.as_mut(), |tx| {
+                    tx.row_mac_ids(integrity::kind::PROVIDER_FILE)
+                })
+                .unwrap_or_default()
+            });
         let transport = Transport::new(&config)?;
         Ok(Vault {
             config,
             registry,
             registry_warnings,
+            registry_trust,
+            registry_checked: std::sync::atomic::AtomicBool::new(false),
             state: Mutex::new(State { store, keys: None }),
             audit_queue: AuditQueue::default(),
             transport,
@@ -423,11 +532,81 @@ impl Vault {
     /// Runs `f` in a write transaction with the vault's keys, which are (re)loaded if another
     /// process rotated the master key meanwhile.
     pub(crate) fn write<T>(&self, f: impl FnOnce(&dyn StoreTx, &Keys) -> Result<T>) -> Result<T> {
-        write_state(&self.state, &self.config, f)
+        let (out, changed) = write_state(&self.state, &self.config, |tx, keys| {
+            self.check_registry_trust(tx, keys)?;
+            let before = integrity::state_row(tx)?;
+            let out = f(tx, keys)?;
+            let changed = if integrity::state_row(tx)? != before {
+                let generation = integrity::generation(tx, &keys.rows)?;
+                Some((
+                    integrity::generation_file(&self.config, &keys.vault_id),
+                    generation,
+                ))
+            } else {
+                None
+            };
+            Ok((out, changed))
+        })?;
+        if let Some((path, generation)) = changed {
+            integrity::record_generation(&path, generation);
+        }
+        Ok(out)
+    }
+
+    /// Once per handle, at its first keyed call: checks the vault's row state against every
+    /// stored row MAC (a row restored, deleted or added with its MAC outside aivault), and
+    /// authenticates the trust rows of the operator provider files this handle uses. Either
+    /// failing fails every keyed call, never falls back.
+    fn check_registry_trust(&self, tx: &dyn StoreTx, keys: &Keys) -> Result<()> {
+        use std::sync::atomic::Ordering;
+        if self.registry_checked.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        if tx.meta_get(meta::KEY_CHECK)?.is_some() {
+            let generation = integrity::check_state(tx, &keys.rows)?;
+            let file = integrity::generation_file(&self.config, &keys.vault_id);
+            if let Some(recorded) = integrity::recorded_generation(&file)
+                && recorded > generation
+            {
+                return Err(Error::new(
+                    ErrorKind::IntegrityFailed,
+                    format!(
+                        "vault.db is older than its last recorded state (row generation {generation}, but {} records {recorded}): it was replaced by an older copy; restore the current vault.db",
+                        file.display()
+                    ),
+                ));
+            }
+        }
+        for id in &self.registry_trust {
+            integrity::check_row(tx, &keys.rows, integrity::kind::PROVIDER_FILE, id, id)?;
+        }
+        self.registry_checked.store(true, Ordering::Relaxed);
+        Ok(())
     }
 
     /// Runs `f` in a read transaction with the vault's keys.
     pub(crate) fn read_keyed<T>(
+        &self,
+        f: impl FnOnce(&dyn StoreTx, &Keys) -> Result<T>,
+    ) -> Result<T> {
+        let mut state = self.lock_state();
+        let State { store, keys } = &mut *state;
+        store::read(store.as_mut(), |tx| {
+            let keys = ensure_keys(&self.config, keys, tx)?;
+            self.check_registry_trust(tx, keys)?;
+            f(
+                &MacTx {
+                    inner: tx,
+                    key: &keys.rows,
+                },
+                keys,
+            )
+        })
+    }
+
+    /// [`Vault::read_keyed`] on the raw transaction: rows are not checked against their MACs
+    /// as they are read (for whole-vault checks that report every problem).
+    pub(crate) fn read_keyed_raw<T>(
         &self,
         f: impl FnOnce(&dyn StoreTx, &Keys) -> Result<T>,
     ) -> Result<T> {
@@ -493,7 +672,7 @@ impl Vault {
         let State { store, keys } = &mut *state;
         store::write(store.as_mut(), |tx| {
             require_passphrase_vault(tx, "locked")?;
-            let vault_id = required_meta(tx, meta::VAULT_ID)?;
+            let vault_id = required_vault_id(tx)?;
             let loaded = ensure_keys(&self.config, keys, tx).ok();
             let removed = keys::remove_session(&self.config.runtime_dir, &vault_id)?;
             // A session an older aivault left in the data directory goes too.
@@ -533,10 +712,11 @@ impl Vault {
         let info = store::read(store.as_mut(), |tx| {
             Ok((
                 KeyProviderKind::parse(&required_meta(tx, meta::KEY_PROVIDER)?)?,
-                tx.meta_get(meta::KEY_FILE)?
-                    .map(|_| key_file_path(&self.config, tx))
+                (KeyProviderKind::parse(&required_meta(tx, meta::KEY_PROVIDER)?)?
+                    == KeyProviderKind::File)
+                    .then(|| key_file_path(&self.config, tx))
                     .transpose()?,
-                required_meta(tx, meta::VAULT_ID)?,
+                required_vault_id(tx)?,
             ))
         })?;
         let (provider, key_file, vault_id) = info;
@@ -573,7 +753,7 @@ impl Vault {
             (KeyProviderKind::File, Some(path)) if keys::key_file_is_aivaults(&path)? => Some(path),
             (KeyProviderKind::File, Some(path)) => Some(keys::own_key_path(&path, &vault_id)),
             (KeyProviderKind::File, None) => {
-                return Err(Error::internal("vault metadata 'key_file' is missing"));
+                return Err(Error::internal("the vault's key file is unknown"));
             }
             _ => None,
         };
@@ -632,6 +812,7 @@ impl Vault {
                 ));
             }
             tx.meta_set(meta::KEY_ID, &new_key_id)?;
+            tx.meta_set(meta::KEY_CHECK, &key_check_in(tx, &new_master)?)?;
             audit::append(
                 tx,
                 &old.audit,
@@ -662,8 +843,9 @@ impl Vault {
     /// directories, its key file, `/proc`, `/sys`, `/dev`), to read caller files through.
     pub fn protected_paths(&self) -> Result<ProtectedPaths> {
         let key_file = self.read(|tx| {
-            tx.meta_get(meta::KEY_FILE)?
-                .map(|_| key_file_path(&self.config, tx))
+            (KeyProviderKind::parse(&required_meta(tx, meta::KEY_PROVIDER)?)?
+                == KeyProviderKind::File)
+                .then(|| key_file_path(&self.config, tx))
                 .transpose()
         })?;
         Ok(ProtectedPaths::for_vault(&self.config, key_file.as_deref()))
@@ -688,7 +870,10 @@ impl Vault {
     /// Verifies the audit chain (needs the key).
     pub fn verify_audit(&self) -> Result<AuditVerification> {
         self.flush_audit();
-        self.read_keyed(|tx, keys| audit::verify(tx, &keys.audit))
+        self.read_keyed(|tx, keys| {
+            let upgraded = tx.meta_get(meta::KEY_CHECK)?.is_some();
+            audit::verify(tx, &keys.audit, upgraded)
+        })
     }
 }
 
@@ -750,11 +935,29 @@ fn initialize(
         tx.meta_set(meta::KEY_PROVIDER, options.provider.as_str())?;
         let master = match options.provider {
             KeyProviderKind::File => {
-                let path = match &options.key_file {
-                    Some(p) => std::path::absolute(p)
-                        .map_err(|e| Error::io(format!("cannot resolve {}", p.display()), e))?,
-                    None => config.default_key_file.clone(),
-                };
+                let path = config.default_key_file.clone();
+                if !options.force && keys::key_file_is_aivaults_existing(&path) {
+                    return Err(Error::new(
+                        ErrorKind::IntegrityFailed,
+                        format!(
+                            "aivault's key file {} exists but {} holds no vault: its vault.db was deleted or moved (restore it), so no empty vault is created silently; to start a new vault with this key, run `aivault init --force`",
+                            path.display(),
+                            config.dir.display()
+                        ),
+                    ));
+                }
+                if let Some(p) = &options.key_file {
+                    let given = std::path::absolute(p)
+                        .map_err(|e| Error::io(format!("cannot resolve {}", p.display()), e))?;
+                    if given != path {
+                        return Err(Error::invalid(format!(
+                            "--file-path {} is not the configured key file {}: the key file's location comes from configuration, never from vault.db (anyone who can write vault.db could point it at a key of their own); set AIVAULT_KEY_FILE={} for `init` and every later command",
+                            given.display(),
+                            path.display(),
+                            given.display()
+                        )));
+                    }
+                }
                 let key = keys::load_or_create_key_file(&path, options.key_file.is_some())?;
                 // Inside the vault directory the path is stored relative to it, so a moved or
                 // restored vault directory still finds its key.
@@ -796,12 +999,14 @@ fn initialize(
             }
         };
         tx.meta_set(meta::KEY_ID, &keys::key_id(&master))?;
+        tx.meta_set(meta::KEY_CHECK, &key_check_in(tx, &master)?)?;
         let audit_key = crypto::random_key()?;
         let wrapping = keys::wrapping_key(&master);
         let (nonce, wrapped) =
             crypto::seal(&wrapping, &audit_key_aad(&vault_id), audit_key.expose())?;
         tx.meta_set(meta::AUDIT_KEY_NONCE, &crypto::to_hex(&nonce))?;
         tx.meta_set(meta::AUDIT_KEY_WRAPPED, &crypto::to_hex(&wrapped))?;
+        integrity::init_state(tx, &integrity::row_key(&audit_key), 1)?;
         audit::append(
             tx,
             &audit_key,
@@ -824,10 +1029,34 @@ pub(crate) fn new_id() -> Result<String> {
     )
 }
 
-/// The file provider's key file: the stored path, relative paths resolved against the vault
-/// directory.
+/// The vault id, checked to be a plain id (it names files: the unlock session, aivault's own
+/// key file), so an edited row cannot steer a path elsewhere.
+fn required_vault_id(tx: &dyn StoreTx) -> Result<String> {
+    let id = required_meta(tx, meta::VAULT_ID)?;
+    if id.is_empty() || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+        return Err(Error::new(
+            ErrorKind::IntegrityFailed,
+            "the vault id in vault.db is not a valid id: the database was altered",
+        ));
+    }
+    Ok(id)
+}
+
+/// The file provider's key file, from configuration only, never from vault.db (whoever can
+/// write vault.db must not be able to point the vault at a key of their own): the configured
+/// key file (`AIVAULT_KEY_FILE`, else the default), or aivault's own file for this vault
+/// beside it (`aivault-<vault id>.key`), which a rotation writes when the configured file is
+/// another tool's key.
 fn key_file_path(config: &Config, tx: &dyn StoreTx) -> Result<PathBuf> {
-    Ok(config.dir.join(required_meta(tx, meta::KEY_FILE)?))
+    let configured = &config.default_key_file;
+    let own = keys::own_key_path(configured, &required_vault_id(tx)?);
+    let key_id = required_meta(tx, meta::KEY_ID)?;
+    let present = |p: &Path| std::fs::symlink_metadata(p).is_ok();
+    if present(&own) || present(&keys::staged_key_path(&own, &key_id)) {
+        Ok(own)
+    } else {
+        Ok(configured.clone())
+    }
 }
 
 /// Returns the cached keys, (re)loading them when absent or when the committed key id
@@ -870,7 +1099,7 @@ fn load_keys(config: &Config, tx: &dyn StoreTx) -> Result<Keys> {
             (keys::parse_key_text(&var, text.expose())?, var)
         }
         KeyProviderKind::Passphrase => {
-            let vault_id = required_meta(tx, meta::VAULT_ID)?;
+            let vault_id = required_vault_id(tx)?;
             // An older aivault kept the session next to vault.db; such a file is never
             // trusted (a copy of the directory would carry it) and is removed on sight.
             if config.runtime_dir != config.dir {
@@ -925,6 +1154,14 @@ fn passphrase_master(tx: &dyn StoreTx, passphrase: &SecretValue) -> Result<Key32
     Ok(key)
 }
 
+/// The key check value of `master` over this vault's id, key provider and key variable.
+fn key_check_in(tx: &dyn StoreTx, master: &Key32) -> Result<String> {
+    let vault_id = required_vault_id(tx)?;
+    let provider = required_meta(tx, meta::KEY_PROVIDER)?;
+    let env_var = tx.meta_get(meta::KEY_ENV_VAR)?.unwrap_or_default();
+    Ok(keys::key_check(master, &[&vault_id, &provider, &env_var]))
+}
+
 /// Checks `master` against the vault's key id and unwraps the audit key.
 fn keys_from_master(tx: &dyn StoreTx, master: &Key32, source: &str) -> Result<Keys> {
     let expected = required_meta(tx, meta::KEY_ID)?;
@@ -932,7 +1169,19 @@ fn keys_from_master(tx: &dyn StoreTx, master: &Key32, source: &str) -> Result<Ke
     if key_id != expected {
         return Err(keys::mismatch(source, &expected, master));
     }
-    let vault_id = required_meta(tx, meta::VAULT_ID)?;
+    let vault_id = required_vault_id(tx)?;
+    let check = key_check_in(tx, master)?;
+    if let Some(stored) = tx.meta_get(meta::KEY_CHECK)?
+        && !bool::from(subtle::ConstantTimeEq::ct_eq(
+            stored.as_bytes(),
+            check.as_bytes(),
+        ))
+    {
+        return Err(Error::new(
+            ErrorKind::IntegrityFailed,
+            "the vault's key check value does not match its master key: its vault id or key metadata in vault.db was altered",
+        ));
+    }
     let wrapping = keys::wrapping_key(master);
     let hex_meta = |key: &str| -> Result<Vec<u8>> {
         crypto::from_hex(&required_meta(tx, key)?)
@@ -956,7 +1205,9 @@ fn keys_from_master(tx: &dyn StoreTx, master: &Key32, source: &str) -> Result<Ke
         vault_id,
         key_id,
         wrapping,
+        rows: integrity::row_key(&audit),
         audit,
+        check,
         session: None,
     })
 }

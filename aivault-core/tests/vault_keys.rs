@@ -553,6 +553,12 @@ fn another_tools_key_file_is_never_adopted_or_overwritten() {
     let foreign_path = keys_dir.join("kek.key");
     let foreign_key = random_key();
     std::fs::write(&foreign_path, b64(&foreign_key)).expect("foreign key");
+    // The other tool keeps its key private (0600): only such a file is ever adopted.
+    std::fs::set_permissions(
+        &foreign_path,
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .expect("chmod");
     let foreign_bytes = std::fs::read(&foreign_path).expect("read");
     let config = Config {
         default_key_file: foreign_path.clone(),
@@ -623,9 +629,12 @@ fn another_tools_key_file_is_never_adopted_or_overwritten() {
         newer_id
     );
     assert_eq!(std::fs::read(&foreign_path).expect("read"), foreign_bytes);
+    // Besides the row-state generation record (`aivault-<vault id>.generation`), only the
+    // two key files.
     let names: Vec<String> = std::fs::read_dir(&keys_dir)
         .expect("list")
         .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .filter(|name| !name.ends_with(".generation"))
         .collect();
     assert_eq!(names.len(), 2, "only the two key files: {names:?}");
     assert_audit_clean(&vault, &value);

@@ -59,12 +59,22 @@ fn write_files(t: &TestDir, files: &[(&str, &str)]) {
     }
 }
 
-/// Opens a vault whose directory holds these operator files.
+/// Opens a vault whose directory holds these operator files, each trusted by the operator
+/// (`provider trust`; a file the loader would skip cannot be trusted and stays skipped).
 fn open_with(files: &[(&str, &str)]) -> (TestDir, Vault) {
     let t = TestDir::new();
     write_files(&t, files);
+    trust_all(&t, files);
     let vault = t.open();
     (t, vault)
+}
+
+/// Trusts every file that can be trusted.
+fn trust_all(t: &TestDir, files: &[(&str, &str)]) {
+    let vault = t.open();
+    for (name, _) in files {
+        let _ = vault.trust_provider_file(std::path::Path::new(name));
+    }
 }
 
 /// Asserts exactly one warning, naming `file`; returns it.
@@ -465,6 +475,7 @@ fn only_toml_files_are_read_and_an_empty_directory_is_fine() {
     // A directory named like a provider file cannot be read: one warning, nothing else.
     let t = TestDir::new();
     write_files(&t, &[("acme.toml", ACME)]);
+    trust_all(&t, &[("acme.toml", ACME)]);
     std::fs::create_dir_all(t.dir.join("registry").join("dir.toml")).expect("mkdir");
     let vault = t.open();
     one_warning(&vault, "dir.toml");
@@ -502,4 +513,99 @@ fn removing_the_file_later_keeps_the_secret_pinned() {
     );
     assert_eq!(err.kind(), ErrorKind::CapabilityNotFound);
     assert_secrets_ok(&vault);
+}
+
+/// A file dropped into `registry/` (by anyone who can write the data directory) claims a
+/// secret name; it is skipped with a warning until the operator trusts it, so the next secret
+/// of that name is never provisioned towards its host. A trusted file that changes is skipped
+/// again; a trust row forged in vault.db fails every keyed call.
+#[test]
+fn untrusted_or_changed_provider_files_are_skipped() {
+    let t = TestDir::new();
+    drop(t.open());
+    write_files(&t, &[("evil.toml", &provider_toml("evil", "EVIL_TOKEN"))]);
+    let vault = t.open();
+    let warning = one_warning(&vault, "evil.toml");
+    assert!(warning.contains("provider trust"), "{warning}");
+    assert!(vault.registry().provider("evil").is_none());
+    let outcome = create(&vault, "EVIL_TOKEN", &canary());
+    assert_eq!(outcome.secret.pinned_provider, None);
+    assert_eq!(outcome.provisioning, None);
+
+    // Trusted: used from the next open.
+    let trusted = vault
+        .trust_provider_file(std::path::Path::new("evil.toml"))
+        .expect("trust");
+    assert_eq!(trusted.provider, "evil");
+    assert_eq!(trusted.sha256.len(), 64);
+    let vault = t.open();
+    assert!(
+        vault.registry_warnings().is_empty(),
+        "{:?}",
+        vault.registry_warnings()
+    );
+    assert!(vault.registry().provider("evil").is_some());
+    assert!(vault.verify().expect("verify").ok);
+
+    // Changed after it was trusted: skipped again.
+    let path = t.dir.join("registry").join("evil.toml");
+    let changed = provider_toml("evil", "EVIL_TOKEN").replace("api.evil.dev", "attacker.example");
+    std::fs::write(&path, &changed).expect("change");
+    let vault = t.open();
+    one_warning(&vault, "evil.toml");
+    assert!(vault.registry().provider("evil").is_none());
+
+    // A trust row for the changed file forged in vault.db: the file loads (the row exists),
+    // but its MAC fails at the first keyed call, and verify reports it.
+    {
+        use sha2::Digest;
+        let id = format!(
+            "evil.toml:{}",
+            aivault_core::crypto::to_hex(&sha2::Sha256::digest(changed.as_bytes()))
+        );
+        t.db()
+            .execute(
+                "INSERT INTO row_macs (kind, id, mac) VALUES ('provider_file', ?1, zeroblob(32))",
+                [id],
+            )
+            .expect("forge");
+    }
+    let vault = t.open();
+    assert!(vault.registry().provider("evil").is_some());
+    let err = expect_err(
+        vault.create_secret(new_secret("X", &canary(), aivault_core::Scope::Global)),
+        "forged trust",
+    );
+    assert_eq!(
+        err.kind(),
+        aivault_core::ErrorKind::IntegrityFailed,
+        "{err}"
+    );
+    // A file outside the registry directory cannot be trusted.
+    let outside = t.tmp.path().join("x.toml");
+    std::fs::write(&outside, provider_toml("x", "X_TOKEN")).expect("write");
+    let err = expect_err(vault.trust_provider_file(&outside), "outside");
+    assert_eq!(err.kind(), aivault_core::ErrorKind::InvalidInput, "{err}");
+}
+
+/// A vault that used operator providers before they needed trust keeps them: its integrity
+/// upgrade (first keyed open) trusts the files it finds valid.
+#[test]
+fn the_upgrade_of_an_older_vault_trusts_its_provider_files() {
+    let (t, vault) = open_with(&[("acme.toml", ACME)]);
+    drop(vault);
+    t.db()
+        .execute_batch(
+            "DELETE FROM row_macs; DELETE FROM meta WHERE key IN ('key_check', 'audit_head_tag');",
+        )
+        .expect("make legacy");
+    drop(t.open()); // the upgrade
+    let vault = t.open();
+    assert!(
+        vault.registry_warnings().is_empty(),
+        "{:?}",
+        vault.registry_warnings()
+    );
+    assert!(vault.registry().provider("acme").is_some());
+    assert!(vault.verify().expect("verify").ok);
 }

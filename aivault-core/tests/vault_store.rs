@@ -225,13 +225,14 @@ fn import_creates_rotates_skips_and_is_all_or_nothing() {
 #[test]
 fn files_are_private() {
     let t = TestDir::new();
-    // A pre-existing, world-readable directory is tightened.
+    // A pre-existing directory keeps its mode (aivault never chmods a directory it did not
+    // create: it may be the user's home or a shared folder); every file in it is 0600.
     std::fs::create_dir_all(&t.dir).expect("mkdir");
     std::fs::set_permissions(&t.dir, std::os::unix::fs::PermissionsExt::from_mode(0o755))
         .expect("chmod");
     let vault = t.open();
     create(&vault, "MY_CUSTOM_KEY", &canary());
-    assert_eq!(mode(&t.dir), 0o700);
+    assert_eq!(mode(&t.dir), 0o755);
     assert_eq!(mode(&t.db_path()), 0o600);
     assert_eq!(mode(&t.dir.join("kek.key")), 0o600);
     for suffix in ["-wal", "-shm"] {
@@ -461,6 +462,7 @@ fn misplaced_options_are_refused() {
             key_file: Some("k.key".into()),
             passphrase: Some("p".into()),
             env_var: None,
+            force: false,
         },
     ] {
         let err = Vault::init(t.config(), options).err().expect("refused");
@@ -493,7 +495,8 @@ fn a_schema_1_vault_is_migrated_at_open_to_the_current_schema() {
     // Turn the fresh vault back into what schema 1 wrote.
     t.db()
         .execute_batch(
-            "DROP TABLE rate_limit_hits; ALTER TABLE credentials DROP COLUMN network; \
+            "DROP TABLE row_macs; DELETE FROM meta WHERE key IN ('key_check', 'audit_head_tag'); \
+         DROP TABLE rate_limit_hits; ALTER TABLE credentials DROP COLUMN network; \
          DROP TABLE bindings; DROP TABLE capability_policies; DROP TABLE capabilities; \
          DROP INDEX credentials_by_provider; PRAGMA user_version = 1;",
         )
@@ -522,6 +525,7 @@ fn a_schema_1_vault_is_migrated_at_open_to_the_current_schema() {
         .db()
         .pragma_query_value(None, "user_version", |row| row.get(0))
         .expect("version");
-    assert_eq!(version, 3);
+    assert_eq!(version, 4);
     assert_audit_ok(&vault);
+    assert!(vault.verify().expect("verify").ok);
 }

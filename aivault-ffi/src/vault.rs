@@ -3,6 +3,7 @@
 
 use std::ffi::c_char;
 
+use aivault_core::config::ENV_KEY_FILE;
 use aivault_core::{Config, Error, ErrorKind, Vault};
 
 use crate::boundary::{aivault_status, check_out, guard, optional_text, put, put_json, vault};
@@ -29,16 +30,22 @@ pub unsafe extern "C" fn aivault_vault_open(
         check_out(out, "out")?;
         // SAFETY: forwarded contract.
         let config = match unsafe { optional_text(dir, "dir") }? {
-            // As `AIVAULT_DIR=dir`: the key file beside the database; variables
-            // (AIVAULT_KEY, AIVAULT_PASSPHRASE, the runtime directory) still come from the
-            // environment.
+            // As `AIVAULT_DIR=dir`: the key file beside the database unless
+            // `AIVAULT_KEY_FILE` names it; variables (AIVAULT_KEY, AIVAULT_PASSPHRASE, the
+            // runtime directory) still come from the environment.
             Some(dir) => {
                 let dir = std::path::absolute(dir)
                     .map_err(|e| Error::new(ErrorKind::Io, format!("cannot resolve {dir}: {e}")))?;
+                let config = Config::from_env()?;
+                let default_key_file = if std::env::var_os(ENV_KEY_FILE).is_some() {
+                    config.default_key_file.clone()
+                } else {
+                    dir.join("kek.key")
+                };
                 Config {
-                    default_key_file: dir.join("kek.key"),
+                    default_key_file,
                     dir,
-                    ..Config::from_env()?
+                    ..config
                 }
             }
             None => Config::from_env()?,

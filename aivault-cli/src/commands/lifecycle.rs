@@ -1,4 +1,4 @@
-//! `status`, `init`, `unlock`, `lock`, `rotate-master`, `audit`.
+//! `status`, `init`, `unlock`, `lock`, `rotate-master`, `audit`, `verify`.
 
 use aivault_core::keys::parse_key_text;
 use aivault_core::{
@@ -99,6 +99,7 @@ pub fn init(args: InitArgs, config: Config, out: &Output) -> Result<()> {
         key_file: args.file_path,
         env_var: args.env_var,
         passphrase,
+        force: args.force,
     };
     let status_config = config.clone();
     Vault::init(config, options)?;
@@ -200,4 +201,37 @@ pub fn audit(args: AuditArgs, config: Config, out: &Output) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// `aivault verify`: the whole-vault check; any problem is `integrity_failed` (exit 14), one
+/// line on stderr listing every problem (ids and kinds only); `-v` prints the full report.
+pub fn verify(config: Config, out: &Output) -> Result<()> {
+    let vault = Vault::open_existing(config)?;
+    let report = vault.verify()?;
+    if out.verbose {
+        out.json(&report);
+    }
+    if report.ok {
+        if !out.verbose {
+            out.line(&format!(
+                "Vault intact: {} secrets decrypt, {} rows authenticated, {} audit events verified",
+                report.secrets.checked, report.rows_checked, report.audit.events
+            ));
+        }
+        return Ok(());
+    }
+    let mut problems: Vec<String> = report
+        .secrets
+        .failed
+        .iter()
+        .map(|f| format!("secret {} ({}): {}", f.secret_id, f.name, f.kind))
+        .collect();
+    problems.extend(report.row_problems.iter().cloned());
+    if let Some(problem) = &report.audit.problem {
+        problems.push(format!("audit log: {problem}"));
+    }
+    Err(Error::new(
+        ErrorKind::IntegrityFailed,
+        format!("vault verification failed: {}", problems.join("; ")),
+    ))
 }

@@ -12,7 +12,7 @@ use aivault_core::{Config, Result, Scope, ScopeKind, Vault};
 
 use aivault_core::oauth_setup::ConsentRequest;
 
-use crate::cli::{Command, OauthCommand, ScopeArg, ScopeArgs};
+use crate::cli::{Command, OauthCommand, ProviderCommand, ScopeArg, ScopeArgs};
 use crate::output::Output;
 
 /// Runs one parsed command.
@@ -24,6 +24,7 @@ pub fn run(command: Command, config: Config, out: &Output) -> Result<()> {
         Command::Lock => lifecycle::lock(config, out),
         Command::RotateMaster(args) => lifecycle::rotate_master(args, config, out),
         Command::Audit(args) => lifecycle::audit(args, config, out),
+        Command::Verify => lifecycle::verify(config, out),
         Command::Secrets(command) => secrets::run(command, config, out),
         Command::Credential(command) => credentials::run(command, config, out),
         Command::Capability(command) => capabilities::run(command, config, out),
@@ -41,6 +42,21 @@ pub fn run(command: Command, config: Config, out: &Output) -> Result<()> {
                 state: args.state,
             })?;
             out.json(&consent);
+            Ok(())
+        }
+        Command::Provider(ProviderCommand::Trust { file }) => {
+            let vault = open_vault(config, out)?;
+            let trusted = vault.trust_provider_file(&file)?;
+            if out.verbose {
+                out.json(&trusted);
+            } else {
+                out.line(&format!(
+                    "Provider file trusted: {} (provider {}, sha256 {})",
+                    trusted.file.display(),
+                    trusted.provider,
+                    trusted.sha256
+                ));
+            }
             Ok(())
         }
         Command::Completions { .. } => unreachable!("handled before the vault is opened"),

@@ -216,7 +216,7 @@ fn stored_value(vault: &Vault, secret_id: &str) -> Result<(SecretValue, u64)> {
 /// call time: the credential could have been edited in the database).
 fn check_endpoint(vault: &Vault, plan: &Plan, endpoint: &str) -> Result<()> {
     let hosts = vault
-        .read(|tx| tx.credential_get(&plan.credential))?
+        .read_keyed(|tx, _| tx.credential_get(&plan.credential))?
         .map(|c| c.hosts)
         .unwrap_or_default();
     match token_endpoint_host(endpoint) {

@@ -111,7 +111,9 @@ impl Vault {
             started,
             outcome: "ok".into(),
         };
-        let plan = self.read(|tx| {
+        // Keyed: the rows the plan reads (credential, policy, bindings) are checked against
+        // their MACs; the call needs the key anyway.
+        let plan = self.read_keyed(|tx, _| {
             plan_in(
                 self.registry(),
                 tx,
@@ -123,7 +125,10 @@ impl Vault {
         let plan = match plan {
             Ok(plan) => plan,
             Err(e) => {
-                self.record_call(draft.failed(e.kind()));
+                // As below: a locked vault cannot append the event.
+                if e.kind() != ErrorKind::VaultLocked {
+                    self.record_call(draft.failed(e.kind()));
+                }
                 return Err(e);
             }
         };

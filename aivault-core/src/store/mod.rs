@@ -196,6 +196,19 @@ pub trait StoreTx {
     fn audit_all(&self) -> Result<Vec<AuditRecord>>;
     /// (secret count, credential count, audit event count).
     fn counts(&self) -> Result<(u64, u64, u64)>;
+
+    /// The stored MAC of an authenticated row (see `integrity.rs`).
+    fn row_mac_get(&self, kind: &str, id: &str) -> Result<Option<Vec<u8>>>;
+    /// Stores (replacing) the MAC of an authenticated row.
+    fn row_mac_set(&self, kind: &str, id: &str, mac: &[u8]) -> Result<()>;
+    /// Removes the MAC of a deleted row (absent is fine).
+    fn row_mac_delete(&self, kind: &str, id: &str) -> Result<()>;
+    /// Every (kind, id) that has a stored MAC, for whole-vault checks.
+    fn row_mac_keys(&self) -> Result<Vec<(String, String)>>;
+    /// The ids of one kind that have a stored MAC.
+    fn row_mac_ids(&self, kind: &str) -> Result<Vec<String>>;
+    /// Every stored (kind, id, MAC), for the row state check.
+    fn row_mac_all(&self) -> Result<Vec<(String, String, Vec<u8>)>>;
 }
 
 /// A transactional store.

@@ -133,6 +133,15 @@ const MIGRATIONS: &[&str] = &[
     ) STRICT;
     CREATE INDEX rate_limit_hits_by_capability ON rate_limit_hits (capability_id, ts_ms);
     "#,
+    // 4: MACs of the authenticated rows (credentials, capabilities, policies, bindings).
+    r#"
+    CREATE TABLE row_macs (
+        kind TEXT NOT NULL,
+        id   TEXT NOT NULL,
+        mac  BLOB NOT NULL,
+        PRIMARY KEY (kind, id)
+    ) STRICT, WITHOUT ROWID;
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -371,6 +371,55 @@ impl StoreTx for Tx<'_> {
         Ok(())
     }
 
+    fn row_mac_get(&self, kind: &str, id: &str) -> Result<Option<Vec<u8>>> {
+        Ok(self
+            .0
+            .prepare_cached("SELECT mac FROM row_macs WHERE kind = ? AND id = ?")?
+            .query_row([kind, id], |row| row.get(0))
+            .optional()?)
+    }
+
+    fn row_mac_set(&self, kind: &str, id: &str, mac: &[u8]) -> Result<()> {
+        self.0
+            .prepare_cached(
+                "INSERT INTO row_macs (kind, id, mac) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (kind, id) DO UPDATE SET mac = ?3",
+            )?
+            .execute(rusqlite::params![kind, id, mac])?;
+        Ok(())
+    }
+
+    fn row_mac_delete(&self, kind: &str, id: &str) -> Result<()> {
+        self.0
+            .prepare_cached("DELETE FROM row_macs WHERE kind = ? AND id = ?")?
+            .execute([kind, id])?;
+        Ok(())
+    }
+
+    fn row_mac_keys(&self) -> Result<Vec<(String, String)>> {
+        let mut stmt = self
+            .0
+            .prepare_cached("SELECT kind, id FROM row_macs ORDER BY kind, id")?;
+        let rows = stmt.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    fn row_mac_ids(&self, kind: &str) -> Result<Vec<String>> {
+        let mut stmt = self
+            .0
+            .prepare_cached("SELECT id FROM row_macs WHERE kind = ? ORDER BY id")?;
+        let rows = stmt.query_map([kind], |row| row.get(0))?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    fn row_mac_all(&self) -> Result<Vec<(String, String, Vec<u8>)>> {
+        let mut stmt = self
+            .0
+            .prepare_cached("SELECT kind, id, mac FROM row_macs")?;
+        let rows = stmt.query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
     fn meta_delete(&self, key: &str) -> Result<()> {
         self.0
             .prepare_cached("DELETE FROM meta WHERE key = ?")?

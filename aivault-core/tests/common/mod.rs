@@ -275,6 +275,7 @@ pub fn init_options(provider: KeyProviderKind) -> InitOptions {
         key_file: None,
         env_var: None,
         passphrase: None,
+        force: false,
     }
 }
 
