@@ -1,6 +1,7 @@
 //! Properties of the response redactor (README, broker step 8): a secret embedded any number
 //! of times, in any of the forms the redactor claims to cover (raw, JSON escapes, URL
-//! encodings, hex, base64 at every alignment), among arbitrary bytes, never survives — neither
+//! encodings including every byte percent-encoded, hex, base64 at every alignment, HTML
+//! numeric entities, UTF-16), among arbitrary bytes, never survives — neither
 //! in a buffered redaction nor through the streaming reader under any chunking of the upstream
 //! body. Operator literals never survive either.
 #![allow(clippy::unwrap_used)]
@@ -95,6 +96,29 @@ fn forms(secret: &str) -> Vec<Vec<u8>> {
     forms.push(STANDARD.encode(raw).into_bytes());
     forms.push(URL_SAFE_NO_PAD.encode(raw).into_bytes());
     forms.push(STANDARD.encode(raw).replace('/', "\\/").into_bytes());
+    // Every byte percent-encoded, in either case.
+    let all: String = raw.iter().map(|b| format!("%{b:02x}")).collect();
+    forms.push(all.to_uppercase().into_bytes());
+    forms.push(all.into_bytes());
+    // HTML numeric entities (one per character), decimal and hex.
+    let code = |c: char| c as u32;
+    forms.push(
+        secret
+            .chars()
+            .map(|c| format!("&#{};", code(c)))
+            .collect::<String>()
+            .into_bytes(),
+    );
+    forms.push(
+        secret
+            .chars()
+            .map(|c| format!("&#x{:x};", code(c)))
+            .collect::<String>()
+            .into_bytes(),
+    );
+    // UTF-16, both byte orders.
+    forms.push(secret.encode_utf16().flat_map(u16::to_le_bytes).collect());
+    forms.push(secret.encode_utf16().flat_map(u16::to_be_bytes).collect());
     forms
 }
 
