@@ -18,10 +18,29 @@ fn target_dir() -> PathBuf {
         .to_path_buf()
 }
 
-fn compile(out: &Path) {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+/// Builds the static library: `cargo test` links the tests against the rlib and leaves the C
+/// artifacts unbuilt, so ask cargo for them (same profile and target directory; cargo holds no
+/// lock while tests run).
+fn build_static_lib() -> PathBuf {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut command = Command::new(cargo);
+    command.args(["build", "--quiet", "--locked", "-p", "aivault-ffi", "--lib"]);
+    if target_dir()
+        .file_name()
+        .is_some_and(|name| name == "release")
+    {
+        command.arg("--release");
+    }
+    let status = command.status().expect("run cargo build");
+    assert!(status.success(), "cargo build -p aivault-ffi failed");
     let lib = target_dir().join("libaivault_ffi.a");
     assert!(lib.exists(), "{} was not built", lib.display());
+    lib
+}
+
+fn compile(out: &Path) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let lib = build_static_lib();
     let status = Command::new("cc")
         .args(["-std=c11", "-Wall", "-Wextra", "-Werror", "-I"])
         .arg(root.join("include"))
