@@ -77,9 +77,10 @@ aivault_status aivault_audit_query(const aivault_vault *vault, const char *query
 // As [`aivault_audit_query`].
 aivault_status aivault_audit_verify(const aivault_vault *vault, char **out);
 
-// The message of the last call on this thread that did not return `AIVAULT_OK`, as
-// `kind: message` (`invalid_input: ...`); an empty string when there was none. The pointer is
-// valid until the next aivault call on this thread; do not free it.
+// The message of this thread's last aivault call if it failed, as `kind: message`
+// (`invalid_input: ...`); an empty string after a call that succeeded (or before any call).
+// Never a secret value. The pointer is valid until the next aivault call on this thread; do
+// not free it.
 const char *aivault_last_error(void);
 
 // The stable name of a status number (`"invalid_input"`, ...; `"ok"` for `AIVAULT_OK`,

@@ -71,7 +71,7 @@ impl aivault_status {
 }
 
 thread_local! {
-    /// The message of this thread's last failed call (`kind: message`).
+    /// The message of this thread's last call if it failed (`kind: message`), else empty.
     static LAST_ERROR: RefCell<CString> = RefCell::new(CString::default());
 }
 
@@ -81,9 +81,10 @@ fn set_last_error(message: &str) {
     LAST_ERROR.with(|last| *last.borrow_mut() = text);
 }
 
-/// The message of the last call on this thread that did not return `AIVAULT_OK`, as
-/// `kind: message` (`invalid_input: ...`); an empty string when there was none. The pointer is
-/// valid until the next aivault call on this thread; do not free it.
+/// The message of this thread's last aivault call if it failed, as `kind: message`
+/// (`invalid_input: ...`); an empty string after a call that succeeded (or before any call).
+/// Never a secret value. The pointer is valid until the next aivault call on this thread; do
+/// not free it.
 #[unsafe(no_mangle)]
 pub extern "C" fn aivault_last_error() -> *const c_char {
     LAST_ERROR.with(|last| last.borrow().as_ptr())

@@ -8,7 +8,7 @@
 //!   number of threads may call functions on it at once; freeing it while another thread uses it
 //!   is undefined behaviour.
 //! - functions are `aivault_<noun>_<verb>` and return an [`boundary::aivault_status`] whose
-//!   numbers are fixed (the same as the CLI's exit codes); on failure
+//!   numbers are fixed (the same as the CLI's exit codes); after a failure
 //!   [`boundary::aivault_last_error`] gives this thread's message (never a secret value).
 //! - records come back as JSON strings (the CLI's JSON, camelCase) through `char **out`
 //!   parameters, released with [`boundary::aivault_string_free`]; a response body comes back
