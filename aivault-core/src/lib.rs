@@ -48,6 +48,7 @@ mod provider_trust;
 pub mod provision;
 pub mod registry;
 mod resolve;
+mod route;
 mod secrets;
 pub mod sensitive;
 pub mod store;
@@ -79,6 +80,7 @@ pub use provider_trust::TrustedProviderFile;
 pub use provision::Provisioning;
 pub use registry::Registry;
 pub use resolve::{Plan, PlanContext};
+pub use route::Route;
 pub use secrets::{
     DeleteOutcome, ImportReport, NewSecret, SecretOutcome, SecretUpdate, SecretsCheck,
 };

@@ -162,6 +162,20 @@ aivault_status aivault_capability_bindings(const aivault_vault *vault,
                                            const char *filter_json,
                                            char **out);
 
+// Which capability a plain HTTP request goes through (what a drop-in SDK transport asks
+// before invoking): `*out` receives `{"capability", "path"}`, the most specific capability
+// whose hosts, methods and paths admit `method` to `host` at `path` (with query), and the
+// path to invoke it with (its upstream prefix removed). `AIVAULT_CAPABILITY_NOT_FOUND` when
+// none does.
+//
+// # Safety
+// As [`aivault_capability_list`].
+aivault_status aivault_capability_route(const aivault_vault *vault,
+                                        const char *host,
+                                        const char *method,
+                                        const char *path,
+                                        char **out);
+
 // Creates a credential from `request_json`, the options of `aivault credential create` in
 // camelCase: `{"id", "provider", "secretRefs": [...], "auth"?: {"kind", "headerName",
 // "valueTemplate", "queryParams", "pathPrefixTemplate", "authHeaders", "usernameTemplate",

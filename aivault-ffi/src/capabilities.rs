@@ -181,3 +181,32 @@ pub unsafe extern "C" fn aivault_capability_bindings(
         unsafe { put_json(out, &bindings) }
     })
 }
+
+/// Which capability a plain HTTP request goes through (what a drop-in SDK transport asks
+/// before invoking): `*out` receives `{"capability", "path"}`, the most specific capability
+/// whose hosts, methods and paths admit `method` to `host` at `path` (with query), and the
+/// path to invoke it with (its upstream prefix removed). `AIVAULT_CAPABILITY_NOT_FOUND` when
+/// none does.
+///
+/// # Safety
+/// As [`aivault_capability_list`].
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn aivault_capability_route(
+    vault: *const aivault_vault,
+    host: *const c_char,
+    method: *const c_char,
+    path: *const c_char,
+    out: *mut *mut c_char,
+) -> aivault_status {
+    guard(|| {
+        check_out(out, "out")?;
+        // SAFETY (all blocks): the caller's contract.
+        let vault = unsafe { self::vault(vault) }?;
+        let route = vault.route(
+            unsafe { text(host, "host") }?,
+            unsafe { text(method, "method") }?,
+            unsafe { text(path, "path") }?,
+        )?;
+        unsafe { put_json(out, &route) }
+    })
+}

@@ -7,7 +7,7 @@ use std::ffi::{CStr, CString, c_char};
 use std::ptr::{null, null_mut};
 
 use aivault_ffi::boundary::{aivault_last_error, aivault_status, aivault_string_free};
-use aivault_ffi::capabilities::aivault_capability_set_policy;
+use aivault_ffi::capabilities::{aivault_capability_route, aivault_capability_set_policy};
 use aivault_ffi::credentials::aivault_credential_delete;
 use aivault_ffi::invoke::aivault_invoke;
 use aivault_ffi::secrets::{aivault_secret_create, aivault_secret_list, aivault_secret_rotate};
@@ -145,6 +145,28 @@ fn each_failure_has_its_status_and_message_and_values_never_come_out() {
         let status = unsafe { aivault_invoke(vault.0, request.as_ptr(), null(), 0, &mut response) };
         assert_eq!(status, expected, "{json}: {}", last_error());
     }
+
+    // Routing a plain request to its capability.
+    let (host, method, path) = (
+        CString::new("api.openai.com").expect("host"),
+        CString::new("GET").expect("method"),
+        CString::new("/v1/models?limit=1").expect("path"),
+    );
+    // SAFETY: valid pointers.
+    let status = unsafe {
+        aivault_capability_route(
+            vault.0,
+            host.as_ptr(),
+            method.as_ptr(),
+            path.as_ptr(),
+            &mut out,
+        )
+    };
+    assert_eq!(status, aivault_status::AIVAULT_OK, "{}", last_error());
+    assert_eq!(
+        take(out),
+        r#"{"capability":"openai/models","path":"/v1/models?limit=1"}"#
+    );
 
     // Deleting a credential that does not exist reports removed: false.
     let id = CString::new("nobody").expect("id");
