@@ -5,7 +5,7 @@ use std::ffi::c_char;
 
 use aivault_core::AuditQuery;
 
-use crate::boundary::{aivault_status, check_out, guard, json_arg, optional_text, put_json, vault};
+use crate::boundary::{aivault_status, json_arg, json_call};
 use crate::requests::AuditQueryRequest;
 use crate::vault::aivault_vault;
 
@@ -21,17 +21,17 @@ pub unsafe extern "C" fn aivault_audit_query(
     query_json: *const c_char,
     out: *mut *mut c_char,
 ) -> aivault_status {
-    guard(|| {
-        check_out(out, "out")?;
-        // SAFETY (all blocks): the caller's contract.
-        let vault = unsafe { self::vault(vault) }?;
-        let query: AuditQueryRequest = match unsafe { optional_text(query_json, "query_json") }? {
-            Some(_) => unsafe { json_arg(query_json, "query_json") }?,
-            None => AuditQueryRequest::default(),
-        };
-        let events = vault.audit(&AuditQuery::from(query))?;
-        unsafe { put_json(out, &events) }
-    })
+    // SAFETY (all blocks): the caller's contract.
+    unsafe {
+        json_call(vault, out, |vault| {
+            let query: AuditQueryRequest = if query_json.is_null() {
+                AuditQueryRequest::default()
+            } else {
+                json_arg(query_json, "query_json")?
+            };
+            vault.audit(&AuditQuery::from(query))
+        })
+    }
 }
 
 /// Verifies the audit log's HMAC chain (needs the key); `*out` receives the report as JSON:
@@ -44,11 +44,6 @@ pub unsafe extern "C" fn aivault_audit_verify(
     vault: *const aivault_vault,
     out: *mut *mut c_char,
 ) -> aivault_status {
-    guard(|| {
-        check_out(out, "out")?;
-        // SAFETY (all blocks): the caller's contract.
-        let vault = unsafe { self::vault(vault) }?;
-        let report = vault.verify_audit()?;
-        unsafe { put_json(out, &report) }
-    })
+    // SAFETY: the caller's contract.
+    unsafe { json_call(vault, out, |vault| vault.verify_audit()) }
 }

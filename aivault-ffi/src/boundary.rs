@@ -149,6 +149,24 @@ pub(crate) fn guard(call: impl FnOnce() -> Result<(), Error>) -> aivault_status 
     }
 }
 
+/// The shape of most entry points: check `out`, resolve the handle, run `call`, and return its
+/// record as JSON through `out`.
+///
+/// # Safety
+/// `vault` is NULL or a live handle; `out` is NULL or points to writable storage for a pointer.
+pub(crate) unsafe fn json_call<T: Serialize>(
+    vault: *const aivault_vault,
+    out: *mut *mut c_char,
+    call: impl FnOnce(&Vault) -> Result<T, Error>,
+) -> aivault_status {
+    guard(|| {
+        check_out(out, "out")?;
+        // SAFETY (both blocks): the caller's contract.
+        let value = call(unsafe { self::vault(vault) }?)?;
+        unsafe { put_json(out, &value) }
+    })
+}
+
 fn invalid(message: String) -> Error {
     Error::new(ErrorKind::InvalidInput, message)
 }

@@ -5,9 +5,7 @@ use std::ffi::c_char;
 
 use aivault_core::{NewCapability, PolicyUpdate};
 
-use crate::boundary::{
-    aivault_status, check_out, guard, json_arg, optional_text, put_json, text, vault,
-};
+use crate::boundary::{aivault_status, json_arg, json_call, text};
 use crate::requests::{BindingFilterRequest, BindingRequest, CapabilityRequest, PolicyRequest};
 use crate::vault::aivault_vault;
 
@@ -22,13 +20,8 @@ pub unsafe extern "C" fn aivault_capability_list(
     vault: *const aivault_vault,
     out: *mut *mut c_char,
 ) -> aivault_status {
-    guard(|| {
-        check_out(out, "out")?;
-        // SAFETY (all blocks): the caller's contract.
-        let vault = unsafe { self::vault(vault) }?;
-        let listing = vault.list_capabilities()?;
-        unsafe { put_json(out, &listing) }
-    })
+    // SAFETY: the caller's contract.
+    unsafe { json_call(vault, out, |vault| vault.list_capabilities()) }
 }
 
 /// How to call capability `id` (methods, paths, hosts, auth, policy, and what to set up when no
@@ -42,13 +35,12 @@ pub unsafe extern "C" fn aivault_capability_describe(
     id: *const c_char,
     out: *mut *mut c_char,
 ) -> aivault_status {
-    guard(|| {
-        check_out(out, "out")?;
-        // SAFETY (all blocks): the caller's contract.
-        let vault = unsafe { self::vault(vault) }?;
-        let description = vault.describe_capability(unsafe { text(id, "id") }?)?;
-        unsafe { put_json(out, &description) }
-    })
+    // SAFETY (all blocks): the caller's contract.
+    unsafe {
+        json_call(vault, out, |vault| {
+            vault.describe_capability(text(id, "id")?)
+        })
+    }
 }
 
 /// Creates an operator capability from `request_json`: `{"id", "provider"? | "credential"?,
@@ -62,14 +54,13 @@ pub unsafe extern "C" fn aivault_capability_create(
     request_json: *const c_char,
     out: *mut *mut c_char,
 ) -> aivault_status {
-    guard(|| {
-        check_out(out, "out")?;
-        // SAFETY (all blocks): the caller's contract.
-        let vault = unsafe { self::vault(vault) }?;
-        let request: CapabilityRequest = unsafe { json_arg(request_json, "request_json") }?;
-        let view = vault.create_capability(NewCapability::from(request))?;
-        unsafe { put_json(out, &view) }
-    })
+    // SAFETY (all blocks): the caller's contract.
+    unsafe {
+        json_call(vault, out, |vault| {
+            let request: CapabilityRequest = json_arg(request_json, "request_json")?;
+            vault.create_capability(NewCapability::from(request))
+        })
+    }
 }
 
 /// Deletes operator capability `id` with its policy and bindings.
@@ -82,13 +73,8 @@ pub unsafe extern "C" fn aivault_capability_delete(
     id: *const c_char,
     out: *mut *mut c_char,
 ) -> aivault_status {
-    guard(|| {
-        check_out(out, "out")?;
-        // SAFETY (all blocks): the caller's contract.
-        let vault = unsafe { self::vault(vault) }?;
-        let deletion = vault.delete_capability(unsafe { text(id, "id") }?)?;
-        unsafe { put_json(out, &deletion) }
-    })
+    // SAFETY (all blocks): the caller's contract.
+    unsafe { json_call(vault, out, |vault| vault.delete_capability(text(id, "id")?)) }
 }
 
 /// Sets fields of capability `id`'s policy from `policy_json`: `{"rateLimitPerMinute"?,
@@ -104,14 +90,13 @@ pub unsafe extern "C" fn aivault_capability_set_policy(
     policy_json: *const c_char,
     out: *mut *mut c_char,
 ) -> aivault_status {
-    guard(|| {
-        check_out(out, "out")?;
-        // SAFETY (all blocks): the caller's contract.
-        let vault = unsafe { self::vault(vault) }?;
-        let request: PolicyRequest = unsafe { json_arg(policy_json, "policy_json") }?;
-        let policy = vault.set_policy(unsafe { text(id, "id") }?, PolicyUpdate::from(request))?;
-        unsafe { put_json(out, &policy) }
-    })
+    // SAFETY (all blocks): the caller's contract.
+    unsafe {
+        json_call(vault, out, |vault| {
+            let request: PolicyRequest = json_arg(policy_json, "policy_json")?;
+            vault.set_policy(text(id, "id")?, PolicyUpdate::from(request))
+        })
+    }
 }
 
 /// Binds a capability to a secret for a scope (and consumer): `binding_json` is
@@ -125,14 +110,13 @@ pub unsafe extern "C" fn aivault_capability_bind(
     binding_json: *const c_char,
     out: *mut *mut c_char,
 ) -> aivault_status {
-    guard(|| {
-        check_out(out, "out")?;
-        // SAFETY (all blocks): the caller's contract.
-        let vault = unsafe { self::vault(vault) }?;
-        let request: BindingRequest = unsafe { json_arg(binding_json, "binding_json") }?;
-        let outcome = vault.bind(request.into_new()?)?;
-        unsafe { put_json(out, &outcome) }
-    })
+    // SAFETY (all blocks): the caller's contract.
+    unsafe {
+        json_call(vault, out, |vault| {
+            let request: BindingRequest = json_arg(binding_json, "binding_json")?;
+            vault.bind(request.into_new()?)
+        })
+    }
 }
 
 /// Removes the binding `binding_json` names (`{"capability", "scope"?, "workspaceId"?,
@@ -146,15 +130,17 @@ pub unsafe extern "C" fn aivault_capability_unbind(
     binding_json: *const c_char,
     out: *mut *mut c_char,
 ) -> aivault_status {
-    guard(|| {
-        check_out(out, "out")?;
-        // SAFETY (all blocks): the caller's contract.
-        let vault = unsafe { self::vault(vault) }?;
-        let request: BindingRequest = unsafe { json_arg(binding_json, "binding_json") }?;
-        let scope = request.scope()?;
-        let outcome = vault.unbind(&request.capability, &scope, request.consumer.as_deref())?;
-        unsafe { put_json(out, &outcome) }
-    })
+    // SAFETY (all blocks): the caller's contract.
+    unsafe {
+        json_call(vault, out, |vault| {
+            let request: BindingRequest = json_arg(binding_json, "binding_json")?;
+            vault.unbind(
+                &request.capability,
+                &request.scope()?,
+                request.consumer.as_deref(),
+            )
+        })
+    }
 }
 
 /// Lists bindings as a JSON array, filtered by `filter_json` (NULL, or `{"capability"?,
@@ -168,18 +154,17 @@ pub unsafe extern "C" fn aivault_capability_bindings(
     filter_json: *const c_char,
     out: *mut *mut c_char,
 ) -> aivault_status {
-    guard(|| {
-        check_out(out, "out")?;
-        // SAFETY (all blocks): the caller's contract.
-        let vault = unsafe { self::vault(vault) }?;
-        let filter: BindingFilterRequest =
-            match unsafe { optional_text(filter_json, "filter_json") }? {
-                Some(_) => unsafe { json_arg(filter_json, "filter_json") }?,
-                None => BindingFilterRequest::default(),
+    // SAFETY (all blocks): the caller's contract.
+    unsafe {
+        json_call(vault, out, |vault| {
+            let filter: BindingFilterRequest = if filter_json.is_null() {
+                BindingFilterRequest::default()
+            } else {
+                json_arg(filter_json, "filter_json")?
             };
-        let bindings = vault.bindings(&filter.into_filter()?)?;
-        unsafe { put_json(out, &bindings) }
-    })
+            vault.bindings(&filter.into_filter()?)
+        })
+    }
 }
 
 /// Which capability a plain HTTP request goes through (what a drop-in SDK transport asks
@@ -198,15 +183,14 @@ pub unsafe extern "C" fn aivault_capability_route(
     path: *const c_char,
     out: *mut *mut c_char,
 ) -> aivault_status {
-    guard(|| {
-        check_out(out, "out")?;
-        // SAFETY (all blocks): the caller's contract.
-        let vault = unsafe { self::vault(vault) }?;
-        let route = vault.route(
-            unsafe { text(host, "host") }?,
-            unsafe { text(method, "method") }?,
-            unsafe { text(path, "path") }?,
-        )?;
-        unsafe { put_json(out, &route) }
-    })
+    // SAFETY (all blocks): the caller's contract.
+    unsafe {
+        json_call(vault, out, |vault| {
+            vault.route(
+                text(host, "host")?,
+                text(method, "method")?,
+                text(path, "path")?,
+            )
+        })
+    }
 }

@@ -5,7 +5,7 @@ use std::ffi::c_char;
 
 use aivault_core::NewCredential;
 
-use crate::boundary::{aivault_status, check_out, guard, json_arg, put_json, text, vault};
+use crate::boundary::{aivault_status, json_arg, json_call, text};
 use crate::requests::CredentialRequest;
 use crate::vault::aivault_vault;
 
@@ -25,14 +25,13 @@ pub unsafe extern "C" fn aivault_credential_create(
     request_json: *const c_char,
     out: *mut *mut c_char,
 ) -> aivault_status {
-    guard(|| {
-        check_out(out, "out")?;
-        // SAFETY (all blocks): the caller's contract.
-        let vault = unsafe { self::vault(vault) }?;
-        let request: CredentialRequest = unsafe { json_arg(request_json, "request_json") }?;
-        let credential = vault.create_credential(NewCredential::from(request))?;
-        unsafe { put_json(out, &credential) }
-    })
+    // SAFETY (all blocks): the caller's contract.
+    unsafe {
+        json_call(vault, out, |vault| {
+            let request: CredentialRequest = json_arg(request_json, "request_json")?;
+            vault.create_credential(NewCredential::from(request))
+        })
+    }
 }
 
 /// Lists credentials (what is injected, how, towards which hosts; never a value) as a JSON
@@ -45,13 +44,8 @@ pub unsafe extern "C" fn aivault_credential_list(
     vault: *const aivault_vault,
     out: *mut *mut c_char,
 ) -> aivault_status {
-    guard(|| {
-        check_out(out, "out")?;
-        // SAFETY (all blocks): the caller's contract.
-        let vault = unsafe { self::vault(vault) }?;
-        let credentials = vault.list_credentials()?;
-        unsafe { put_json(out, &credentials) }
-    })
+    // SAFETY: the caller's contract.
+    unsafe { json_call(vault, out, |vault| vault.list_credentials()) }
 }
 
 /// Deletes credential `id`; `*out` receives `{"removed", "id", "origin"?}` (`removed` false
@@ -65,11 +59,6 @@ pub unsafe extern "C" fn aivault_credential_delete(
     id: *const c_char,
     out: *mut *mut c_char,
 ) -> aivault_status {
-    guard(|| {
-        check_out(out, "out")?;
-        // SAFETY (all blocks): the caller's contract.
-        let vault = unsafe { self::vault(vault) }?;
-        let deletion = vault.delete_credential(unsafe { text(id, "id") }?)?;
-        unsafe { put_json(out, &deletion) }
-    })
+    // SAFETY (all blocks): the caller's contract.
+    unsafe { json_call(vault, out, |vault| vault.delete_credential(text(id, "id")?)) }
 }

@@ -8,19 +8,17 @@ use aivault_core::{
 };
 use serde::Deserialize;
 
-/// A scope as three optional fields (`scope` defaults to the most specific one given).
+/// A scope as three optional fields; without `scope`, the context of the ids given (none:
+/// global; a workspace id: that workspace; both: that group), as the core reads a context.
 pub(crate) fn scope(
     kind: Option<&str>,
     workspace_id: Option<&str>,
     group_id: Option<&str>,
 ) -> Result<Scope> {
-    let kind = match kind {
-        Some(kind) => ScopeKind::parse(kind)?,
-        None if group_id.is_some() => ScopeKind::Group,
-        None if workspace_id.is_some() => ScopeKind::Workspace,
-        None => ScopeKind::Global,
-    };
-    Scope::from_parts(kind, workspace_id, group_id)
+    match kind {
+        Some(kind) => Scope::from_parts(ScopeKind::parse(kind)?, workspace_id, group_id),
+        None => Scope::from_context(workspace_id, group_id),
+    }
 }
 
 /// `aivault_credential_create`.

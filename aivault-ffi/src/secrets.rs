@@ -5,19 +5,37 @@
 use std::ffi::c_char;
 
 use aivault_core::{
-    Error, ErrorKind, GroupRef, NewSecret, ScopeKind, SecretFilter, SecretUpdate, SecretValue,
+    Error, ErrorKind, GroupRef, NewSecret, Scope, ScopeKind, SecretFilter, SecretUpdate,
+    SecretValue,
 };
 use serde::Deserialize;
 
-use crate::boundary::{
-    aivault_status, bytes, check_out, guard, optional_text, put_json, text, vault,
-};
+use crate::boundary::{aivault_status, bytes, json_arg, json_call, optional_text, text};
 use crate::requests::scope;
 use crate::vault::aivault_vault;
 
 /// A value from C bytes (UTF-8 not required; never copied anywhere but the zeroizing buffer).
 fn value(bytes: &[u8]) -> SecretValue {
     SecretValue::new(bytes.to_vec())
+}
+
+/// The scope of three optional C strings (see [`scope`]).
+///
+/// # Safety
+/// Each pointer is NULL or a NUL-terminated string.
+unsafe fn scope_args(
+    kind: *const c_char,
+    workspace_id: *const c_char,
+    group_id: *const c_char,
+) -> Result<Scope, Error> {
+    // SAFETY (all blocks): the caller's contract.
+    unsafe {
+        scope(
+            optional_text(kind, "scope")?,
+            optional_text(workspace_id, "workspace_id")?,
+            optional_text(group_id, "group_id")?,
+        )
+    }
 }
 
 /// Creates a secret named `name` holding the `value_len` bytes at `value`, in the scope given by
@@ -43,32 +61,27 @@ pub unsafe extern "C" fn aivault_secret_create(
     aliases_json: *const c_char,
     out: *mut *mut c_char,
 ) -> aivault_status {
-    guard(|| {
-        check_out(out, "out")?;
-        // SAFETY (all blocks): the caller's contract above.
-        let vault = unsafe { self::vault(vault) }?;
-        let aliases: Vec<String> = match unsafe { optional_text(aliases_json, "aliases_json") }? {
-            Some(json) => serde_json::from_str(json).map_err(|_| {
-                Error::new(
-                    ErrorKind::InvalidInput,
-                    "aliases_json must be a JSON array of strings",
-                )
-            })?,
-            None => Vec::new(),
-        };
-        let secret = NewSecret {
-            name: unsafe { text(name, "name") }?.to_string(),
-            value: self::value(unsafe { bytes(value, value_len, "value") }?),
-            scope: self::scope(
-                unsafe { optional_text(scope, "scope") }?,
-                unsafe { optional_text(workspace_id, "workspace_id") }?,
-                unsafe { optional_text(group_id, "group_id") }?,
-            )?,
-            aliases,
-        };
-        let outcome = vault.create_secret(secret)?;
-        unsafe { put_json(out, &outcome.secret) }
-    })
+    // SAFETY (all blocks): the caller's contract above.
+    unsafe {
+        json_call(vault, out, |vault| {
+            let aliases: Vec<String> = match optional_text(aliases_json, "aliases_json")? {
+                Some(json) => serde_json::from_str(json).map_err(|_| {
+                    Error::new(
+                        ErrorKind::InvalidInput,
+                        "aliases_json must be a JSON array of strings",
+                    )
+                })?,
+                None => Vec::new(),
+            };
+            let secret = NewSecret {
+                name: text(name, "name")?.to_string(),
+                value: self::value(bytes(value, value_len, "value")?),
+                scope: scope_args(scope, workspace_id, group_id)?,
+                aliases,
+            };
+            vault.create_secret(secret).map(|outcome| outcome.secret)
+        })
+    }
 }
 
 /// Lists secret metadata (never values) as a JSON array, filtered by `scope`, `workspace_id`
@@ -84,22 +97,20 @@ pub unsafe extern "C" fn aivault_secret_list(
     group_id: *const c_char,
     out: *mut *mut c_char,
 ) -> aivault_status {
-    guard(|| {
-        check_out(out, "out")?;
-        // SAFETY (all blocks): the caller's contract.
-        let vault = unsafe { self::vault(vault) }?;
-        let filter = SecretFilter {
-            kind: unsafe { optional_text(scope, "scope") }?
-                .map(ScopeKind::parse)
-                .transpose()?,
-            workspace_id: unsafe { optional_text(workspace_id, "workspace_id") }?
-                .map(str::to_string),
-            group_id: unsafe { optional_text(group_id, "group_id") }?.map(str::to_string),
-        };
-        filter.check()?;
-        let secrets = vault.list_secrets(&filter)?;
-        unsafe { put_json(out, &secrets) }
-    })
+    // SAFETY (all blocks): the caller's contract.
+    unsafe {
+        json_call(vault, out, |vault| {
+            let filter = SecretFilter {
+                kind: optional_text(scope, "scope")?
+                    .map(ScopeKind::parse)
+                    .transpose()?,
+                workspace_id: optional_text(workspace_id, "workspace_id")?.map(str::to_string),
+                group_id: optional_text(group_id, "group_id")?.map(str::to_string),
+            };
+            filter.check()?;
+            vault.list_secrets(&filter)
+        })
+    }
 }
 
 /// `aivault_secret_update`'s JSON: a new name and/or the full alias list.
@@ -122,21 +133,19 @@ pub unsafe extern "C" fn aivault_secret_update(
     update_json: *const c_char,
     out: *mut *mut c_char,
 ) -> aivault_status {
-    guard(|| {
-        check_out(out, "out")?;
-        // SAFETY (all blocks): the caller's contract.
-        let vault = unsafe { self::vault(vault) }?;
-        let update: UpdateRequest =
-            unsafe { crate::boundary::json_arg(update_json, "update_json") }?;
-        let meta = vault.update_secret(
-            unsafe { text(id, "id") }?,
-            SecretUpdate {
-                name: update.name,
-                aliases: update.aliases,
-            },
-        )?;
-        unsafe { put_json(out, &meta) }
-    })
+    // SAFETY (all blocks): the caller's contract.
+    unsafe {
+        json_call(vault, out, |vault| {
+            let update: UpdateRequest = json_arg(update_json, "update_json")?;
+            vault.update_secret(
+                text(id, "id")?,
+                SecretUpdate {
+                    name: update.name,
+                    aliases: update.aliases,
+                },
+            )
+        })
+    }
 }
 
 /// Gives secret `id` a new value (`value_len` bytes at `value`); its credentials use it from
@@ -152,16 +161,15 @@ pub unsafe extern "C" fn aivault_secret_rotate(
     value_len: usize,
     out: *mut *mut c_char,
 ) -> aivault_status {
-    guard(|| {
-        check_out(out, "out")?;
-        // SAFETY (all blocks): the caller's contract.
-        let vault = unsafe { self::vault(vault) }?;
-        let outcome = vault.rotate_secret(
-            unsafe { text(id, "id") }?,
-            self::value(unsafe { bytes(value, value_len, "value") }?),
-        )?;
-        unsafe { put_json(out, &outcome.secret) }
-    })
+    // SAFETY (all blocks): the caller's contract.
+    unsafe {
+        json_call(vault, out, |vault| {
+            let value = self::value(bytes(value, value_len, "value")?);
+            vault
+                .rotate_secret(text(id, "id")?, value)
+                .map(|outcome| outcome.secret)
+        })
+    }
 }
 
 /// Deletes secret `id` (with the credentials and bindings that use it). `*out` receives
@@ -175,18 +183,17 @@ pub unsafe extern "C" fn aivault_secret_delete(
     id: *const c_char,
     out: *mut *mut c_char,
 ) -> aivault_status {
-    guard(|| {
-        check_out(out, "out")?;
-        // SAFETY (all blocks): the caller's contract.
-        let vault = unsafe { self::vault(vault) }?;
-        let outcome = vault.delete_secret(unsafe { text(id, "id") }?)?;
-        let report = serde_json::json!({
-            "secret": outcome.secret,
-            "removedCredentials": outcome.removed_credentials,
-            "removedBindings": outcome.removed_bindings,
-        });
-        unsafe { put_json(out, &report) }
-    })
+    // SAFETY (all blocks): the caller's contract.
+    unsafe {
+        json_call(vault, out, |vault| {
+            let outcome = vault.delete_secret(text(id, "id")?)?;
+            Ok(serde_json::json!({
+                "secret": outcome.secret,
+                "removedCredentials": outcome.removed_credentials,
+                "removedBindings": outcome.removed_bindings,
+            }))
+        })
+    }
 }
 
 /// Attaches (`attach` true) or detaches a global secret to/from a group.
@@ -201,21 +208,21 @@ unsafe fn group_change(
     out: *mut *mut c_char,
     attach: bool,
 ) -> aivault_status {
-    guard(|| {
-        check_out(out, "out")?;
-        // SAFETY (all blocks): the caller's contract.
-        let vault = unsafe { self::vault(vault) }?;
-        let id = unsafe { text(id, "id") }?;
-        let group = GroupRef::new(unsafe { text(workspace_id, "workspace_id") }?, unsafe {
-            text(group_id, "group_id")
-        }?)?;
-        let meta = if attach {
-            vault.attach_group(id, &group)?
-        } else {
-            vault.detach_group(id, &group)?
-        };
-        unsafe { put_json(out, &meta) }
-    })
+    // SAFETY (all blocks): the caller's contract.
+    unsafe {
+        json_call(vault, out, |vault| {
+            let id = text(id, "id")?;
+            let group = GroupRef::new(
+                text(workspace_id, "workspace_id")?,
+                text(group_id, "group_id")?,
+            )?;
+            if attach {
+                vault.attach_group(id, &group)
+            } else {
+                vault.detach_group(id, &group)
+            }
+        })
+    }
 }
 
 /// Makes global secret `id` visible to group `group_id` of workspace `workspace_id`. `*out`
@@ -266,28 +273,23 @@ pub unsafe extern "C" fn aivault_secret_import(
     group_id: *const c_char,
     out: *mut *mut c_char,
 ) -> aivault_status {
-    guard(|| {
-        check_out(out, "out")?;
-        // SAFETY (all blocks): the caller's contract.
-        let vault = unsafe { self::vault(vault) }?;
-        // Parsed without serde's messages: they may quote a value.
-        let entries: std::collections::BTreeMap<String, String> =
-            serde_json::from_str(unsafe { text(entries_json, "entries_json") }?).map_err(|_| {
-                Error::new(
-                    ErrorKind::InvalidInput,
-                    "entries_json must be a JSON object of \"NAME\": \"value\" strings",
-                )
-            })?;
-        let scope = self::scope(
-            unsafe { optional_text(scope, "scope") }?,
-            unsafe { optional_text(workspace_id, "workspace_id") }?,
-            unsafe { optional_text(group_id, "group_id") }?,
-        )?;
-        let entries = entries
-            .into_iter()
-            .map(|(name, value)| (name, SecretValue::from(value)))
-            .collect();
-        let report = vault.import_secrets(entries, &scope)?;
-        unsafe { put_json(out, &report) }
-    })
+    // SAFETY (all blocks): the caller's contract.
+    unsafe {
+        json_call(vault, out, |vault| {
+            // Parsed without serde's messages: they may quote a value.
+            let entries: std::collections::BTreeMap<String, String> =
+                serde_json::from_str(text(entries_json, "entries_json")?).map_err(|_| {
+                    Error::new(
+                        ErrorKind::InvalidInput,
+                        "entries_json must be a JSON object of \"NAME\": \"value\" strings",
+                    )
+                })?;
+            let scope = scope_args(scope, workspace_id, group_id)?;
+            let entries = entries
+                .into_iter()
+                .map(|(name, value)| (name, SecretValue::from(value)))
+                .collect();
+            vault.import_secrets(entries, &scope)
+        })
+    }
 }

@@ -6,7 +6,7 @@ use std::ffi::c_char;
 use aivault_core::config::ENV_KEY_FILE;
 use aivault_core::{Config, Error, ErrorKind, Vault};
 
-use crate::boundary::{aivault_status, check_out, guard, optional_text, put, put_json, vault};
+use crate::boundary::{aivault_status, check_out, guard, json_call, optional_text, put};
 
 /// An open vault. Opaque to C. Thread-safe: functions may be called on one handle from any
 /// number of threads at once (the core serializes what must be serialized).
@@ -93,12 +93,6 @@ pub unsafe extern "C" fn aivault_vault_status(
     vault: *const aivault_vault,
     out: *mut *mut c_char,
 ) -> aivault_status {
-    guard(|| {
-        check_out(out, "out")?;
-        // SAFETY: forwarded contract.
-        let vault = unsafe { self::vault(vault) }?;
-        let status = Vault::status(vault.config().clone())?;
-        // SAFETY: forwarded contract.
-        unsafe { put_json(out, &status) }
-    })
+    // SAFETY: the caller's contract.
+    unsafe { json_call(vault, out, |vault| Vault::status(vault.config().clone())) }
 }
