@@ -6,8 +6,8 @@ mod common;
 use aivault_testkit::{Pki, Upstream, echo_handler};
 use common::{Env, canary};
 
-#[test]
-fn refused_envelopes_send_nothing_upstream() {
+/// A vault whose runs route api.openai.com to a loopback HTTPS server that echoes requests.
+fn openai_env() -> (Env, Upstream) {
     let pki = Pki::new(&["api.openai.com"]);
     let upstream = Upstream::https(&pki, echo_handler());
     let mut env = Env::new();
@@ -17,6 +17,12 @@ fn refused_envelopes_send_nothing_upstream() {
         &format!("api.openai.com=127.0.0.1:{}", upstream.port()),
     );
     env.set("AIVAULT_DEV_CA_CERT", ca.to_str().expect("utf8"));
+    (env, upstream)
+}
+
+#[test]
+fn refused_envelopes_send_nothing_upstream() {
+    let (env, upstream) = openai_env();
     let key = canary("openai");
     env.run(&[
         "secrets",
@@ -90,15 +96,7 @@ fn refused_envelopes_send_nothing_upstream() {
 /// credential outside the caller's context fails as the flag does.
 #[test]
 fn envelope_credential_selects_exactly_as_the_flag() {
-    let pki = Pki::new(&["api.openai.com"]);
-    let upstream = Upstream::https(&pki, echo_handler());
-    let mut env = Env::new();
-    let ca = pki.write_ca(env.root.path());
-    env.set(
-        "AIVAULT_DEV_RESOLVE",
-        &format!("api.openai.com=127.0.0.1:{}", upstream.port()),
-    );
-    env.set("AIVAULT_DEV_CA_CERT", ca.to_str().expect("utf8"));
+    let (env, upstream) = openai_env();
     let default_key = canary("default");
     let work_key = canary("work");
     let team_key = canary("team");
@@ -205,15 +203,7 @@ fn envelope_credential_selects_exactly_as_the_flag() {
 /// refused with `policy_violation` (exit 7) and nothing is sent; neither output holds the key.
 #[test]
 fn caller_files_never_read_the_vaults_own_files() {
-    let pki = Pki::new(&["api.openai.com"]);
-    let upstream = Upstream::https(&pki, echo_handler());
-    let mut env = Env::new();
-    let ca = pki.write_ca(env.root.path());
-    env.set(
-        "AIVAULT_DEV_RESOLVE",
-        &format!("api.openai.com=127.0.0.1:{}", upstream.port()),
-    );
-    env.set("AIVAULT_DEV_CA_CERT", ca.to_str().expect("utf8"));
+    let (env, upstream) = openai_env();
     env.create("OPENAI_API_KEY", &canary("openai"), &[]);
     let key_file = env.dir.join("kek.key");
     let key_text = std::fs::read_to_string(&key_file).expect("key file");
