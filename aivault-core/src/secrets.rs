@@ -48,8 +48,10 @@ pub struct SecretOutcome {
     pub provisioning: Option<Provisioning>,
 }
 
-/// The result of deleting a secret.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The result of deleting a secret (its JSON: `{"secret", "removedCredentials",
+/// "removedBindings"}`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct DeleteOutcome {
     /// The deleted secret's metadata.
     pub secret: SecretMeta,

@@ -184,16 +184,7 @@ pub unsafe extern "C" fn aivault_secret_delete(
     out: *mut *mut c_char,
 ) -> aivault_status {
     // SAFETY (all blocks): the caller's contract.
-    unsafe {
-        json_call(vault, out, |vault| {
-            let outcome = vault.delete_secret(text(id, "id")?)?;
-            Ok(serde_json::json!({
-                "secret": outcome.secret,
-                "removedCredentials": outcome.removed_credentials,
-                "removedBindings": outcome.removed_bindings,
-            }))
-        })
-    }
+    unsafe { json_call(vault, out, |vault| vault.delete_secret(text(id, "id")?)) }
 }
 
 /// Attaches (`attach` true) or detaches a global secret to/from a group.

@@ -10,7 +10,9 @@ use aivault_ffi::boundary::{aivault_last_error, aivault_status, aivault_string_f
 use aivault_ffi::capabilities::{aivault_capability_route, aivault_capability_set_policy};
 use aivault_ffi::credentials::aivault_credential_delete;
 use aivault_ffi::invoke::aivault_invoke;
-use aivault_ffi::secrets::{aivault_secret_create, aivault_secret_list, aivault_secret_rotate};
+use aivault_ffi::secrets::{
+    aivault_secret_create, aivault_secret_delete, aivault_secret_list, aivault_secret_rotate,
+};
 use aivault_ffi::vault::{aivault_vault, aivault_vault_free, aivault_vault_open};
 
 struct Handle(*mut aivault_vault);
@@ -198,6 +200,18 @@ fn each_failure_has_its_status_and_message_and_values_never_come_out() {
         listed.contains("OPENAI_API_KEY") && !listed.contains(&value),
         "{listed}"
     );
+
+    // Deleting reports the secret and what went with it (its auto-provisioned credential).
+    let id: serde_json::Value = serde_json::from_str(&listed).expect("json");
+    let id = CString::new(id[0]["secretId"].as_str().expect("secretId")).expect("id");
+    // SAFETY: valid pointers.
+    let status = unsafe { aivault_secret_delete(vault.0, id.as_ptr(), &mut out) };
+    assert_eq!(status, aivault_status::AIVAULT_OK, "{}", last_error());
+    let deleted: serde_json::Value = serde_json::from_str(&take(out)).expect("json");
+    assert_eq!(deleted["secret"]["name"], "OPENAI_API_KEY");
+    assert_eq!(deleted["removedCredentials"], serde_json::json!(["openai"]));
+    assert_eq!(deleted["removedBindings"], 0);
+    assert!(!deleted.to_string().contains(&value));
     // SAFETY: a live handle, freed once.
     unsafe { aivault_vault_free(vault.0) };
 }
