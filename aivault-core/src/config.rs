@@ -165,6 +165,40 @@ impl Config {
         })
     }
 
+    /// The configuration a language binding (C, Python, Node) opens: with `dir`, as
+    /// `AIVAULT_DIR=dir` (the key file beside the database unless `AIVAULT_KEY_FILE` names it);
+    /// without, the default vault, as [`Config::from_env`]. Key variables (`AIVAULT_KEY`,
+    /// `AIVAULT_PASSPHRASE`) and the runtime directory still come from the environment. The
+    /// test-only routing and stall hooks are cleared: no binding can ever reach them.
+    ///
+    /// # Errors
+    /// As [`Config::from_env`]; `io` when `dir` cannot be made absolute.
+    pub fn for_binding(dir: Option<&Path>) -> Result<Config> {
+        let config = Config::from_env()?;
+        let config = match dir {
+            Some(dir) => {
+                let dir = absolute(dir)?;
+                let default_key_file = if std::env::var_os(ENV_KEY_FILE).is_some() {
+                    config.default_key_file.clone()
+                } else {
+                    dir.join("kek.key")
+                };
+                Config {
+                    default_key_file,
+                    dir,
+                    ..config
+                }
+            }
+            None => config,
+        };
+        Ok(Config {
+            dev_stall: None,
+            dev_routes: DevRoutes::default(),
+            dev_ca_cert: None,
+            ..config
+        })
+    }
+
     /// Path of the database file.
     pub fn db_path(&self) -> PathBuf {
         self.dir.join("vault.db")

@@ -6,8 +6,8 @@ use std::ffi::c_char;
 use aivault_core::AuditQuery;
 
 use crate::boundary::{aivault_status, json_arg, json_call};
-use crate::requests::AuditQueryRequest;
 use crate::vault::aivault_vault;
+use aivault_core::requests::AuditQueryRequest;
 
 /// Audit events, newest first, as a JSON array; `query_json` is NULL or `{"limit"?,
 /// "beforeTsMs"?, "kind"?, "secretId"?}`. Events name ids and kinds, never values.

@@ -6,8 +6,10 @@ use std::ffi::c_char;
 use aivault_core::{NewCapability, PolicyUpdate};
 
 use crate::boundary::{aivault_status, json_arg, json_call, text};
-use crate::requests::{BindingFilterRequest, BindingRequest, CapabilityRequest, PolicyRequest};
 use crate::vault::aivault_vault;
+use aivault_core::requests::{
+    BindingFilterRequest, BindingRequest, CapabilityRequest, PolicyRequest,
+};
 
 /// Lists capabilities as JSON: `{"capabilities": [ready...], "registryCapabilities":
 /// [available...], "policies": [...]}`.

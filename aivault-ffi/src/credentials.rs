@@ -6,8 +6,8 @@ use std::ffi::c_char;
 use aivault_core::NewCredential;
 
 use crate::boundary::{aivault_status, json_arg, json_call, text};
-use crate::requests::CredentialRequest;
 use crate::vault::aivault_vault;
+use aivault_core::requests::CredentialRequest;
 
 /// Creates a credential from `request_json`, the options of `aivault credential create` in
 /// camelCase: `{"id", "provider", "secretRefs": [...], "auth"?: {"kind", "headerName",

@@ -7,8 +7,8 @@ use std::ffi::{CString, c_char};
 use aivault_core::{Error, ErrorKind};
 
 use crate::boundary::{aivault_status, bytes, check_out, guard, json_arg, put, vault};
-use crate::requests::InvokeRequest;
 use crate::vault::aivault_vault;
+use aivault_core::requests::InvokeRequest;
 
 /// A complete upstream response, redacted. Opaque to C; read it with the `aivault_response_*`
 /// functions and release it with [`aivault_response_free`]. Immutable, so it may be read from

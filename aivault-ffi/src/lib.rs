@@ -22,6 +22,5 @@ pub mod boundary;
 pub mod capabilities;
 pub mod credentials;
 pub mod invoke;
-mod requests;
 pub mod secrets;
 pub mod vault;

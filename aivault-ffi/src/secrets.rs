@@ -11,8 +11,8 @@ use aivault_core::{
 use serde::Deserialize;
 
 use crate::boundary::{aivault_status, bytes, json_arg, json_call, optional_text, text};
-use crate::requests::scope;
 use crate::vault::aivault_vault;
+use aivault_core::requests::scope;
 
 /// A value from C bytes (UTF-8 not required; never copied anywhere but the zeroizing buffer).
 fn value(bytes: &[u8]) -> SecretValue {

@@ -3,8 +3,7 @@
 
 use std::ffi::c_char;
 
-use aivault_core::config::ENV_KEY_FILE;
-use aivault_core::{Config, Error, ErrorKind, Vault};
+use aivault_core::{Config, Vault};
 
 use crate::boundary::{aivault_status, check_out, guard, json_call, optional_text, put};
 
@@ -29,35 +28,8 @@ pub unsafe extern "C" fn aivault_vault_open(
     guard(|| {
         check_out(out, "out")?;
         // SAFETY: forwarded contract.
-        let config = match unsafe { optional_text(dir, "dir") }? {
-            // As `AIVAULT_DIR=dir`: the key file beside the database unless
-            // `AIVAULT_KEY_FILE` names it; variables (AIVAULT_KEY, AIVAULT_PASSPHRASE, the
-            // runtime directory) still come from the environment.
-            Some(dir) => {
-                let dir = std::path::absolute(dir)
-                    .map_err(|e| Error::new(ErrorKind::Io, format!("cannot resolve {dir}: {e}")))?;
-                let config = Config::from_env()?;
-                let default_key_file = if std::env::var_os(ENV_KEY_FILE).is_some() {
-                    config.default_key_file.clone()
-                } else {
-                    dir.join("kek.key")
-                };
-                Config {
-                    default_key_file,
-                    dir,
-                    ..config
-                }
-            }
-            None => Config::from_env()?,
-        };
-        // The test-only routing and stall hooks are never reachable through a binding (a
-        // debug build reads them from the environment; release builds refuse them).
-        let config = Config {
-            dev_stall: None,
-            dev_routes: Default::default(),
-            dev_ca_cert: None,
-            ..config
-        };
+        let dir = unsafe { optional_text(dir, "dir") }?;
+        let config = Config::for_binding(dir.map(std::path::Path::new))?;
         let handle = Box::new(aivault_vault {
             vault: Vault::open(config)?,
         });

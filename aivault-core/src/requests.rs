@@ -1,8 +1,9 @@
-//! The JSON arguments of the C functions that take structured input, in the CLI's JSON
-//! spelling (camelCase), translated into the core's types. Unknown fields are refused, so a
-//! misspelt option is an error, never silently ignored.
+//! The structured arguments every language binding takes (C as JSON text, Node as objects,
+//! Python as keyword arguments), in the CLI's JSON spelling (camelCase), translated into the
+//! core's types here, once, so the bindings agree. Unknown fields are refused, so a misspelt
+//! option is an error, never silently ignored.
 
-use aivault_core::{
+use crate::{
     AuditQuery, AuthOptions, BindingFilter, Invocation, NetworkOptions, NewBinding, NewCapability,
     NewCredential, PolicyUpdate, RequestBody, Result, Scope, ScopeKind,
 };
@@ -10,7 +11,7 @@ use serde::Deserialize;
 
 /// A scope as three optional fields; without `scope`, the context of the ids given (none:
 /// global; a workspace id: that workspace; both: that group), as the core reads a context.
-pub(crate) fn scope(
+pub fn scope(
     kind: Option<&str>,
     workspace_id: Option<&str>,
     group_id: Option<&str>,
@@ -21,10 +22,10 @@ pub(crate) fn scope(
     }
 }
 
-/// `aivault_credential_create`.
+/// `credentials.create`: a credential, with its auth options as `credential create` flags.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub(crate) struct CredentialRequest {
+pub struct CredentialRequest {
     id: String,
     provider: String,
     secret_refs: Vec<String>,
@@ -41,7 +42,7 @@ pub(crate) struct CredentialRequest {
 /// The auth options of a credential, as `credential create` flags.
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct AuthRequest {
+pub struct AuthRequest {
     kind: Option<String>,
     header_name: Option<String>,
     value_template: Option<String>,
@@ -94,10 +95,10 @@ impl From<CredentialRequest> for NewCredential {
     }
 }
 
-/// `aivault_capability_create`.
+/// `capabilities.create`: a custom capability.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub(crate) struct CapabilityRequest {
+pub struct CapabilityRequest {
     id: String,
     provider: Option<String>,
     credential: Option<String>,
@@ -120,10 +121,10 @@ impl From<CapabilityRequest> for NewCapability {
     }
 }
 
-/// `aivault_capability_set_policy`.
+/// `capabilities.setPolicy`: the policy fields to change (absent ones are kept).
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub(crate) struct PolicyRequest {
+pub struct PolicyRequest {
     rate_limit_per_minute: Option<u32>,
     max_request_body_bytes: Option<u64>,
     max_response_body_bytes: Option<u64>,
@@ -141,21 +142,24 @@ impl From<PolicyRequest> for PolicyUpdate {
     }
 }
 
-/// `aivault_capability_bind` and `aivault_capability_unbind` (which ignores `secretRef`).
+/// `capabilities.bind` and `capabilities.unbind` (which ignores `secretRef`).
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub(crate) struct BindingRequest {
-    pub(crate) capability: String,
-    pub(crate) secret_ref: Option<String>,
+pub struct BindingRequest {
+    /// The capability id.
+    pub capability: String,
+    /// The secret the binding points at (`vault:secret:<id>`).
+    pub secret_ref: Option<String>,
     scope: Option<String>,
     workspace_id: Option<String>,
     group_id: Option<String>,
-    pub(crate) consumer: Option<String>,
+    /// The consumer the binding is for, if any.
+    pub consumer: Option<String>,
 }
 
 impl BindingRequest {
     /// The scope the binding applies to.
-    pub(crate) fn scope(&self) -> Result<Scope> {
+    pub fn scope(&self) -> Result<Scope> {
         scope(
             self.scope.as_deref(),
             self.workspace_id.as_deref(),
@@ -164,11 +168,11 @@ impl BindingRequest {
     }
 
     /// As a new binding (`secretRef` required).
-    pub(crate) fn into_new(self) -> Result<NewBinding> {
+    pub fn into_new(self) -> Result<NewBinding> {
         let scope = self.scope()?;
         let secret_ref = self.secret_ref.ok_or_else(|| {
-            aivault_core::Error::new(
-                aivault_core::ErrorKind::InvalidInput,
+            crate::Error::new(
+                crate::ErrorKind::InvalidInput,
                 "a binding needs secretRef (vault:secret:<id>)",
             )
         })?;
@@ -181,10 +185,10 @@ impl BindingRequest {
     }
 }
 
-/// `aivault_capability_bindings` filter.
+/// `capabilities.bindings`: the filter.
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub(crate) struct BindingFilterRequest {
+pub struct BindingFilterRequest {
     capability: Option<String>,
     scope: Option<String>,
     workspace_id: Option<String>,
@@ -193,7 +197,8 @@ pub(crate) struct BindingFilterRequest {
 }
 
 impl BindingFilterRequest {
-    pub(crate) fn into_filter(self) -> Result<BindingFilter> {
+    /// As the core's filter (an unknown `scope` kind is `invalid_input`).
+    pub fn into_filter(self) -> Result<BindingFilter> {
         Ok(BindingFilter {
             capability: self.capability,
             kind: self.scope.as_deref().map(ScopeKind::parse).transpose()?,
@@ -204,10 +209,10 @@ impl BindingFilterRequest {
     }
 }
 
-/// `aivault_audit_query`.
+/// `audit.query`: which events, newest first.
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub(crate) struct AuditQueryRequest {
+pub struct AuditQueryRequest {
     limit: Option<u64>,
     before_ts_ms: Option<i64>,
     kind: Option<String>,
@@ -225,10 +230,10 @@ impl From<AuditQueryRequest> for AuditQuery {
     }
 }
 
-/// `aivault_invoke`: everything of a call but its body.
+/// `invoke`: everything of a call but its body.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub(crate) struct InvokeRequest {
+pub struct InvokeRequest {
     capability: String,
     method: Option<String>,
     path: Option<String>,
@@ -244,23 +249,27 @@ pub(crate) struct InvokeRequest {
 /// Request headers: an object of strings, or a list of `{"name", "value"}` (for repeats).
 #[derive(Debug, Default, Deserialize)]
 #[serde(untagged)]
-enum Headers {
+pub enum Headers {
+    /// No headers.
     #[default]
     None,
+    /// `{"name": "value"}`.
     Map(std::collections::BTreeMap<String, String>),
+    /// `[{"name", "value"}]`, for repeated names.
     List(Vec<HeaderPair>),
 }
 
+/// One request header.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct HeaderPair {
+pub struct HeaderPair {
     name: String,
     value: String,
 }
 
 impl InvokeRequest {
     /// The core's invocation, with `body` as its body.
-    pub(crate) fn into_invocation(self, body: Vec<u8>) -> Invocation {
+    pub fn into_invocation(self, body: Vec<u8>) -> Invocation {
         let headers = match self.headers {
             Headers::None => Vec::new(),
             Headers::Map(map) => map.into_iter().collect(),
