@@ -34,7 +34,7 @@ Exit codes:
   6 decrypt_failed     7 policy_violation   8 capability_not_found
   9 credential_not_found                    10 credential_ambiguous
   11 rate_limited      12 upstream_error    13 io
-  14 integrity_failed";
+  14 integrity_failed  15 unauthorized";
 
 /// Top-level commands.
 #[derive(Debug, Subcommand)]

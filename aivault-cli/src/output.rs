@@ -23,6 +23,7 @@ pub fn exit_code(kind: ErrorKind) -> u8 {
         ErrorKind::UpstreamError => 12,
         ErrorKind::Io => 13,
         ErrorKind::IntegrityFailed => 14,
+        ErrorKind::Unauthorized => 15,
         _ => 1,
     }
 }

@@ -37,6 +37,9 @@ pub enum ErrorKind {
     Internal,
     /// A tamper-evident structure (the audit chain) failed verification.
     IntegrityFailed,
+    /// A caller token is missing, unknown, expired or revoked, or the call lies outside what
+    /// the token grants (capability or context).
+    Unauthorized,
 }
 
 impl ErrorKind {
@@ -57,11 +60,12 @@ impl ErrorKind {
             ErrorKind::Io => "io",
             ErrorKind::Internal => "internal",
             ErrorKind::IntegrityFailed => "integrity_failed",
+            ErrorKind::Unauthorized => "unauthorized",
         }
     }
 
     /// Every kind, in declaration order (for mapping tables and their tests).
-    pub const ALL: [ErrorKind; 14] = [
+    pub const ALL: [ErrorKind; 15] = [
         ErrorKind::InvalidInput,
         ErrorKind::NotFound,
         ErrorKind::AlreadyExists,
@@ -76,6 +80,7 @@ impl ErrorKind {
         ErrorKind::Io,
         ErrorKind::Internal,
         ErrorKind::IntegrityFailed,
+        ErrorKind::Unauthorized,
     ];
 }
 

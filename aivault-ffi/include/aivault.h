@@ -47,6 +47,8 @@ typedef enum {
   AIVAULT_IO = 13,
   // Stored state failed an integrity check.
   AIVAULT_INTEGRITY_FAILED = 14,
+  // A caller token is missing, unknown, expired or revoked, or the call lies outside it.
+  AIVAULT_UNAUTHORIZED = 15,
 } aivault_status;
 
 // A complete upstream response, redacted. Opaque to C; read it with the `aivault_response_*`

@@ -47,6 +47,8 @@ pub enum aivault_status {
     AIVAULT_IO = 13,
     /// Stored state failed an integrity check.
     AIVAULT_INTEGRITY_FAILED = 14,
+    /// A caller token is missing, unknown, expired or revoked, or the call lies outside it.
+    AIVAULT_UNAUTHORIZED = 15,
 }
 
 impl aivault_status {
@@ -65,6 +67,7 @@ impl aivault_status {
             ErrorKind::UpstreamError => aivault_status::AIVAULT_UPSTREAM_ERROR,
             ErrorKind::Io => aivault_status::AIVAULT_IO,
             ErrorKind::IntegrityFailed => aivault_status::AIVAULT_INTEGRITY_FAILED,
+            ErrorKind::Unauthorized => aivault_status::AIVAULT_UNAUTHORIZED,
             _ => aivault_status::AIVAULT_INTERNAL,
         }
     }
@@ -112,6 +115,7 @@ pub extern "C" fn aivault_status_name(status: i32) -> *const c_char {
         12 => c"upstream_error",
         13 => c"io",
         14 => c"integrity_failed",
+        15 => c"unauthorized",
         _ => c"unknown",
     };
     name.as_ptr()
@@ -276,4 +280,22 @@ pub(crate) unsafe fn json_arg<T: serde::de::DeserializeOwned>(
     // SAFETY: forwarded contract.
     let text = unsafe { text(ptr, name) }?;
     serde_json::from_str(text).map_err(|e| invalid(format!("argument '{name}': {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every error kind has its own status, whose name is the kind's stable name.
+    #[test]
+    fn every_kind_maps_to_its_own_named_status() {
+        let mut seen = std::collections::BTreeSet::new();
+        for kind in ErrorKind::ALL {
+            let status = aivault_status::of(kind) as i32;
+            assert!(seen.insert(status), "{kind} shares status {status}");
+            // SAFETY: static storage, NUL-terminated.
+            let name = unsafe { std::ffi::CStr::from_ptr(aivault_status_name(status)) };
+            assert_eq!(name.to_str().ok(), Some(kind.as_str()));
+        }
+    }
 }
