@@ -92,6 +92,11 @@ pub enum Command {
     #[command(subcommand)]
     Capability(CapabilityCommand),
 
+    /// Manage caller tokens: what an agent holds instead of the key (capabilities and one
+    /// context; only a hash is stored).
+    #[command(subcommand)]
+    Token(TokenCommand),
+
     /// Import a vault of the original aivault tool (secrets, credentials, capabilities,
     /// policies, bindings) in one transaction; the source is only read.
     #[command(after_help = MIGRATE_HELP)]
@@ -425,6 +430,48 @@ pub struct GroupArgs {
     /// Group id.
     #[arg(long, value_name = "ID")]
     pub group_id: String,
+}
+
+/// `aivault token ...`.
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a caller token; prints it once on stdout (only its hash is stored).
+    #[command(
+        after_help = "The token may list, describe and invoke the capabilities it names (ids or globs such as 'openai/*'), always in the context it names; it can never create, change or delete anything, nor read the audit log.\n\nExamples:\n  aivault token create --name research-agent --capability openai/chat-completions --ttl 7d\n  aivault token create --name team-bot --capability 'github/*' --workspace-id acme --group-id ops --consumer bot"
+    )]
+    Create(TokenCreateArgs),
+    /// List tokens (names, grants, expiry, state; never a token).
+    #[command(after_help = "Examples:\n  aivault token list\n  aivault token list -v")]
+    List,
+    /// Revoke a token: every call with it fails `unauthorized` from then on.
+    #[command(after_help = "Example:\n  aivault token revoke research-agent")]
+    Revoke {
+        /// The token's name or id (`tok_...`).
+        name_or_id: String,
+    },
+}
+
+/// `aivault token create`.
+#[derive(Debug, Args)]
+pub struct TokenCreateArgs {
+    /// A unique name (1-64 characters of A-Z, a-z, 0-9, '.', '_', '-').
+    #[arg(long)]
+    pub name: String,
+    /// A capability id or glob it may use (repeatable).
+    #[arg(long = "capability", value_name = "ID_OR_GLOB", required = true)]
+    pub capabilities: Vec<String>,
+    /// The workspace every call runs in.
+    #[arg(long, value_name = "ID")]
+    pub workspace_id: Option<String>,
+    /// The group (of that workspace) every call runs in.
+    #[arg(long, value_name = "ID", requires = "workspace_id")]
+    pub group_id: Option<String>,
+    /// The consumer every call runs as (for consumer bindings).
+    #[arg(long)]
+    pub consumer: Option<String>,
+    /// Lifetime: 45s, 30m, 1h, 7d (at most 366d); none by default.
+    #[arg(long, value_name = "DURATION")]
+    pub ttl: Option<String>,
 }
 
 /// `aivault credential ...`.

@@ -65,6 +65,13 @@ pub mod kinds {
     pub const CAPABILITY_INVOKE: &str = "capability.invoke";
     /// The broker refreshed an OAuth 2.0 access token and wrote it back to its secret.
     pub const SECRET_OAUTH_REFRESH: &str = "secret.oauth_refresh";
+    /// A caller token was created (its name, id, capabilities and expiry; never its text).
+    pub const TOKEN_CREATE: &str = "token.create";
+    /// A caller token was revoked.
+    pub const TOKEN_REVOKE: &str = "token.revoke";
+    /// A call was refused for its token: missing, unknown, expired, revoked, or outside
+    /// the token's capabilities or context.
+    pub const TOKEN_REFUSED: &str = "token.refused";
 }
 
 /// One audit event as printed by `aivault audit`.

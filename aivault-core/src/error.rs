@@ -171,7 +171,8 @@ mod tests {
                 "upstream_error",
                 "io",
                 "internal",
-                "integrity_failed"
+                "integrity_failed",
+                "unauthorized"
             ]
         );
     }

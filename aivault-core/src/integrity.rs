@@ -13,6 +13,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::model::{Binding, Credential, CustomCapability, GroupRef, Policy, Scope, SecretMeta};
 use crate::sensitive::Key32;
 use crate::store::{AuditQuery, SecretFilter, SecretRecord, StoreTx};
+use crate::tokens::TokenRecord;
 
 /// HKDF label of the row MAC key (derived from the audit key).
 const LABEL_ROWS: &str = "aivault/v1/row-mac";
@@ -25,6 +26,7 @@ pub(crate) mod kind {
     pub const BINDING: &str = "binding";
     /// A trusted operator provider file: the id is `<file name>:<sha256>`, the row the id.
     pub const PROVIDER_FILE: &str = "provider_file";
+    pub const TOKEN: &str = "token";
 }
 
 /// The row MAC key of a vault.
@@ -107,6 +109,9 @@ pub(crate) fn seal_all(tx: &dyn StoreTx, key: &Key32) -> Result<()> {
         let id = binding_id(&b.capability, &b.scope, b.consumer.as_deref());
         seal_row(tx, key, kind::BINDING, &id, &b)?;
     }
+    for t in tx.token_list()? {
+        seal_row(tx, key, kind::TOKEN, &t.id, &t)?;
+    }
     Ok(())
 }
 
@@ -139,6 +144,9 @@ pub(crate) fn check_all(tx: &dyn StoreTx, key: &Key32) -> Result<(u64, Vec<Strin
     for b in tx.binding_list()? {
         let id = binding_id(&b.capability, &b.scope, b.consumer.as_deref());
         check(kind::BINDING, id, &b)?;
+    }
+    for t in tx.token_list()? {
+        check(kind::TOKEN, t.id.clone(), &t)?;
     }
     for id in tx.row_mac_ids(kind::PROVIDER_FILE)? {
         check(kind::PROVIDER_FILE, id.clone(), &id)?;
@@ -348,6 +356,12 @@ impl MacTx<'_> {
             self.check_binding(b)?;
         }
         Ok(bindings)
+    }
+    fn check_tokens(&self, tokens: Vec<TokenRecord>) -> Result<Vec<TokenRecord>> {
+        for t in &tokens {
+            self.check(kind::TOKEN, &t.id, t)?;
+        }
+        Ok(tokens)
     }
     fn check_credentials(&self, credentials: Vec<Credential>) -> Result<Vec<Credential>> {
         for c in &credentials {
@@ -598,6 +612,21 @@ impl StoreTx for MacTx<'_> {
     }
     fn row_mac_all(&self) -> Result<Vec<(String, String, Vec<u8>)>> {
         self.inner.row_mac_all()
+    }
+    fn token_put(&self, token: &TokenRecord) -> Result<()> {
+        self.inner.token_put(token)?;
+        seal_row(self, self.key, kind::TOKEN, &token.id, token)
+    }
+    fn token_get(&self, label: &str) -> Result<Option<TokenRecord>> {
+        self.check_tokens(self.inner.token_get(label)?.into_iter().collect())
+            .map(|mut found| found.pop())
+    }
+    fn token_by_hash(&self, hash: &str) -> Result<Option<TokenRecord>> {
+        self.check_tokens(self.inner.token_by_hash(hash)?.into_iter().collect())
+            .map(|mut found| found.pop())
+    }
+    fn token_list(&self) -> Result<Vec<TokenRecord>> {
+        self.check_tokens(self.inner.token_list()?)
     }
     fn row_mac_keys(&self) -> Result<Vec<(String, String)>> {
         self.inner.row_mac_keys()

@@ -53,6 +53,7 @@ mod route;
 mod secrets;
 pub mod sensitive;
 pub mod store;
+pub mod tokens;
 mod vault;
 mod verify;
 
@@ -87,5 +88,6 @@ pub use secrets::{
 };
 pub use sensitive::{Key32, SecretValue};
 pub use store::{AuditQuery, SecretFilter};
+pub use tokens::{CreatedToken, NewToken, TokenGrant, TokenMeta};
 pub use vault::{InitOptions, NewMasterKey, Status, StatusCounts, StatusPaths, Vault, VaultState};
 pub use verify::VaultVerification;

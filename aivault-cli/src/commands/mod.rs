@@ -7,6 +7,7 @@ mod invoke;
 mod lifecycle;
 mod migrate;
 mod secrets;
+mod tokens;
 
 use aivault_core::{Config, Result, Scope, ScopeKind, Vault};
 
@@ -28,6 +29,7 @@ pub fn run(command: Command, config: Config, out: &Output) -> Result<()> {
         Command::Secrets(command) => secrets::run(command, config, out),
         Command::Credential(command) => credentials::run(command, config, out),
         Command::Capability(command) => capabilities::run(command, config, out),
+        Command::Token(command) => tokens::run(command, config, out),
         Command::Migrate(args) => migrate::run(args, config, out),
         Command::Invoke(args) => invoke::run(args, invoke::Render::Body, config, out),
         Command::Json(args) => invoke::run(args, invoke::Render::Json, config, out),

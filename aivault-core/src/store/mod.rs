@@ -12,6 +12,7 @@ use crate::error::{Error, Result};
 use crate::model::{
     Binding, Credential, CustomCapability, GroupRef, Policy, Scope, ScopeKind, SecretMeta,
 };
+use crate::tokens::TokenRecord;
 
 /// The ciphertexts of one secret value version (see `envelope.rs`).
 #[derive(Clone, PartialEq, Eq)]
@@ -209,6 +210,15 @@ pub trait StoreTx {
     fn row_mac_ids(&self, kind: &str) -> Result<Vec<String>>;
     /// Every stored (kind, id, MAC), for the row state check.
     fn row_mac_all(&self) -> Result<Vec<(String, String, Vec<u8>)>>;
+
+    /// Inserts or replaces (by id) a caller token. Callers check name uniqueness first.
+    fn token_put(&self, token: &TokenRecord) -> Result<()>;
+    /// The token whose id or name is `label`.
+    fn token_get(&self, label: &str) -> Result<Option<TokenRecord>>;
+    /// The token whose hash (hex SHA-256 of the token text) is `hash`.
+    fn token_by_hash(&self, hash: &str) -> Result<Option<TokenRecord>>;
+    /// Every token, sorted by name.
+    fn token_list(&self) -> Result<Vec<TokenRecord>>;
 }
 
 /// A transactional store.

@@ -142,6 +142,16 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (kind, id)
     ) STRICT, WITHOUT ROWID;
     "#,
+    // 5: caller tokens (`aivault token`): only a SHA-256 of each token is stored; the record
+    //    (grant, expiry, revocation) is JSON, authenticated by its row MAC.
+    r#"
+    CREATE TABLE tokens (
+        id     TEXT PRIMARY KEY,
+        name   TEXT NOT NULL UNIQUE,
+        hash   TEXT NOT NULL UNIQUE,
+        record TEXT NOT NULL
+    ) STRICT;
+    "#,
 ];
 
 /// The schema version this build writes.

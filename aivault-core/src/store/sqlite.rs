@@ -16,6 +16,7 @@ use crate::model::{
     Binding, Credential, CredentialOrigin, CredentialSecret, CustomCapability, GroupRef, Policy,
     SECRET_REF_PREFIX, Scope, ScopeKind, SecretMeta,
 };
+use crate::tokens::TokenRecord;
 
 /// How long a writer waits for another process's transaction before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -355,6 +356,33 @@ fn audit_from_row(row: &Row<'_>) -> rusqlite::Result<AuditRecord> {
     })
 }
 
+impl Tx<'_> {
+    /// Tokens matching a WHERE clause. The columns must agree with the record: a row whose
+    /// id, name or hash differs from its JSON was edited outside aivault.
+    fn tokens_where<P: rusqlite::Params>(&self, clause: &str, args: P) -> Result<Vec<TokenRecord>> {
+        let sql = format!("SELECT id, name, hash, record FROM tokens{clause} ORDER BY name");
+        let mut stmt = self.0.prepare_cached(&sql)?;
+        let rows = stmt.query_map(args, |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, String>(2)?,
+                row.get::<_, String>(3)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, name, hash, record) = row?;
+            let token: TokenRecord = json_column("tokens.record", &record)?;
+            if token.id != id || token.name != name || token.hash != hash {
+                return Err(crate::integrity::tampered("token", &id));
+            }
+            out.push(token);
+        }
+        Ok(out)
+    }
+}
+
 impl StoreTx for Tx<'_> {
     fn meta_get(&self, key: &str) -> Result<Option<String>> {
         Ok(self
@@ -418,6 +446,30 @@ impl StoreTx for Tx<'_> {
             .prepare_cached("SELECT kind, id, mac FROM row_macs")?;
         let rows = stmt.query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?;
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    fn token_put(&self, token: &TokenRecord) -> Result<()> {
+        self.0
+            .prepare_cached(
+                "INSERT INTO tokens (id, name, hash, record) VALUES (?1, ?2, ?3, ?4) \
+                 ON CONFLICT (id) DO UPDATE SET name = ?2, hash = ?3, record = ?4",
+            )?
+            .execute(params![token.id, token.name, token.hash, to_json(token)?])?;
+        Ok(())
+    }
+
+    fn token_get(&self, label: &str) -> Result<Option<TokenRecord>> {
+        self.tokens_where(" WHERE id = ?1 OR name = ?1", [label])
+            .map(|mut found| found.pop())
+    }
+
+    fn token_by_hash(&self, hash: &str) -> Result<Option<TokenRecord>> {
+        self.tokens_where(" WHERE hash = ?1", [hash])
+            .map(|mut found| found.pop())
+    }
+
+    fn token_list(&self) -> Result<Vec<TokenRecord>> {
+        self.tokens_where("", [])
     }
 
     fn meta_delete(&self, key: &str) -> Result<()> {
