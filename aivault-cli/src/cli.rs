@@ -97,6 +97,11 @@ pub enum Command {
     #[command(subcommand)]
     Token(TokenCommand),
 
+    /// Serve callers over a Unix socket until SIGTERM/SIGINT: the vault stays in this
+    /// process; callers hold only the socket and a token (`aivault token create`).
+    #[command(after_help = SERVE_HELP)]
+    Serve(ServeArgs),
+
     /// Import a vault of the original aivault tool (secrets, credentials, capabilities,
     /// policies, bindings) in one transaction; the source is only read.
     #[command(after_help = MIGRATE_HELP)]
@@ -432,6 +437,38 @@ pub struct GroupArgs {
     pub group_id: String,
 }
 
+/// `aivault serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The socket (default $AIVAULT_RUNTIME_DIR/broker.sock, else
+    /// $XDG_RUNTIME_DIR/aivault/broker.sock, else /tmp/aivault-<uid>/broker.sock).
+    #[arg(long, value_name = "PATH")]
+    pub socket: Option<PathBuf>,
+    /// The socket's mode: 0600 (this user only) or 0660 (with --socket-group).
+    #[arg(long, value_name = "MODE", default_value = "0600")]
+    pub socket_mode: String,
+    /// The group that may connect (name or number), with --socket-mode 0660.
+    #[arg(long, value_name = "GROUP")]
+    pub socket_group: Option<String>,
+    /// Only these peer uids may call (repeatable; default: anyone who can open the socket).
+    #[arg(long = "allow-uid", value_name = "UID")]
+    pub allow_uids: Vec<u32>,
+    /// Connections served at once; more are refused with rate_limited.
+    #[arg(long, value_name = "N", default_value_t = 256)]
+    pub max_connections: usize,
+    /// The largest request body accepted (a capability's maxRequestBodyBytes may lower it).
+    #[arg(long, value_name = "BYTES", default_value_t = 64 * 1024 * 1024)]
+    pub max_body_bytes: u64,
+}
+
+/// Examples of `aivault serve`.
+pub const SERVE_HELP: &str = "\
+Examples:
+  aivault serve &
+  TOKEN=$(aivault token create --name agent --capability openai/chat-completions)
+  AIVAULT_SOCKET=/run/user/1000/aivault/broker.sock AIVAULT_TOKEN=$TOKEN aivault json openai/chat-completions --body '{...}'
+  aivault serve --socket /srv/aivault/broker.sock --socket-mode 0660 --socket-group agents --allow-uid 1001";
+
 /// `aivault token ...`.
 #[derive(Debug, Subcommand)]
 pub enum TokenCommand {
@@ -635,6 +672,10 @@ pub struct InvokeArgs {
     /// still printed).
     #[arg(long)]
     pub fail: bool,
+    /// Send the call to a running `aivault serve` at this socket instead of opening the vault
+    /// (needs AIVAULT_TOKEN).
+    #[arg(long, env = "AIVAULT_SOCKET", value_name = "PATH")]
+    pub socket: Option<PathBuf>,
 }
 
 /// Shown after the invoke commands' help.

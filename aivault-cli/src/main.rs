@@ -6,6 +6,7 @@ mod cli;
 mod commands;
 mod input;
 mod output;
+mod serve;
 
 use std::process::ExitCode;
 

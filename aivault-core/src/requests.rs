@@ -290,6 +290,7 @@ impl InvokeRequest {
                 RequestBody::Bytes(body)
             },
             timeout: self.timeout_ms.map(std::time::Duration::from_millis),
+            caller: None,
         }
     }
 }

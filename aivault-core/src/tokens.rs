@@ -418,7 +418,7 @@ impl Vault {
             Some(_) => None,
         };
         if let Some((why, known)) = refusal {
-            self.audit_refusal(&why, known.map(|r| r.name.as_str()), None)?;
+            self.record_refusal(&why, known.map(|r| r.name.as_str()), None)?;
             return Err(unauthorized(format!("{why}: the call is refused")));
         }
         let r = record.ok_or_else(|| Error::internal("token vanished"))?;
@@ -461,7 +461,7 @@ impl Vault {
                 .or_else(|| widen("consumer", &invocation.consumer, &grant.consumer))
         };
         if let Some(why) = why {
-            self.audit_refusal(&why, Some(&grant.name), Some(&invocation.capability))?;
+            self.record_refusal(&why, Some(&grant.name), Some(&invocation.capability))?;
             return Err(unauthorized(why));
         }
         invocation.workspace_id = grant.workspace_id.clone();
@@ -470,7 +470,12 @@ impl Vault {
         Ok(invocation)
     }
 
-    fn audit_refusal(
+    /// Records a refused call (`token.refused`): why, the token's name when known, the
+    /// capability when one was asked for. Never a token's text.
+    ///
+    /// # Errors
+    /// As any audit write (`vault_locked`, `io`).
+    pub fn record_refusal(
         &self,
         why: &str,
         token: Option<&str>,

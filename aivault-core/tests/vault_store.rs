@@ -495,7 +495,7 @@ fn a_schema_1_vault_is_migrated_at_open_to_the_current_schema() {
     // Turn the fresh vault back into what schema 1 wrote.
     t.db()
         .execute_batch(
-            "DROP TABLE row_macs; DELETE FROM meta WHERE key IN ('key_check', 'audit_head_tag'); \
+            "DROP TABLE tokens; DROP TABLE row_macs; DELETE FROM meta WHERE key IN ('key_check', 'audit_head_tag'); \
          DROP TABLE rate_limit_hits; ALTER TABLE credentials DROP COLUMN network; \
          DROP TABLE bindings; DROP TABLE capability_policies; DROP TABLE capabilities; \
          DROP INDEX credentials_by_provider; PRAGMA user_version = 1;",
@@ -525,7 +525,7 @@ fn a_schema_1_vault_is_migrated_at_open_to_the_current_schema() {
         .db()
         .pragma_query_value(None, "user_version", |row| row.get(0))
         .expect("version");
-    assert_eq!(version, 4);
+    assert_eq!(version, 5);
     assert_audit_ok(&vault);
     assert!(vault.verify().expect("verify").ok);
 }

@@ -1,11 +1,12 @@
 //! `aivault invoke | json | markdown` (and the `capability` aliases): builds an
 //! [`Invocation`] from flags or a `--request` JSON envelope, calls the broker, prints.
 
-use std::io::{Read, Write};
+use std::io::{BufWriter, Read, Write};
 use std::path::PathBuf;
 use std::time::Duration;
 
 use aivault_core::broker::Json;
+use aivault_core::remote::wire::Render as WireRender;
 use aivault_core::{
     Config, Decoded, Error, ErrorKind, FileReferences, Invocation, MultipartPart, Planned,
     RequestBody, Result, Vault,
@@ -27,7 +28,8 @@ pub enum Render {
     Markdown,
 }
 
-/// Runs one invoke command.
+/// Runs one invoke command: on the vault directly, or, with `--socket` / `AIVAULT_SOCKET`,
+/// through a running `aivault serve` (the thin client, which never opens the vault).
 pub fn run(args: InvokeArgs, render: Render, config: Config, out: &Output) -> Result<()> {
     if args.stream && render != Render::Body {
         return Err(Error::new(
@@ -36,52 +38,21 @@ pub fn run(args: InvokeArgs, render: Render, config: Config, out: &Output) -> Re
         ));
     }
     let fail = args.fail;
-    let stream = args.stream;
-    let vault = open_vault(config, out)?;
-    let invocation = invocation(args, &vault)?;
-    let mut response = vault.invoke_stream(&invocation)?;
-    let status = response.status();
-    match render {
-        Render::Body if stream => {
-            let mut stdout = std::io::stdout().lock();
-            let mut buf = vec![0u8; 16 * 1024];
-            loop {
-                let n = read_some(&mut response, &mut buf)?;
-                // A reader that went away (`| head`) ends the copy; dropping the stream
-                // below still records the call (as incomplete) in the audit log.
-                if n == 0 || !write_out(&mut stdout, &buf[..n])? {
-                    break;
-                }
-            }
+    let wire_render = match render {
+        Render::Body if args.stream => WireRender::Stream,
+        Render::Body => WireRender::Body,
+        Render::Json => WireRender::Json,
+        Render::Markdown => WireRender::Markdown,
+    };
+    let status = match args.socket.clone() {
+        Some(socket) => crate::serve::client::invoke(&socket, args, wire_render)?,
+        None => {
+            let vault = open_vault(config, out)?;
+            let invocation =
+                invocation(args, &|path, what| vault.read_caller_file(path, what, None))?;
+            execute(&vault, &invocation, wire_render, &mut Stdout)?
         }
-        Render::Body => {
-            let full = response.read_whole()?;
-            let mut stdout = std::io::stdout().lock();
-            stdout_result(full.write_body(&mut stdout).and_then(|()| stdout.flush()))?;
-        }
-        Render::Json => {
-            // Decoded by the core, every string redacted again after decoding.
-            let full = response.read_whole()?;
-            let planned = full.planned.clone();
-            let status = full.status;
-            full.decode_with(|decoded| {
-                let (json, text) = match &decoded {
-                    Decoded::Json(json) => (Some(json), None),
-                    Decoded::Text(text) => (None, Some(text.as_str())),
-                    Decoded::Empty => (None, None),
-                };
-                out.json(&JsonOutput {
-                    planned: &planned,
-                    response: JsonResponse { status, json, text },
-                });
-            });
-        }
-        Render::Markdown => {
-            let full = response.read_whole()?;
-            let mut stdout = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
-            stdout_result(full.write_markdown(&mut stdout))?;
-        }
-    }
+    };
     if fail && status >= 400 {
         return Err(Error::new(
             ErrorKind::UpstreamError,
@@ -89,6 +60,129 @@ pub fn run(args: InvokeArgs, render: Render, config: Config, out: &Output) -> Re
         ));
     }
     Ok(())
+}
+
+/// Where a rendered response goes: stdout, or a caller's connection to `aivault serve`.
+pub trait Sink {
+    /// Called once, with the upstream status, before any output.
+    fn begin(&mut self, status: u16) -> Result<()>;
+    /// Writes and flushes output; `Ok(false)` when the reader has gone away (not an error:
+    /// the call is still recorded, as incomplete).
+    fn output(&mut self, bytes: &[u8]) -> Result<bool>;
+}
+
+/// The process's stdout.
+struct Stdout;
+
+impl Sink for Stdout {
+    fn begin(&mut self, _status: u16) -> Result<()> {
+        Ok(())
+    }
+    fn output(&mut self, bytes: &[u8]) -> Result<bool> {
+        let mut stdout = std::io::stdout().lock();
+        stdout_result(stdout.write_all(bytes).and_then(|()| stdout.flush()))
+    }
+}
+
+/// A [`Sink`] as a `Write` for the renderers (a reader gone away is a broken pipe).
+struct SinkWriter<'s>(&'s mut dyn Sink);
+
+impl Write for SinkWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self.0.output(buf) {
+            Ok(true) => Ok(buf.len()),
+            Ok(false) => Err(std::io::ErrorKind::BrokenPipe.into()),
+            Err(e) => Err(std::io::Error::other(e)),
+        }
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Calls the broker and renders the response into `sink` exactly as the CLI prints it;
+/// returns the upstream status. The one implementation behind the direct CLI and the server.
+pub fn execute(
+    vault: &Vault,
+    invocation: &Invocation,
+    render: WireRender,
+    sink: &mut dyn Sink,
+) -> Result<u16> {
+    let mut response = vault.invoke_stream(invocation)?;
+    let status = response.status();
+    sink.begin(status)?;
+    match render {
+        WireRender::Stream => {
+            let mut buf = vec![0u8; 16 * 1024];
+            loop {
+                let n = read_some(&mut response, &mut buf)?;
+                // A reader that went away (`| head`) ends the copy; dropping the stream
+                // below still records the call (as incomplete) in the audit log.
+                if n == 0 || !sink.output(&buf[..n])? {
+                    break;
+                }
+            }
+        }
+        WireRender::Body => {
+            let full = response.read_whole()?;
+            let mut w = BufWriter::with_capacity(64 * 1024, SinkWriter(sink));
+            written(full.write_body(&mut w).and_then(|()| w.flush()))?;
+        }
+        WireRender::Json => {
+            // Decoded by the core, every string redacted again after decoding.
+            let full = response.read_whole()?;
+            let planned = full.planned.clone();
+            let status = full.status;
+            let mut text = Err(Error::new(
+                ErrorKind::Internal,
+                "the response was not decoded",
+            ));
+            full.decode_with(|decoded| {
+                let (json, body_text) = match &decoded {
+                    Decoded::Json(json) => (Some(json), None),
+                    Decoded::Text(text) => (None, Some(text.as_str())),
+                    Decoded::Empty => (None, None),
+                };
+                let output = JsonOutput {
+                    planned: &planned,
+                    response: JsonResponse {
+                        status,
+                        json,
+                        text: body_text,
+                    },
+                };
+                text = serde_json::to_vec_pretty(&output).map_err(|e| {
+                    Error::new(
+                        ErrorKind::Internal,
+                        format!("cannot encode the JSON output: {e}"),
+                    )
+                });
+            });
+            let mut text = text?;
+            text.push(b'\n');
+            sink.output(&text)?;
+        }
+        WireRender::Markdown => {
+            let full = response.read_whole()?;
+            let mut w = BufWriter::with_capacity(64 * 1024, SinkWriter(sink));
+            written(full.write_markdown(&mut w).and_then(|()| w.flush()))?;
+        }
+    }
+    Ok(status)
+}
+
+/// A renderer's write result: a reader gone away is fine; an error the sink raised is
+/// passed on as it was.
+fn written(result: std::io::Result<()>) -> Result<bool> {
+    match result {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(false),
+        Err(e) => Err(e
+            .get_ref()
+            .and_then(|inner| inner.downcast_ref::<Error>())
+            .cloned()
+            .unwrap_or_else(|| Error::new(ErrorKind::Io, format!("cannot write output: {e}")))),
+    }
 }
 
 /// What `aivault json` prints (field order as the brief's tool prints it).
@@ -131,14 +225,7 @@ fn read_some(reader: &mut impl Read, buf: &mut [u8]) -> Result<usize> {
     }
 }
 
-/// Writes and flushes `bytes`; `Ok(false)` when the reader has gone away (broken pipe), which
-/// is not an error. Never exits the process: the response stream must be dropped normally
-/// so that its audit event is written.
-fn write_out(stdout: &mut impl Write, bytes: &[u8]) -> Result<bool> {
-    stdout_result(stdout.write_all(bytes).and_then(|()| stdout.flush()))
-}
-
-/// A write to stdout as `write_out` reports it: `Ok(false)` for a broken pipe.
+/// A write to stdout: `Ok(false)` for a broken pipe.
 fn stdout_result(written: std::io::Result<()>) -> Result<bool> {
     match written {
         Ok(()) => Ok(true),
@@ -150,8 +237,11 @@ fn stdout_result(written: std::io::Result<()>) -> Result<bool> {
     }
 }
 
-/// Flags (or the `--request` envelope) to an invocation.
-fn invocation(args: InvokeArgs, vault: &Vault) -> Result<Invocation> {
+/// Reads a file the caller named (`what` names the flag in errors).
+pub type FileReader<'a> = dyn Fn(&std::path::Path, &str) -> Result<Vec<u8>> + 'a;
+
+/// Flags (or the `--request` envelope) to an invocation; `read_file` reads `--request-file`.
+pub fn invocation(args: InvokeArgs, read_file: &FileReader<'_>) -> Result<Invocation> {
     let mut invocation = Invocation {
         capability: args.capability,
         credential: args.credential,
@@ -167,11 +257,12 @@ fn invocation(args: InvokeArgs, vault: &Vault) -> Result<Invocation> {
             .collect::<Result<_>>()?,
         body: RequestBody::Empty,
         timeout: args.timeout_ms.map(Duration::from_millis),
+        caller: None,
     };
     let envelope = match (&args.request, &args.request_file) {
         (Some(text), _) => Some(text.clone()),
         (None, Some(path)) => {
-            let bytes = vault.read_caller_file(path, "--request-file", None)?;
+            let bytes = read_file(path, "--request-file")?;
             Some(String::from_utf8(bytes).map_err(|_| {
                 Error::new(
                     ErrorKind::InvalidInput,

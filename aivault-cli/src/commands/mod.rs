@@ -3,7 +3,7 @@
 
 mod capabilities;
 mod credentials;
-mod invoke;
+pub(crate) mod invoke;
 mod lifecycle;
 mod migrate;
 mod secrets;
@@ -30,6 +30,7 @@ pub fn run(command: Command, config: Config, out: &Output) -> Result<()> {
         Command::Credential(command) => credentials::run(command, config, out),
         Command::Capability(command) => capabilities::run(command, config, out),
         Command::Token(command) => tokens::run(command, config, out),
+        Command::Serve(args) => crate::serve::run(args, config, out),
         Command::Migrate(args) => migrate::run(args, config, out),
         Command::Invoke(args) => invoke::run(args, invoke::Render::Body, config, out),
         Command::Json(args) => invoke::run(args, invoke::Render::Json, config, out),

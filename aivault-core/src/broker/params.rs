@@ -63,7 +63,9 @@ pub(crate) fn check_body_fields(
 ) -> Result<()> {
     if let RequestBody::Multipart(parts) = body {
         for part in parts {
-            let (MultipartPart::Field { name, .. } | MultipartPart::File { name, .. }) = part;
+            let (MultipartPart::Field { name, .. }
+            | MultipartPart::File { name, .. }
+            | MultipartPart::Data { name, .. }) = part;
             if METHOD_OVERRIDE_PARAMS.contains(&canonical_name(name).as_str()) {
                 return Err(override_refused("multipart field", name));
             }

@@ -94,6 +94,14 @@ impl Vault {
             secret_id: None,
             scope: scope.to_string(),
             consumer: invocation.consumer.clone(),
+            caller: invocation.caller.as_deref().map(|c| {
+                audit_text(
+                    &c.chars()
+                        .filter(|ch| !ch.is_control())
+                        .take(200)
+                        .collect::<String>(),
+                )
+            }),
             host: String::new(),
             method: invocation
                 .method

@@ -32,6 +32,9 @@ pub struct Invocation {
     pub body: RequestBody,
     /// Whole-call timeout; five minutes when unset.
     pub timeout: Option<Duration>,
+    /// Who made the call, recorded in its audit event (`aivault serve` sets the token's name
+    /// and the peer's uid and pid as `token:NAME,uid:N,pid:N`; printable, at most 200).
+    pub caller: Option<String>,
 }
 
 /// A request body.
@@ -64,6 +67,16 @@ pub enum MultipartPart {
         name: String,
         /// The file to send.
         path: PathBuf,
+    },
+    /// A file's contents, already read by the caller (what a thin client sends to `aivault
+    /// serve`, which never opens a path a caller names).
+    Data {
+        /// Field name.
+        name: String,
+        /// The file name sent (its base name; quotes and line breaks replaced).
+        file_name: String,
+        /// The contents.
+        bytes: Vec<u8>,
     },
 }
 
@@ -124,8 +137,12 @@ impl RequestBody {
             RequestBody::Multipart(parts) => {
                 let mut total = 0u64;
                 for part in parts {
-                    if let MultipartPart::File { path, .. } = part {
-                        total += files.len(path, MULTIPART_FILE)?;
+                    match part {
+                        MultipartPart::File { path, .. } => {
+                            total += files.len(path, MULTIPART_FILE)?;
+                        }
+                        MultipartPart::Data { bytes, .. } => total += bytes.len() as u64,
+                        MultipartPart::Field { .. } => {}
                     }
                 }
                 check(total)?;
@@ -184,23 +201,39 @@ fn encode_multipart(
                 check_field_name(name)?;
                 let file_name = path
                     .file_name()
-                    .map(|n| n.to_string_lossy().replace(['"', '\r', '\n', '\\'], "_"))
+                    .map(|n| n.to_string_lossy().into_owned())
                     .unwrap_or_else(|| "file".into());
-                out.extend_from_slice(
-                    format!(
-                        "Content-Disposition: form-data; name=\"{name}\"; filename=\"{file_name}\"\r\n\
-                         Content-Type: {}\r\n\r\n",
-                        content_type_of(path)
-                    )
-                    .as_bytes(),
-                );
+                file_part_head(&mut out, name, &file_name);
                 out.extend_from_slice(&files.read(path, MULTIPART_FILE, limit)?);
+            }
+            MultipartPart::Data {
+                name,
+                file_name,
+                bytes,
+            } => {
+                check_field_name(name)?;
+                file_part_head(&mut out, name, file_name);
+                out.extend_from_slice(bytes);
             }
         }
         out.extend_from_slice(b"\r\n");
     }
     out.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
     Ok((format!("multipart/form-data; boundary={boundary}"), out))
+}
+
+/// The headers of a file part: its field name, its file name (quotes, backslashes and line
+/// breaks replaced) and the content type its extension implies.
+fn file_part_head(out: &mut Vec<u8>, name: &str, file_name: &str) {
+    let file_name = file_name.replace(['"', '\r', '\n', '\\'], "_");
+    out.extend_from_slice(
+        format!(
+            "Content-Disposition: form-data; name=\"{name}\"; filename=\"{file_name}\"\r\n\
+             Content-Type: {}\r\n\r\n",
+            content_type_of(Path::new(&file_name))
+        )
+        .as_bytes(),
+    );
 }
 
 fn check_field_name(name: &str) -> Result<()> {

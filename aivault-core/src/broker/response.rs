@@ -187,6 +187,7 @@ pub(crate) struct AuditDraft {
     pub secret_id: Option<String>,
     pub scope: String,
     pub consumer: Option<String>,
+    pub caller: Option<String>,
     pub host: String,
     pub method: String,
     pub path: String,
@@ -229,6 +230,9 @@ impl AuditDraft {
         );
         if let Some(consumer) = &self.consumer {
             note.push_str(&format!(" consumer={consumer}"));
+        }
+        if let Some(caller) = &self.caller {
+            note.push_str(&format!(" caller={caller}"));
         }
         note
     }

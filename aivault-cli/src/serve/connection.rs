@@ -1,0 +1,172 @@
+//! One caller's connection: who is calling (`SO_PEERCRED`), the head, the token, the body
+//! (bytes, capped), then the call through the same renderer as the CLI, framed back.
+
+use std::io::{BufReader, BufWriter, Write};
+use std::os::unix::net::UnixStream;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use aivault_core::remote::frame::{self, Kind};
+use aivault_core::remote::wire::{RequestHead, ResponseHead, Trailer, VERSION, WireError};
+use aivault_core::{Error, ErrorKind, Invocation, Result};
+
+use super::Shared;
+use crate::commands::invoke::{Sink, execute};
+
+/// How long a caller may stay silent while sending its request.
+const IDLE: Duration = Duration::from_secs(10);
+/// How long the server waits for a caller to take its output.
+const WRITE_WAIT: Duration = Duration::from_secs(60);
+
+/// Serves one call and closes the connection. Never panics the server: every failure becomes
+/// the trailer's error (or, when the caller is gone, nothing).
+pub fn handle(stream: UnixStream, shared: &Shared) {
+    let _ = stream.set_read_timeout(Some(IDLE));
+    let _ = stream.set_write_timeout(Some(WRITE_WAIT));
+    let Ok(write_half) = stream.try_clone() else {
+        return;
+    };
+    let mut sink = FrameSink {
+        w: BufWriter::with_capacity(frame::MAX_CHUNK + 5, write_half),
+        began: false,
+    };
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        serve(&stream, shared, &mut sink)
+    }))
+    .unwrap_or_else(|_| {
+        Err(Error::new(
+            ErrorKind::Internal,
+            "the call failed unexpectedly",
+        ))
+    });
+    let trailer = Trailer {
+        error: result.err().map(|e| WireError::from(&e)),
+    };
+    if let Ok(bytes) = serde_json::to_vec(&trailer) {
+        let _ = frame::write(&mut sink.w, Kind::Trailer, &bytes);
+        let _ = sink.w.flush();
+    }
+}
+
+fn serve(stream: &UnixStream, shared: &Shared, sink: &mut FrameSink) -> Result<()> {
+    let peer = rustix::net::sockopt::socket_peercred(stream)
+        .map_err(|e| Error::new(ErrorKind::Io, format!("cannot identify the caller: {e}")))?;
+    let (uid, pid) = (peer.uid.as_raw(), peer.pid.as_raw_nonzero().get());
+    if !shared.allow_uids.is_empty() && !shared.allow_uids.contains(&uid) {
+        let why = format!("uid {uid} is not allowed to connect");
+        shared.vault.record_refusal(&why, None, None)?;
+        return Err(Error::new(ErrorKind::Unauthorized, why));
+    }
+    if shared.active.load(Ordering::SeqCst) > shared.max_connections {
+        return Err(Error::new(
+            ErrorKind::RateLimited,
+            format!(
+                "aivault serve is at its limit of {} connections; retry shortly",
+                shared.max_connections
+            ),
+        ));
+    }
+    let mut reader = BufReader::with_capacity(frame::MAX_CHUNK + 5, stream);
+    let head: RequestHead = match frame::read(&mut reader)? {
+        (Kind::Head, bytes) => serde_json::from_slice(&bytes).map_err(|e| {
+            Error::new(
+                ErrorKind::InvalidInput,
+                format!("protocol: bad request head: {e}"),
+            )
+        })?,
+        (kind, _) => {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                format!("protocol: expected the request head, got a {kind:?} frame"),
+            ));
+        }
+    };
+    if head.version != VERSION {
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            format!(
+                "protocol version {} is not supported (this server speaks {VERSION})",
+                head.version
+            ),
+        ));
+    }
+    // The token and what it grants are checked before a byte of body is read.
+    let grant = shared.vault.authenticate(&head.token)?;
+    let probe = Invocation {
+        capability: head.call.capability.clone(),
+        workspace_id: head.call.workspace_id.clone(),
+        group_id: head.call.group_id.clone(),
+        consumer: head.call.consumer.clone(),
+        ..Invocation::default()
+    };
+    shared.vault.authorize(&grant, probe)?;
+    let limit = shared
+        .vault
+        .describe_capability(&head.call.capability)?
+        .policy
+        .and_then(|p| p.max_request_body_bytes)
+        .map_or(shared.max_body_bytes, |max| max.min(shared.max_body_bytes));
+    let body = read_body(&mut reader, limit)?;
+    let render = head.call.render;
+    let mut invocation = shared
+        .vault
+        .authorize(&grant, head.call.into_invocation(body)?)?;
+    invocation.caller = Some(format!("token:{},uid:{uid},pid:{pid}", grant.name));
+    execute(&shared.vault, &invocation, render, sink).map(|_| ())
+}
+
+/// The request body: body frames up to `End`, at most `limit` bytes in all.
+fn read_body(reader: &mut impl std::io::Read, limit: u64) -> Result<Vec<u8>> {
+    let mut body = Vec::new();
+    loop {
+        match frame::read(reader)? {
+            (Kind::Body, chunk) => {
+                if (body.len() + chunk.len()) as u64 > limit {
+                    return Err(Error::new(
+                        ErrorKind::PolicyViolation,
+                        format!(
+                            "the request body exceeds this capability's limit of {limit} bytes"
+                        ),
+                    ));
+                }
+                body.extend_from_slice(&chunk);
+            }
+            (Kind::End, _) => return Ok(body),
+            (kind, _) => {
+                return Err(Error::new(
+                    ErrorKind::InvalidInput,
+                    format!("protocol: unexpected {kind:?} frame in the request body"),
+                ));
+            }
+        }
+    }
+}
+
+/// Output as frames: the response head once, then body frames.
+struct FrameSink {
+    w: BufWriter<UnixStream>,
+    began: bool,
+}
+
+impl Sink for FrameSink {
+    fn begin(&mut self, status: u16) -> Result<()> {
+        let head = serde_json::to_vec(&ResponseHead { status }).map_err(|e| {
+            Error::new(
+                ErrorKind::Internal,
+                format!("encode the response head: {e}"),
+            )
+        })?;
+        self.began = true;
+        frame::write(&mut self.w, Kind::Head, &head)
+            .map_err(|e| Error::new(ErrorKind::Io, format!("the caller went away: {e}")))
+    }
+
+    fn output(&mut self, bytes: &[u8]) -> Result<bool> {
+        let written = frame::write_body(&mut self.w, bytes).and_then(|()| self.w.flush());
+        match written {
+            Ok(()) => Ok(true),
+            // The caller went away: not an error of the call (recorded as incomplete).
+            Err(_) => Ok(false),
+        }
+    }
+}

@@ -1,0 +1,136 @@
+//! `aivault serve`: the trust boundary. One long-running process opens and unlocks the vault
+//! once and serves callers over a Unix socket; a caller holds only the socket and a caller
+//! token, never the vault's files or key. The process is non-dumpable (no ptrace, no
+//! `/proc/<pid>/mem`, no core files) and never opens a path a caller names: bodies arrive as
+//! bytes. The protocol is `aivault_core::remote`.
+
+pub mod client;
+mod connection;
+mod listener;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use aivault_core::{Config, Error, ErrorKind, Result};
+
+use crate::cli::ServeArgs;
+use crate::commands::open_vault;
+use crate::output::Output;
+
+/// How long a stopping server waits for calls in flight.
+const DRAIN: Duration = Duration::from_secs(30);
+
+/// What every connection handler shares.
+pub(crate) struct Shared {
+    pub vault: aivault_core::Vault,
+    pub allow_uids: Vec<u32>,
+    pub max_connections: usize,
+    pub active: AtomicUsize,
+    pub max_body_bytes: u64,
+}
+
+/// Runs the server until SIGTERM or SIGINT, then finishes the calls in flight (up to 30 s),
+/// flushes the audit log and removes the socket.
+pub fn run(args: ServeArgs, config: Config, out: &Output) -> Result<()> {
+    forbid_inspection()?;
+    let vault_dir = config.dir.clone();
+    let vault = open_vault(config, out)?;
+    // Unlock now (keys, integrity checks): a locked or tampered vault fails at start, not at
+    // the first call.
+    vault.list_tokens()?;
+    let _lock = listener::lock_vault(&vault_dir)?;
+    let socket = listener::socket_path(args.socket.as_deref())?;
+    let listener = listener::bind(&socket, &args.socket_mode, args.socket_group.as_deref())?;
+    let shared = Arc::new(Shared {
+        vault,
+        allow_uids: args.allow_uids,
+        max_connections: args.max_connections,
+        active: AtomicUsize::new(0),
+        max_body_bytes: args.max_body_bytes,
+    });
+    let stopping = Arc::new(AtomicBool::new(false));
+    watch_signals(&stopping, &socket)?;
+    out.note(&format!(
+        "aivault serve: listening on {} (pid {})",
+        socket.display(),
+        std::process::id()
+    ));
+    for stream in listener.incoming() {
+        if stopping.load(Ordering::SeqCst) {
+            break;
+        }
+        let Ok(stream) = stream else { continue };
+        let shared = Arc::clone(&shared);
+        shared.active.fetch_add(1, Ordering::SeqCst);
+        let spawned = std::thread::Builder::new()
+            .name("aivault-call".into())
+            .spawn({
+                let shared = Arc::clone(&shared);
+                move || {
+                    connection::handle(stream, &shared);
+                    shared.active.fetch_sub(1, Ordering::SeqCst);
+                }
+            });
+        if spawned.is_err() {
+            shared.active.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+    drop(listener);
+    let _ = std::fs::remove_file(&socket);
+    let deadline = Instant::now() + DRAIN;
+    while shared.active.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let left = shared.active.load(Ordering::SeqCst);
+    out.note(&if left == 0 {
+        "aivault serve: stopped".to_string()
+    } else {
+        format!("aivault serve: stopped with {left} call(s) still running after 30 s")
+    });
+    Ok(())
+}
+
+/// Makes this process non-dumpable (a same-user process can no longer ptrace it or read its
+/// memory) and disables core files, before any key is loaded.
+fn forbid_inspection() -> Result<()> {
+    let fail = |what: &str, e: rustix::io::Errno| {
+        Error::new(
+            ErrorKind::Internal,
+            format!("aivault serve: cannot {what}: {e}"),
+        )
+    };
+    rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable)
+        .map_err(|e| fail("make the process non-dumpable", e))?;
+    rustix::process::setrlimit(
+        rustix::process::Resource::Core,
+        rustix::process::Rlimit {
+            current: Some(0),
+            maximum: Some(0),
+        },
+    )
+    .map_err(|e| fail("disable core files", e))
+}
+
+/// On SIGTERM or SIGINT: stop accepting (a connection to the socket wakes the accept loop).
+fn watch_signals(stopping: &Arc<AtomicBool>, socket: &std::path::Path) -> Result<()> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT]).map_err(|e| {
+        Error::new(
+            ErrorKind::Internal,
+            format!("aivault serve: cannot watch signals: {e}"),
+        )
+    })?;
+    let stopping = Arc::clone(stopping);
+    let socket = socket.to_path_buf();
+    std::thread::Builder::new()
+        .name("aivault-signals".into())
+        .spawn(move || {
+            if signals.forever().next().is_some() {
+                stopping.store(true, Ordering::SeqCst);
+                let _ = std::os::unix::net::UnixStream::connect(&socket);
+            }
+        })
+        .map(|_| ())
+        .map_err(|e| Error::new(ErrorKind::Internal, format!("aivault serve: {e}")))
+}

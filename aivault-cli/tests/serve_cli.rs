@@ -1,0 +1,439 @@
+//! `aivault serve` and the thin client, as real processes: a caller with only the socket and a
+//! token (its own environment points at no vault at all) gets exactly what the direct CLI
+//! prints; the upstream receives the vault's key; every call outside the token is refused
+//! (`unauthorized`, exit 15) and audited; the server survives the faults of its callers and
+//! refuses a second server on the same vault.
+
+mod common;
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+use aivault_testkit::{Upstream, echo_handler};
+use common::{Env, Run, bin, canary, to_run};
+
+/// A vault with a secret, a loopback credential and capabilities `acme/api` (GET, POST /v1)
+/// and `acme/other` (GET /v2), and a running server.
+struct Served {
+    env: Env,
+    upstream: Upstream,
+    value: String,
+    socket: PathBuf,
+    server: Child,
+}
+
+impl Served {
+    fn start() -> Served {
+        let env = Env::new();
+        let upstream = Upstream::http(echo_handler());
+        let value = canary("serve");
+        let id = env.create("ACME_TOKEN", &value, &[]);
+        let host = format!("127.0.0.1:{}", upstream.port());
+        env.run(&[
+            "credential",
+            "create",
+            "acme",
+            "--provider",
+            "acme",
+            "--secret-ref",
+            &format!("vault:secret:{id}"),
+            "--auth",
+            "header",
+            "--host",
+            &host,
+            "--allow-private-network",
+            "--insecure-http",
+        ])
+        .ok();
+        for (id, method, path) in [("acme/api", "GET", "/v1"), ("acme/other", "GET", "/v2")] {
+            let mut args = vec!["capability", "create", id, "--credential", "acme"];
+            args.extend(["--method", method, "--path", path]);
+            if id == "acme/api" {
+                args.extend(["--method", "POST"]);
+            }
+            env.run(&args).ok();
+        }
+        let socket = env.root.path().join("sock").join("broker.sock");
+        let server = start_server(&env, &socket);
+        Served {
+            env,
+            upstream,
+            value,
+            socket,
+            server,
+        }
+    }
+
+    fn token(&self, name: &str, extra: &[&str]) -> String {
+        let mut args = vec![
+            "token",
+            "create",
+            "--name",
+            name,
+            "--capability",
+            "acme/api",
+        ];
+        args.extend_from_slice(extra);
+        self.env.run(&args).ok().stdout.trim().to_string()
+    }
+
+    /// A thin-client run: only the socket and the token; no vault directory it could open.
+    fn client(&self, token: Option<&str>, args: &[&str]) -> Run {
+        let mut cmd = Command::new(bin());
+        cmd.args(args)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", self.env.root.path().join("nohome"))
+            .env("AIVAULT_DIR", "/nonexistent/aivault-client-has-no-vault")
+            .env("AIVAULT_SOCKET", &self.socket)
+            .env("NO_COLOR", "1");
+        if let Some(token) = token {
+            cmd.env("AIVAULT_TOKEN", token);
+        }
+        to_run(cmd.output().expect("run client"))
+    }
+
+    /// The notes of `kind` events once there are at least `count` (the server writes its
+    /// audit events in the background, right after each call).
+    fn audit_notes_at_least(&self, kind: &str, count: usize) -> Vec<String> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let notes = self.audit_notes(kind);
+            if notes.len() >= count || Instant::now() > deadline {
+                return notes;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn audit_notes(&self, kind: &str) -> Vec<String> {
+        let events = self
+            .env
+            .run(&["audit", "-v", "--limit", "1000"])
+            .ok()
+            .json();
+        events
+            .as_array()
+            .or_else(|| events["events"].as_array())
+            .expect("events")
+            .iter()
+            .filter(|e| e["kind"] == kind)
+            .map(|e| e["note"].as_str().unwrap_or_default().to_string())
+            .collect()
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.server.kill();
+        let _ = self.server.wait();
+    }
+}
+
+fn start_server(env: &Env, socket: &Path) -> Child {
+    let socket_arg = socket.display().to_string();
+    let child = env.spawn(&["serve", "--socket", &socket_arg], &[]);
+    wait_for_socket(socket);
+    child
+}
+
+fn wait_for_socket(socket: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::os::unix::net::UnixStream::connect(socket).is_err() {
+        assert!(Instant::now() < deadline, "the server never listened");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn sigterm(child: &Child) {
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+}
+
+#[test]
+fn the_thin_client_prints_what_the_direct_cli_prints() {
+    let s = Served::start();
+    let token = s.token("agent", &[]);
+    for args in [
+        &["json", "acme/api", "--path", "/v1/ping"][..],
+        &["invoke", "acme/api", "--path", "/v1/ping"],
+        &["invoke", "acme/api", "--path", "/v1/ping", "--stream"],
+        &["markdown", "acme/api", "--path", "/v1/ping"],
+        &[
+            "invoke", "acme/api", "-X", "POST", "--path", "/v1/echo", "--body", "hello",
+        ],
+    ] {
+        let direct = s.env.run(args).ok();
+        let remote = s.client(Some(&token), args).ok();
+        // Same output but for what differs per call (the echo of the request's own headers).
+        let strip = |text: &str| {
+            text.lines()
+                .filter(|l| !l.to_ascii_lowercase().contains("x-request-id"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        assert_eq!(strip(&remote.stdout), strip(&direct.stdout), "{args:?}");
+        assert!(!remote.stdout.contains(&s.value) && !remote.stderr.contains(&s.value));
+    }
+    let received = s.upstream.requests();
+    assert_eq!(received.len(), 10);
+    for r in &received {
+        assert_eq!(
+            r.header("authorization"),
+            Some(format!("Bearer {}", s.value).as_str())
+        );
+    }
+    // The call is audited with the token's name and the caller's uid and pid.
+    let invokes = s.audit_notes_at_least("capability.invoke", 10);
+    assert_eq!(
+        invokes
+            .iter()
+            .filter(|n| n.contains("caller=token:agent,uid:"))
+            .count(),
+        5,
+        "{invokes:?}"
+    );
+
+    // A body file is read by the client, as the client, and sent as bytes.
+    let file = s.env.root.path().join("body.txt");
+    std::fs::write(&file, b"from a file").expect("write");
+    let file_arg = file.display().to_string();
+    s.client(
+        Some(&token),
+        &[
+            "invoke",
+            "acme/api",
+            "-X",
+            "POST",
+            "--path",
+            "/v1/upload",
+            "--body-file-path",
+            &file_arg,
+        ],
+    )
+    .ok();
+    assert_eq!(
+        s.upstream.requests().last().expect("sent").body,
+        b"from a file"
+    );
+}
+
+#[test]
+fn calls_outside_the_token_are_refused_and_audited() {
+    let s = Served::start();
+    let token = s.token("agent", &[]);
+    let scoped = s.token("scoped", &["--workspace-id", "acme"]);
+    let before = s.upstream.requests().len();
+    let mut forged = token.clone();
+    forged.replace_range(8..9, if &token[8..9] == "x" { "y" } else { "x" });
+    let cases: Vec<(Option<&str>, Vec<&str>, &str)> = vec![
+        (
+            None,
+            vec!["invoke", "acme/api", "--path", "/v1/a"],
+            "not set",
+        ),
+        (
+            Some(&forged),
+            vec!["invoke", "acme/api", "--path", "/v1/a"],
+            "unknown token",
+        ),
+        (
+            Some("garbage"),
+            vec!["invoke", "acme/api", "--path", "/v1/a"],
+            "unknown token",
+        ),
+        (
+            Some(&token),
+            vec!["invoke", "acme/other", "--path", "/v2/a"],
+            "does not grant",
+        ),
+        (
+            Some(&token),
+            vec![
+                "invoke",
+                "acme/api",
+                "--path",
+                "/v1/a",
+                "--workspace-id",
+                "other",
+            ],
+            "may not set workspace",
+        ),
+        (
+            Some(&scoped),
+            vec![
+                "invoke",
+                "acme/api",
+                "--path",
+                "/v1/a",
+                "--workspace-id",
+                "elsewhere",
+            ],
+            "may not set workspace",
+        ),
+        (
+            Some(&token),
+            vec![
+                "invoke",
+                "acme/api",
+                "--path",
+                "/v1/a",
+                "--consumer",
+                "root",
+            ],
+            "may not set consumer",
+        ),
+    ];
+    for (token, args, why) in &cases {
+        let run = s.client(*token, args).fails(15, "unauthorized");
+        assert!(run.stderr.contains(why), "{args:?}: {}", run.stderr);
+        assert!(run.stdout.is_empty());
+    }
+    s.env.run(&["token", "revoke", "agent"]).ok();
+    let run = s
+        .client(Some(&token), &["invoke", "acme/api", "--path", "/v1/a"])
+        .fails(15, "unauthorized");
+    assert!(run.stderr.contains("revoked"), "{}", run.stderr);
+    assert_eq!(
+        s.upstream.requests().len(),
+        before,
+        "a refused call reached the upstream"
+    );
+    let refused = s.audit_notes("token.refused");
+    // Every case but the first (refused by the client itself) and the revoked token.
+    assert_eq!(refused.len(), cases.len(), "{refused:?}");
+    for note in &refused {
+        assert!(!note.contains(&token) && !note.contains(&forged), "{note}");
+    }
+    // The scoped token works in its own workspace (filled in by the server).
+    s.client(Some(&scoped), &["invoke", "acme/api", "--path", "/v1/a"])
+        .ok();
+}
+
+#[test]
+fn the_server_survives_hostile_callers_and_stops_gracefully() {
+    use std::io::Write;
+    use std::os::unix::net::UnixStream;
+    let s = Served::start();
+    let token = s.token("agent", &[]);
+    // Garbage, an oversized head length, a wrong first frame, a caller that leaves mid-body,
+    // and an idle caller: each gets (at most) an error trailer; the server keeps answering.
+    let hostile: [&[u8]; 4] = [
+        b"GET / HTTP/1.1\r\n\r\n",
+        &[0xff, 0xff, 0xff, 0xff, b'H'],
+        &[0, 0, 0, 0, b'B'],
+        &[0, 0, 0, 2, b'H', b'{'],
+    ];
+    for bytes in hostile {
+        let mut c = UnixStream::connect(&s.socket).expect("connect");
+        let _ = c.write_all(bytes);
+        let _ = c.shutdown(std::net::Shutdown::Write);
+        let mut answer = Vec::new();
+        let _ = c.read_to_end(&mut answer);
+    }
+    let idle: Vec<UnixStream> = (0..50)
+        .map(|_| UnixStream::connect(&s.socket).expect("connect"))
+        .collect();
+    // A body over the server's limit is refused before it is all read.
+    let big = s.env.root.path().join("big.bin");
+    std::fs::write(&big, vec![b'a'; 65 * 1024 * 1024]).expect("write");
+    let big_arg = big.display().to_string();
+    let run = s.client(
+        Some(&token),
+        &[
+            "invoke",
+            "acme/api",
+            "-X",
+            "POST",
+            "--path",
+            "/v1/big",
+            "--body-file-path",
+            &big_arg,
+        ],
+    );
+    let run = run.fails(7, "policy_violation");
+    assert!(run.stderr.contains("exceeds"), "{}", run.stderr);
+    // An honest caller is still served while 50 idle connections are open.
+    s.client(Some(&token), &["invoke", "acme/api", "--path", "/v1/ok"])
+        .ok();
+    drop(idle);
+
+    // A second server on the same vault refuses to start, naming the first one's pid.
+    let other = s.env.root.path().join("other.sock").display().to_string();
+    let second = s
+        .env
+        .run(&["serve", "--socket", &other])
+        .fails(4, "already_exists");
+    assert!(
+        second.stderr.contains(&format!("pid {}", s.server.id())),
+        "{}",
+        second.stderr
+    );
+
+    // SIGTERM: the server stops, exits 0 and removes its socket.
+    let mut s = s;
+    sigterm(&s.server);
+    let status = s.server.wait().expect("wait");
+    assert!(status.success(), "{status:?}");
+    assert!(!s.socket.exists());
+    let mut stderr = String::new();
+    if let Some(mut e) = s.server.stderr.take() {
+        let _ = e.read_to_string(&mut stderr);
+    }
+    assert!(stderr.contains("stopped"), "{stderr}");
+
+    // A stale socket left by a killed server is replaced; the client of a dead server gets
+    // `io` (exit 13), never partial output passed off as success.
+    let child = start_server(&s.env, &s.socket);
+    let mut child = child;
+    child.kill().expect("kill");
+    child.wait().expect("wait");
+    let run = s
+        .client(Some(&token), &["invoke", "acme/api", "--path", "/v1/a"])
+        .fails(13, "io");
+    assert!(run.stdout.is_empty());
+    s.server = start_server(&s.env, &s.socket);
+    s.client(Some(&token), &["invoke", "acme/api", "--path", "/v1/back"])
+        .ok();
+}
+
+/// The socket's directory must be this user's and not writable by others; a path that is not
+/// a socket is never replaced.
+#[test]
+fn unsafe_socket_locations_are_refused() {
+    let env = Env::new();
+    let open_dir = env.root.path().join("open");
+    std::fs::create_dir(&open_dir).expect("mkdir");
+    std::fs::set_permissions(
+        &open_dir,
+        std::os::unix::fs::PermissionsExt::from_mode(0o777),
+    )
+    .expect("chmod");
+    let sock = open_dir.join("broker.sock").display().to_string();
+    let run = env
+        .run(&["serve", "--socket", &sock])
+        .fails(7, "policy_violation");
+    assert!(run.stderr.contains("others may write"), "{}", run.stderr);
+
+    let link = env.root.path().join("link");
+    std::os::unix::fs::symlink(env.root.path(), &link).expect("symlink");
+    let sock = link.join("broker.sock").display().to_string();
+    let run = env
+        .run(&["serve", "--socket", &sock])
+        .fails(7, "policy_violation");
+    assert!(run.stderr.contains("symlink"), "{}", run.stderr);
+
+    let plain = env.root.path().join("private");
+    std::fs::create_dir(&plain).expect("mkdir");
+    let file = plain.join("broker.sock");
+    std::fs::write(&file, b"not a socket").expect("write");
+    let sock = file.display().to_string();
+    env.run(&["serve", "--socket", &sock])
+        .fails(4, "already_exists");
+    assert_eq!(std::fs::read(&file).expect("read"), b"not a socket");
+}

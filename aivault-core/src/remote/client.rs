@@ -1,0 +1,133 @@
+//! The caller's side: send one call to `aivault serve` and read its answer. The client never
+//! opens the vault; it needs only the socket and a token.
+
+use std::io::{BufReader, BufWriter, Write};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+
+use crate::broker::Invocation;
+use crate::error::{Error, ErrorKind, Result};
+use crate::remote::frame::{self, Kind};
+use crate::remote::wire::{Render, RequestHead, ResponseHead, Trailer, VERSION, WireInvocation};
+
+/// A call in progress: the upstream status, then the rendered output chunk by chunk.
+#[derive(Debug)]
+pub struct RemoteResponse {
+    reader: BufReader<UnixStream>,
+    status: u16,
+    done: bool,
+}
+
+impl RemoteResponse {
+    /// The upstream HTTP status.
+    pub fn status(&self) -> u16 {
+        self.status
+    }
+
+    /// The next chunk of output; `None` once the server ended the call successfully.
+    ///
+    /// # Errors
+    /// The error that ended the call (its kind as the server reported it), or `io` when the
+    /// connection closed before the trailer: partial output is never passed off as complete.
+    pub fn next_chunk(&mut self) -> Result<Option<Vec<u8>>> {
+        if self.done {
+            return Ok(None);
+        }
+        match frame::read(&mut self.reader)? {
+            (Kind::Body, bytes) => Ok(Some(bytes)),
+            (Kind::Trailer, bytes) => {
+                self.done = true;
+                trailer(&bytes).map(|()| None)
+            }
+            (kind, _) => Err(protocol(&format!(
+                "unexpected {kind:?} frame in the output"
+            ))),
+        }
+    }
+}
+
+fn protocol(why: &str) -> Error {
+    Error::new(ErrorKind::Io, format!("aivault serve: protocol: {why}"))
+}
+
+fn trailer(bytes: &[u8]) -> Result<()> {
+    let trailer: Trailer =
+        serde_json::from_slice(bytes).map_err(|e| protocol(&format!("bad trailer: {e}")))?;
+    match trailer.error {
+        Some(error) => Err(Error::from(error)),
+        None => Ok(()),
+    }
+}
+
+/// Sends `invocation` (whose body must already hold bytes, never a path) to the server at
+/// `socket` with `token`, and waits for the start of the answer.
+///
+/// # Errors
+/// `io` when the server cannot be reached or breaks the protocol; otherwise the error the
+/// server refused the call with (`unauthorized`, `policy_violation`, ...).
+pub fn call(
+    socket: &Path,
+    token: &str,
+    invocation: &Invocation,
+    render: Render,
+) -> Result<RemoteResponse> {
+    let (call, body) = WireInvocation::from_invocation(invocation, render)?;
+    let stream = UnixStream::connect(socket).map_err(|e| {
+        Error::new(
+            ErrorKind::Io,
+            format!("cannot reach aivault serve at {}: {e}", socket.display()),
+        )
+    })?;
+    let head = serde_json::to_vec(&RequestHead {
+        version: VERSION,
+        token: token.to_string(),
+        call,
+    })
+    .map_err(|e| Error::internal(format!("encode the request: {e}")))?;
+    if head.len() > frame::MAX_HEAD {
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            format!(
+                "the request's head (headers, path) is {} bytes; the limit is {}",
+                head.len(),
+                frame::MAX_HEAD
+            ),
+        ));
+    }
+    let sent = (|| {
+        let mut w = BufWriter::with_capacity(frame::MAX_CHUNK + 5, &stream);
+        frame::write(&mut w, Kind::Head, &head)?;
+        frame::write_body(&mut w, &body)?;
+        frame::write(&mut w, Kind::End, &[])?;
+        w.flush()
+    })();
+    let mut reader = BufReader::with_capacity(frame::MAX_CHUNK + 5, stream);
+    // A server that refuses early may close before reading everything: its trailer says why.
+    let first = frame::read(&mut reader);
+    let first = match (sent, first) {
+        (_, Ok(first)) => first,
+        (Err(e), Err(_)) => {
+            return Err(Error::new(
+                ErrorKind::Io,
+                format!("aivault serve: sending the request failed: {e}"),
+            ));
+        }
+        (Ok(()), Err(e)) => return Err(e),
+    };
+    match first {
+        (Kind::Head, bytes) => {
+            let head: ResponseHead = serde_json::from_slice(&bytes)
+                .map_err(|e| protocol(&format!("bad response head: {e}")))?;
+            Ok(RemoteResponse {
+                reader,
+                status: head.status,
+                done: false,
+            })
+        }
+        (Kind::Trailer, bytes) => {
+            trailer(&bytes)?;
+            Err(protocol("the server ended the call without an answer"))
+        }
+        (kind, _) => Err(protocol(&format!("unexpected {kind:?} frame"))),
+    }
+}
