@@ -454,8 +454,11 @@ pub struct ServeArgs {
     #[arg(long = "allow-uid", value_name = "UID")]
     pub allow_uids: Vec<u32>,
     /// Connections served at once; more are refused with rate_limited.
-    #[arg(long, value_name = "N", default_value_t = 256)]
+    #[arg(long, value_name = "N", default_value_t = 512)]
     pub max_connections: usize,
+    /// Connections one peer uid may hold at once (its idle connections never starve others).
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    pub max_connections_per_uid: usize,
     /// The largest request body accepted (a capability's maxRequestBodyBytes may lower it).
     #[arg(long, value_name = "BYTES", default_value_t = 64 * 1024 * 1024)]
     pub max_body_bytes: u64,

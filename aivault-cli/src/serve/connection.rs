@@ -57,6 +57,7 @@ fn serve(stream: &UnixStream, shared: &Shared, sink: &mut FrameSink) -> Result<(
         shared.vault.record_refusal(&why, None, None)?;
         return Err(Error::new(ErrorKind::Unauthorized, why));
     }
+    let _slot = UidSlot::take(shared, uid)?;
     if shared.active.load(Ordering::SeqCst) > shared.max_connections {
         return Err(Error::new(
             ErrorKind::RateLimited,
@@ -113,6 +114,49 @@ fn serve(stream: &UnixStream, shared: &Shared, sink: &mut FrameSink) -> Result<(
         .authorize(&grant, head.call.into_invocation(body)?)?;
     invocation.caller = Some(format!("token:{},uid:{uid},pid:{pid}", grant.name));
     execute(&shared.vault, &invocation, render, sink).map(|_| ())
+}
+
+/// One of a peer uid's connection slots, released on drop.
+struct UidSlot<'s> {
+    shared: &'s Shared,
+    uid: u32,
+}
+
+impl<'s> UidSlot<'s> {
+    fn take(shared: &'s Shared, uid: u32) -> Result<UidSlot<'s>> {
+        let mut open = shared
+            .per_uid
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let count = open.entry(uid).or_insert(0);
+        if *count >= shared.max_per_uid {
+            return Err(Error::new(
+                ErrorKind::RateLimited,
+                format!(
+                    "uid {uid} already holds {} connections to aivault serve; retry when one ends",
+                    shared.max_per_uid
+                ),
+            ));
+        }
+        *count += 1;
+        Ok(UidSlot { shared, uid })
+    }
+}
+
+impl Drop for UidSlot<'_> {
+    fn drop(&mut self) {
+        let mut open = self
+            .shared
+            .per_uid
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(count) = open.get_mut(&self.uid) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                open.remove(&self.uid);
+            }
+        }
+    }
 }
 
 /// The request body: body frames up to `End`, at most `limit` bytes in all.

@@ -101,7 +101,10 @@ pub fn bind(socket: &Path, mode: &str, group: Option<&str>) -> Result<UnixListen
     if let Some(gid) = gid {
         std::os::unix::fs::chown(socket, None, Some(gid)).map_err(|e| {
             io_error(
-                format!("cannot give {} to group {gid}", socket.display()),
+                format!(
+                    "cannot give {} to group {gid} (the server's user must be a member)",
+                    socket.display()
+                ),
                 e,
             )
         })?;

@@ -28,6 +28,9 @@ pub(crate) struct Shared {
     pub max_connections: usize,
     pub active: AtomicUsize,
     pub max_body_bytes: u64,
+    /// Connections open per peer uid, so one caller's idle connections cannot starve others.
+    pub per_uid: std::sync::Mutex<std::collections::HashMap<u32, usize>>,
+    pub max_per_uid: usize,
 }
 
 /// Runs the server until SIGTERM or SIGINT, then finishes the calls in flight (up to 30 s),
@@ -48,6 +51,8 @@ pub fn run(args: ServeArgs, config: Config, out: &Output) -> Result<()> {
         max_connections: args.max_connections,
         active: AtomicUsize::new(0),
         max_body_bytes: args.max_body_bytes,
+        per_uid: Default::default(),
+        max_per_uid: args.max_connections_per_uid,
     });
     let stopping = Arc::new(AtomicBool::new(false));
     watch_signals(&stopping, &socket)?;
