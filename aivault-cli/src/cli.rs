@@ -459,6 +459,10 @@ pub struct ServeArgs {
     /// Connections one peer uid may hold at once (its idle connections never starve others).
     #[arg(long, value_name = "N", default_value_t = 64)]
     pub max_connections_per_uid: usize,
+    /// Also serve the HTTP gateway on this loopback address (`127.0.0.1:PORT`; port 0 picks
+    /// one): `/<provider>/<path>` for unchanged SDKs and `POST /v1/invoke`.
+    #[arg(long, value_name = "ADDR")]
+    pub http: Option<String>,
     /// The largest request body accepted (a capability's maxRequestBodyBytes may lower it).
     #[arg(long, value_name = "BYTES", default_value_t = 64 * 1024 * 1024)]
     pub max_body_bytes: u64,

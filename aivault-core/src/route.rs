@@ -34,6 +34,45 @@ impl Vault {
     /// when two equally specific capabilities do (name one and invoke it directly).
     pub fn route(&self, host: &str, method: &str, path_and_query: &str) -> Result<Route> {
         let host = host.trim().to_ascii_lowercase();
+        let admits_host = |view: &CapabilityView| {
+            view.hosts
+                .iter()
+                .any(|pattern| *pattern == host || host_matches(pattern, &host))
+        };
+        self.route_where(&admits_host, &host, method, path_and_query)
+    }
+
+    /// As [`Vault::route`], among the capabilities of `provider` that `allowed` accepts (the
+    /// HTTP gateway's `/<provider>/<path>`: among a caller token's capabilities).
+    ///
+    /// # Errors
+    /// As [`Vault::route`]; `capability_not_found` when none of those allows the request.
+    pub fn route_provider(
+        &self,
+        provider: &str,
+        method: &str,
+        path_and_query: &str,
+        allowed: &dyn Fn(&str) -> bool,
+    ) -> Result<Route> {
+        let of_provider = |view: &CapabilityView| view.provider == provider && allowed(&view.id);
+        self.route_where(
+            &of_provider,
+            &format!("{provider}:"),
+            method,
+            path_and_query,
+        )
+    }
+
+    /// The most specific capability that `admits` and whose methods and paths allow the
+    /// request; `shown` names where it goes in errors.
+    fn route_where(
+        &self,
+        admits: &dyn Fn(&CapabilityView) -> bool,
+        shown: &str,
+        method: &str,
+        path_and_query: &str,
+    ) -> Result<Route> {
+        let host = shown;
         let method = method.trim().to_ascii_uppercase();
         let target = normalize(path_and_query)?;
         let query = path_and_query
@@ -54,13 +93,7 @@ impl Vault {
             .chain(custom.into_iter().map(custom_view));
         // (prefix length, view) of every capability that admits the request.
         let mut matches: Vec<(usize, CapabilityView)> = views
-            .filter(|view| {
-                view.methods.contains(&method)
-                    && view
-                        .hosts
-                        .iter()
-                        .any(|pattern| *pattern == host || host_matches(pattern, &host))
-            })
+            .filter(|view| view.methods.contains(&method) && admits(view))
             .filter_map(|view| {
                 let base = view.upstream_prefix.clone().unwrap_or_default();
                 let longest = view

@@ -6,6 +6,8 @@
 
 pub mod client;
 mod connection;
+mod gateway;
+mod http;
 mod listener;
 
 use std::sync::Arc;
@@ -55,12 +57,32 @@ pub fn run(args: ServeArgs, config: Config, out: &Output) -> Result<()> {
         max_per_uid: args.max_connections_per_uid,
     });
     let stopping = Arc::new(AtomicBool::new(false));
-    watch_signals(&stopping, &socket)?;
+    let gateway = match &args.http {
+        Some(addr) => Some(bind_http(addr)?),
+        None => None,
+    };
+    let gateway_addr = gateway.as_ref().and_then(|l| l.local_addr().ok());
+    watch_signals(&stopping, &socket, gateway_addr)?;
     out.note(&format!(
         "aivault serve: listening on {} (pid {})",
         socket.display(),
         std::process::id()
     ));
+    let gateway_thread = match gateway {
+        Some(listener) => {
+            if let Some(addr) = gateway_addr {
+                out.note(&format!("aivault serve: HTTP gateway on http://{addr}"));
+            }
+            let (shared, stopping) = (Arc::clone(&shared), Arc::clone(&stopping));
+            Some(
+                std::thread::Builder::new()
+                    .name("aivault-gateway".into())
+                    .spawn(move || gateway::serve(listener, shared, stopping))
+                    .map_err(|e| Error::new(ErrorKind::Internal, format!("aivault serve: {e}")))?,
+            )
+        }
+        None => None,
+    };
     for stream in listener.incoming() {
         if stopping.load(Ordering::SeqCst) {
             break;
@@ -83,6 +105,9 @@ pub fn run(args: ServeArgs, config: Config, out: &Output) -> Result<()> {
     }
     drop(listener);
     let _ = std::fs::remove_file(&socket);
+    if let Some(thread) = gateway_thread {
+        let _ = thread.join();
+    }
     let deadline = Instant::now() + DRAIN;
     while shared.active.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
@@ -117,8 +142,35 @@ fn forbid_inspection() -> Result<()> {
     .map_err(|e| fail("disable core files", e))
 }
 
-/// On SIGTERM or SIGINT: stop accepting (a connection to the socket wakes the accept loop).
-fn watch_signals(stopping: &Arc<AtomicBool>, socket: &std::path::Path) -> Result<()> {
+/// Binds the gateway's listener: a loopback address only (callers authenticate with a token
+/// only, so it must never face a network).
+fn bind_http(addr: &str) -> Result<std::net::TcpListener> {
+    let parsed: std::net::SocketAddr = addr.parse().map_err(|_| {
+        Error::new(
+            ErrorKind::InvalidInput,
+            format!("--http {addr:?}: use a loopback address and port, such as 127.0.0.1:8787"),
+        )
+    })?;
+    if !parsed.ip().is_loopback() {
+        return Err(Error::new(
+            ErrorKind::PolicyViolation,
+            format!("--http {addr}: the gateway listens on loopback addresses only"),
+        ));
+    }
+    std::net::TcpListener::bind(parsed).map_err(|e| {
+        Error::new(
+            ErrorKind::Io,
+            format!("aivault serve: cannot listen on {addr}: {e}"),
+        )
+    })
+}
+
+/// On SIGTERM or SIGINT: stop accepting (a connection to each listener wakes its loop).
+fn watch_signals(
+    stopping: &Arc<AtomicBool>,
+    socket: &std::path::Path,
+    gateway: Option<std::net::SocketAddr>,
+) -> Result<()> {
     use signal_hook::consts::{SIGINT, SIGTERM};
     let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT]).map_err(|e| {
         Error::new(
@@ -134,6 +186,9 @@ fn watch_signals(stopping: &Arc<AtomicBool>, socket: &std::path::Path) -> Result
             if signals.forever().next().is_some() {
                 stopping.store(true, Ordering::SeqCst);
                 let _ = std::os::unix::net::UnixStream::connect(&socket);
+                if let Some(addr) = gateway {
+                    let _ = std::net::TcpStream::connect(addr);
+                }
             }
         })
         .map(|_| ())
