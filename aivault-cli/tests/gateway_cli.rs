@@ -16,7 +16,7 @@ use aivault_testkit::{Pki, Reply, Upstream, echo_handler};
 use common::{Env, canary};
 
 struct Gateway {
-    env: Env,
+    _env: Env,
     server: Child,
     port: u16,
 }
@@ -58,7 +58,11 @@ fn start(env: Env, extra: &[(&str, &str)]) -> Gateway {
         .next()
         .and_then(|p| p.parse().ok())
         .expect("port");
-    Gateway { env, server, port }
+    Gateway {
+        _env: env,
+        server,
+        port,
+    }
 }
 
 /// One raw HTTP exchange: (status, headers text, body).
