@@ -429,3 +429,98 @@ except openai.PermissionDeniedError as e:
         assert!(!r.all_text().contains(&token));
     }
 }
+
+/// The directory whose `node_modules` holds the `openai` package (the Node binding's), if any.
+fn node_with_openai() -> Option<PathBuf> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let dir = std::env::var_os("AIVAULT_NODE_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("aivault-node"));
+    let ok = dir.join("node_modules/openai/package.json").exists()
+        && Command::new("node")
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success());
+    if ok {
+        return Some(dir);
+    }
+    assert!(
+        std::env::var_os("AIVAULT_REQUIRE_SDKS").is_none(),
+        "AIVAULT_REQUIRE_SDKS is set but {} has no node_modules/openai",
+        dir.display()
+    );
+    eprintln!("SKIPPED: no node_modules/openai (scripts/node.sh installs it)");
+    None
+}
+
+/// The official OpenAI Node SDK, unchanged: OPENAI_BASE_URL and OPENAI_API_KEY only.
+#[test]
+fn the_openai_node_sdk_works_unchanged_through_the_gateway() {
+    let Some(node_dir) = node_with_openai() else {
+        return;
+    };
+    let pki = Pki::new(&["api.openai.com"]);
+    let upstream = Upstream::https(&pki, |_: &aivault_testkit::Recorded| {
+        Reply::json(
+            br#"{"id":"c0","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"Hi from node"},"finish_reason":"stop"}]}"#.to_vec(),
+        )
+    });
+    let env = Env::new();
+    let key = canary("openai-node");
+    env.create("OPENAI_API_KEY", &key, &[]);
+    let token = env
+        .run(&[
+            "token",
+            "create",
+            "--name",
+            "node-sdk",
+            "--capability",
+            "openai/chat-completions",
+        ])
+        .ok()
+        .stdout
+        .trim()
+        .to_string();
+    let ca = env.root.path().join("ca.pem");
+    std::fs::write(&ca, &pki.ca_pem).expect("ca");
+    let route = format!("api.openai.com=127.0.0.1:{}", upstream.port());
+    let g = start(
+        env,
+        &[
+            ("AIVAULT_DEV_RESOLVE", &route),
+            ("AIVAULT_DEV_CA_CERT", &ca.display().to_string()),
+        ],
+    );
+    let script = r#"
+const { default: OpenAI } = await import('openai');
+const client = new OpenAI();
+const r = await client.chat.completions.create({ model: 'm', messages: [{ role: 'user', content: 'hi' }] });
+console.log('plain:', r.choices[0].message.content);
+try { await client.models.list(); } catch (e) { console.log('models:', e.status); }
+"#;
+    let out = Command::new("node")
+        .args(["--input-type=module", "-e", script])
+        .current_dir(&node_dir)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env(
+            "OPENAI_BASE_URL",
+            format!("http://127.0.0.1:{}/openai/v1", g.port),
+        )
+        .env("OPENAI_API_KEY", &token)
+        .output()
+        .expect("node");
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("plain: Hi from node"), "{stdout}");
+    assert!(stdout.contains("models: 403"), "{stdout}");
+    assert!(!stdout.contains(&key) && !stderr.contains(&key));
+    let received = upstream.requests();
+    assert_eq!(received.len(), 1);
+    assert_eq!(
+        received[0].header("authorization"),
+        Some(format!("Bearer {key}").as_str())
+    );
+    assert!(!received[0].all_text().contains(&token));
+}
