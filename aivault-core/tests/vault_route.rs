@@ -162,3 +162,41 @@ fn a_routed_request_invokes_with_the_vaults_key() {
         Some(format!("Bearer {key}").as_str())
     );
 }
+
+/// The gateway's routing: among one provider's capabilities that a filter (a token) accepts.
+#[test]
+fn provider_routes_stay_among_the_allowed_capabilities_of_that_provider() {
+    let t = TestDir::new();
+    let vault = t.open();
+    let all = |_: &str| true;
+    let route = vault
+        .route_provider("anthropic", "POST", "/v1/messages", &all)
+        .expect("anthropic messages");
+    assert_eq!(route.capability, "anthropic/messages");
+    let route = vault
+        .route_provider("openai", "POST", "/v1/chat/completions?x=1", &all)
+        .expect("openai chat");
+    assert_eq!(
+        (route.capability.as_str(), route.path.as_str()),
+        ("openai/chat-completions", "/v1/chat/completions?x=1")
+    );
+    // Outside the filter, or another provider's path: not found, never another capability.
+    let only_models = |id: &str| id == "openai/models";
+    for (provider, method, path) in [
+        ("openai", "POST", "/v1/chat/completions"),
+        ("anthropic", "GET", "/v1/models"),
+        ("openai", "GET", "/v1/../v1/models"),
+    ] {
+        let err = vault
+            .route_provider(provider, method, path, &only_models)
+            .expect_err(path);
+        assert_ne!(err.kind(), ErrorKind::Internal, "{err}");
+    }
+    assert_eq!(
+        vault
+            .route_provider("openai", "GET", "/v1/models", &only_models)
+            .expect("models")
+            .capability,
+        "openai/models"
+    );
+}
