@@ -437,3 +437,38 @@ fn unsafe_socket_locations_are_refused() {
         .fails(4, "already_exists");
     assert_eq!(std::fs::read(&file).expect("read"), b"not a socket");
 }
+
+/// `capability list | describe` through the server show only what the token names.
+#[test]
+fn list_and_describe_through_the_server_show_only_the_tokens_capabilities() {
+    let s = Served::start();
+    let token = s.token("agent", &[]);
+    let list = s.client(Some(&token), &["capability", "list"]).ok();
+    assert!(list.stdout.contains("acme/api"), "{}", list.stdout);
+    assert!(!list.stdout.contains("acme/other") && !list.stdout.contains("openai/"));
+    let json = s
+        .client(Some(&token), &["capability", "list", "-v"])
+        .ok()
+        .json();
+    let ids: Vec<&str> = json["capabilities"]
+        .as_array()
+        .expect("ready")
+        .iter()
+        .filter_map(|c| c["id"].as_str())
+        .collect();
+    assert_eq!(ids, ["acme/api"]);
+    assert_eq!(
+        json["registryCapabilities"].as_array().map(Vec::len),
+        Some(0)
+    );
+    let described = s
+        .client(Some(&token), &["capability", "describe", "acme/api"])
+        .ok()
+        .json();
+    assert_eq!(described["capability"], "acme/api");
+    assert_eq!(described["bindings"].as_array().map(Vec::len), Some(0));
+    s.client(Some(&token), &["capability", "describe", "acme/other"])
+        .fails(15, "unauthorized");
+    s.client(None, &["capability", "list"])
+        .fails(15, "unauthorized");
+}

@@ -13,7 +13,7 @@ use crate::store::StoreTx;
 use crate::vault::{Keys, Vault, now_ms};
 
 /// Where a capability is defined.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CapabilityOrigin {
     /// The registry (built-in or operator provider files).

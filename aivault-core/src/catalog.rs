@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::capabilities::{
     CapabilityOrigin, CapabilityView, custom_view, find_capability, registry_view,
@@ -18,7 +18,7 @@ use crate::resolve::serves;
 use crate::vault::Vault;
 
 /// What a capability allows.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Allow {
     /// Allowed hosts.
@@ -33,7 +33,7 @@ pub struct Allow {
 }
 
 /// A capability in a listing.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CapabilityInfo {
     /// The id (`provider/name` for registry capabilities).
@@ -45,10 +45,10 @@ pub struct CapabilityInfo {
     /// What it allows.
     pub allow: Allow,
     /// Credentials that enable it (ready capabilities).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub credentials: Vec<String>,
     /// Secret names to store to enable it (available registry capabilities).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub required_secrets: Vec<String>,
     /// The command(s) that enable it (available capabilities).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -56,7 +56,7 @@ pub struct CapabilityInfo {
 }
 
 /// A capability's policy in a listing.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PolicyEntry {
     /// The capability id.
@@ -67,7 +67,7 @@ pub struct PolicyEntry {
 
 /// Capabilities grouped by readiness, each sorted by id. JSON keys follow the product brief:
 /// `capabilities` are ready, `registryCapabilities` still need a secret or credential.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CapabilityListing {
     /// Enabled by at least one credential.
@@ -81,7 +81,7 @@ pub struct CapabilityListing {
 }
 
 /// How to set a capability up, when no credential enables it yet.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Setup {
     /// Secret names the preferred credential alternative claims.
@@ -93,7 +93,7 @@ pub struct Setup {
 }
 
 /// How to call a capability.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CallShape {
     /// The method `invoke` uses without `--method` (when only one is allowed).
@@ -105,7 +105,7 @@ pub struct CallShape {
 }
 
 /// `capability describe`: everything a caller needs to use one capability.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CapabilityDescription {
     /// The capability id.

@@ -19,6 +19,7 @@ use crate::audit::{self, NewEvent, kinds};
 use crate::bindings::validate_consumer;
 use crate::broker::Invocation;
 use crate::capabilities::find_capability;
+use crate::catalog::{CapabilityDescription, CapabilityListing};
 use crate::crypto;
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::{Scope, printable};
@@ -468,6 +469,44 @@ impl Vault {
         invocation.group_id = grant.group_id.clone();
         invocation.consumer = grant.consumer.clone();
         Ok(invocation)
+    }
+
+    /// The capabilities `grant` names, as `capability list` shows them (ready and available;
+    /// policies of those only).
+    ///
+    /// # Errors
+    /// As [`Vault::list_capabilities`].
+    pub fn list_capabilities_granted(&self, grant: &TokenGrant) -> Result<CapabilityListing> {
+        let mut listing = self.list_capabilities()?;
+        listing.ready.retain(|c| grant.allows(&c.id));
+        listing.available.retain(|c| grant.allows(&c.id));
+        listing.policies.retain(|p| grant.allows(&p.capability_id));
+        Ok(listing)
+    }
+
+    /// How to call capability `id`, for a token that names it; bindings (which name secrets of
+    /// every context) are left out.
+    ///
+    /// # Errors
+    /// `unauthorized` (audited) when the token does not name it; as
+    /// [`Vault::describe_capability`].
+    pub fn describe_capability_granted(
+        &self,
+        grant: &TokenGrant,
+        id: &str,
+    ) -> Result<CapabilityDescription> {
+        if !grant.allows(id) {
+            let why = format!(
+                "token '{}' does not grant capability '{}'",
+                grant.name,
+                printable(id)
+            );
+            self.record_refusal(&why, Some(&grant.name), Some(id))?;
+            return Err(unauthorized(why));
+        }
+        let mut description = self.describe_capability(id)?;
+        description.bindings.clear();
+        Ok(description)
     }
 
     /// Records a refused call (`token.refused`): why, the token's name when known, the

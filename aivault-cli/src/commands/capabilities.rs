@@ -25,7 +25,13 @@ pub fn run(command: CapabilityCommand, config: Config, out: &Output) -> Result<(
         }
         CapabilityCommand::List => list(config, out),
         CapabilityCommand::Describe { id } => {
-            out.json(&open_vault(config, out)?.describe_capability(&id)?);
+            let description = match crate::serve::client::remote()? {
+                Some((socket, token)) => {
+                    aivault_core::remote::client::describe_capability(&socket, &token, &id)?
+                }
+                None => open_vault(config, out)?.describe_capability(&id)?,
+            };
+            out.json(&description);
             Ok(())
         }
         CapabilityCommand::Create(args) => {
@@ -81,7 +87,10 @@ pub fn run(command: CapabilityCommand, config: Config, out: &Output) -> Result<(
 
 /// Ready first, then what is available with the command that enables it.
 fn list(config: Config, out: &Output) -> Result<()> {
-    let listing = open_vault(config, out)?.list_capabilities()?;
+    let listing = match crate::serve::client::remote()? {
+        Some((socket, token)) => aivault_core::remote::client::list_capabilities(&socket, &token)?,
+        None => open_vault(config, out)?.list_capabilities()?,
+    };
     if out.verbose {
         out.json(&listing);
         return Ok(());

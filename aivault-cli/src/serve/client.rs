@@ -17,8 +17,8 @@ use crate::commands::invoke::invocation;
 /// The most a caller's file may hold (the server then applies the capability's own limit).
 const MAX_FILE: u64 = 1 << 30;
 
-/// Sends the call and copies the output to stdout; returns the upstream status.
-pub fn invoke(socket: &Path, args: InvokeArgs, render: Render) -> Result<u16> {
+/// The caller token from `AIVAULT_TOKEN`.
+fn token() -> Result<String> {
     let token = std::env::var("AIVAULT_TOKEN").unwrap_or_default();
     if token.is_empty() {
         return Err(Error::new(
@@ -26,6 +26,21 @@ pub fn invoke(socket: &Path, args: InvokeArgs, render: Render) -> Result<u16> {
             "AIVAULT_TOKEN is not set: a call through aivault serve needs a caller token",
         ));
     }
+    Ok(token)
+}
+
+/// The server to ask instead of the vault, when `AIVAULT_SOCKET` is set (`capability list |
+/// describe`): its socket and the caller token.
+pub fn remote() -> Result<Option<(std::path::PathBuf, String)>> {
+    match std::env::var_os("AIVAULT_SOCKET").filter(|s| !s.is_empty()) {
+        Some(socket) => Ok(Some((socket.into(), token()?))),
+        None => Ok(None),
+    }
+}
+
+/// Sends the call and copies the output to stdout; returns the upstream status.
+pub fn invoke(socket: &Path, args: InvokeArgs, render: Render) -> Result<u16> {
+    let token = token()?;
     let mut invocation = invocation(args, &read_file)?;
     invocation.body = match std::mem::take(&mut invocation.body) {
         RequestBody::File(path) => RequestBody::Bytes(read_file(&path, "--body-file-path")?),

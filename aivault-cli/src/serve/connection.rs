@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use aivault_core::remote::frame::{self, Kind};
-use aivault_core::remote::wire::{RequestHead, ResponseHead, Trailer, VERSION, WireError};
+use aivault_core::remote::wire::{Call, RequestHead, ResponseHead, Trailer, VERSION, WireError};
 use aivault_core::{Error, ErrorKind, Invocation, Result};
 
 use super::Shared;
@@ -93,27 +93,50 @@ fn serve(stream: &UnixStream, shared: &Shared, sink: &mut FrameSink) -> Result<(
     }
     // The token and what it grants are checked before a byte of body is read.
     let grant = shared.vault.authenticate(&head.token)?;
+    let call = match head.call {
+        Call::Invoke(call) => call,
+        Call::ListCapabilities => {
+            read_body(&mut reader, 0)?;
+            return answer_json(sink, &shared.vault.list_capabilities_granted(&grant)?);
+        }
+        Call::DescribeCapability { id } => {
+            read_body(&mut reader, 0)?;
+            return answer_json(
+                sink,
+                &shared.vault.describe_capability_granted(&grant, &id)?,
+            );
+        }
+    };
     let probe = Invocation {
-        capability: head.call.capability.clone(),
-        workspace_id: head.call.workspace_id.clone(),
-        group_id: head.call.group_id.clone(),
-        consumer: head.call.consumer.clone(),
+        capability: call.capability.clone(),
+        workspace_id: call.workspace_id.clone(),
+        group_id: call.group_id.clone(),
+        consumer: call.consumer.clone(),
         ..Invocation::default()
     };
     shared.vault.authorize(&grant, probe)?;
     let limit = shared
         .vault
-        .describe_capability(&head.call.capability)?
+        .describe_capability(&call.capability)?
         .policy
         .and_then(|p| p.max_request_body_bytes)
         .map_or(shared.max_body_bytes, |max| max.min(shared.max_body_bytes));
     let body = read_body(&mut reader, limit)?;
-    let render = head.call.render;
+    let render = call.render;
     let mut invocation = shared
         .vault
-        .authorize(&grant, head.call.into_invocation(body)?)?;
+        .authorize(&grant, call.into_invocation(body)?)?;
     invocation.caller = Some(format!("token:{},uid:{uid},pid:{pid}", grant.name));
     execute(&shared.vault, &invocation, render, sink).map(|_| ())
+}
+
+/// A JSON answer (list, describe): status 0, the JSON as output.
+fn answer_json(sink: &mut FrameSink, value: &impl serde::Serialize) -> Result<()> {
+    let bytes = serde_json::to_vec(value)
+        .map_err(|e| Error::new(ErrorKind::Internal, format!("encode the answer: {e}")))?;
+    sink.begin(0)?;
+    sink.output(&bytes)?;
+    Ok(())
 }
 
 /// One of a peer uid's connection slots, released on drop.

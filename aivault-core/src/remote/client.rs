@@ -6,9 +6,12 @@ use std::os::unix::net::UnixStream;
 use std::path::Path;
 
 use crate::broker::Invocation;
+use crate::catalog::{CapabilityDescription, CapabilityListing};
 use crate::error::{Error, ErrorKind, Result};
 use crate::remote::frame::{self, Kind};
-use crate::remote::wire::{Render, RequestHead, ResponseHead, Trailer, VERSION, WireInvocation};
+use crate::remote::wire::{
+    Call, Render, RequestHead, ResponseHead, Trailer, VERSION, WireInvocation,
+};
 
 /// A call in progress: the upstream status, then the rendered output chunk by chunk.
 #[derive(Debug)]
@@ -72,6 +75,42 @@ pub fn call(
     render: Render,
 ) -> Result<RemoteResponse> {
     let (call, body) = WireInvocation::from_invocation(invocation, render)?;
+    request(socket, token, Call::Invoke(call), &body)
+}
+
+/// The token's capabilities, as `capability list` shows them.
+///
+/// # Errors
+/// As [`call`].
+pub fn list_capabilities(socket: &Path, token: &str) -> Result<CapabilityListing> {
+    let response = request(socket, token, Call::ListCapabilities, &[])?;
+    json_answer(response)
+}
+
+/// How to call capability `id` (one the token names).
+///
+/// # Errors
+/// As [`call`]; `unauthorized` for a capability the token does not name.
+pub fn describe_capability(socket: &Path, token: &str, id: &str) -> Result<CapabilityDescription> {
+    let response = request(
+        socket,
+        token,
+        Call::DescribeCapability { id: id.to_string() },
+        &[],
+    )?;
+    json_answer(response)
+}
+
+fn json_answer<T: serde::de::DeserializeOwned>(mut response: RemoteResponse) -> Result<T> {
+    let mut bytes = Vec::new();
+    while let Some(chunk) = response.next_chunk()? {
+        bytes.extend_from_slice(&chunk);
+    }
+    serde_json::from_slice(&bytes).map_err(|e| protocol(&format!("bad answer: {e}")))
+}
+
+/// Sends one call with `body` and waits for the start of the answer.
+fn request(socket: &Path, token: &str, call: Call, body: &[u8]) -> Result<RemoteResponse> {
     let stream = UnixStream::connect(socket).map_err(|e| {
         Error::new(
             ErrorKind::Io,
@@ -97,7 +136,7 @@ pub fn call(
     let sent = (|| {
         let mut w = BufWriter::with_capacity(frame::MAX_CHUNK + 5, &stream);
         frame::write(&mut w, Kind::Head, &head)?;
-        frame::write_body(&mut w, &body)?;
+        frame::write_body(&mut w, body)?;
         frame::write(&mut w, Kind::End, &[])?;
         w.flush()
     })();

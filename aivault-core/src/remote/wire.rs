@@ -20,7 +20,22 @@ pub struct RequestHead {
     /// The caller token (`avt_...`).
     pub token: String,
     /// The call.
-    pub call: WireInvocation,
+    pub call: Call,
+}
+
+/// What a caller may ask of the server: only what a token allows (list, describe, invoke).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", tag = "op")]
+pub enum Call {
+    /// Invoke a capability; its body follows the head.
+    Invoke(WireInvocation),
+    /// The token's capabilities (answered with a `CapabilityListing` as JSON).
+    ListCapabilities,
+    /// How to call one of them (answered with a `CapabilityDescription` as JSON).
+    DescribeCapability {
+        /// The capability id.
+        id: String,
+    },
 }
 
 /// How the server renders the response (what the CLI command would print).
@@ -304,6 +319,7 @@ mod tests {
         let (wire, bytes) = WireInvocation::from_invocation(&invocation, Render::Json).expect("to");
         let json = serde_json::to_string(&wire).expect("json");
         let back: WireInvocation = serde_json::from_str(&json).expect("from json");
+        let wire = back.clone();
         let again = back.clone().into_invocation(bytes.clone()).expect("back");
         assert_eq!(format!("{again:?}"), format!("{invocation:?}"));
         // Too few or too many bytes for the parts.
@@ -319,7 +335,22 @@ mod tests {
         assert!(WireInvocation::from_invocation(&file, Render::Body).is_err());
         // Unknown fields are refused.
         assert!(
-            serde_json::from_str::<RequestHead>(r#"{"version":1,"token":"t","call":{},"x":1}"#)
+            serde_json::from_str::<RequestHead>(
+                r#"{"version":1,"token":"t","call":{"op":"listCapabilities"},"x":1}"#
+            )
+            .is_err()
+        );
+        let head: RequestHead = serde_json::from_str(
+            r#"{"version":1,"token":"t","call":{"op":"describeCapability","id":"a/b"}}"#,
+        )
+        .expect("describe");
+        assert_eq!(head.call, Call::DescribeCapability { id: "a/b".into() });
+        let call = Call::Invoke(wire);
+        let text = serde_json::to_string(&call).expect("json");
+        assert_eq!(serde_json::from_str::<Call>(&text).expect("invoke"), call);
+        assert!(serde_json::from_str::<Call>(r#"{"op":"deleteSecret","id":"x"}"#).is_err());
+        assert!(
+            serde_json::from_str::<Call>(r#"{"op":"invoke","capability":"a","body":{"kind":"empty"},"render":"body","extra":1}"#)
                 .is_err()
         );
     }
