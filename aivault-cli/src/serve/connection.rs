@@ -94,7 +94,7 @@ fn serve(stream: &UnixStream, shared: &Shared, sink: &mut FrameSink) -> Result<(
     // The token and what it grants are checked before a byte of body is read.
     let grant = shared.vault.authenticate(&head.token)?;
     let call = match head.call {
-        Call::Invoke(call) => call,
+        Call::Invoke(call) => *call,
         Call::ListCapabilities => {
             read_body(&mut reader, 0)?;
             return answer_json(sink, &shared.vault.list_capabilities_granted(&grant)?);

@@ -75,7 +75,7 @@ pub fn call(
     render: Render,
 ) -> Result<RemoteResponse> {
     let (call, body) = WireInvocation::from_invocation(invocation, render)?;
-    request(socket, token, Call::Invoke(call), &body)
+    request(socket, token, Call::Invoke(Box::new(call)), &body)
 }
 
 /// The token's capabilities, as `capability list` shows them.

@@ -28,7 +28,7 @@ pub struct RequestHead {
 #[serde(rename_all = "camelCase", tag = "op")]
 pub enum Call {
     /// Invoke a capability; its body follows the head.
-    Invoke(WireInvocation),
+    Invoke(Box<WireInvocation>),
     /// The token's capabilities (answered with a `CapabilityListing` as JSON).
     ListCapabilities,
     /// How to call one of them (answered with a `CapabilityDescription` as JSON).
@@ -345,7 +345,7 @@ mod tests {
         )
         .expect("describe");
         assert_eq!(head.call, Call::DescribeCapability { id: "a/b".into() });
-        let call = Call::Invoke(wire);
+        let call = Call::Invoke(Box::new(wire));
         let text = serde_json::to_string(&call).expect("json");
         assert_eq!(serde_json::from_str::<Call>(&text).expect("invoke"), call);
         assert!(serde_json::from_str::<Call>(r#"{"op":"deleteSecret","id":"x"}"#).is_err());
