@@ -97,6 +97,10 @@ pub enum Command {
     #[command(subcommand)]
     Token(TokenCommand),
 
+    /// A Model Context Protocol server on stdio: tools list_capabilities, describe_capability
+    /// and invoke (through `aivault serve` when AIVAULT_SOCKET and AIVAULT_TOKEN are set).
+    Mcp,
+
     /// Serve callers over a Unix socket until SIGTERM/SIGINT: the vault stays in this
     /// process; callers hold only the socket and a token (`aivault token create`).
     #[command(after_help = SERVE_HELP)]

@@ -31,6 +31,7 @@ pub fn run(command: Command, config: Config, out: &Output) -> Result<()> {
         Command::Capability(command) => capabilities::run(command, config, out),
         Command::Token(command) => tokens::run(command, config, out),
         Command::Serve(args) => crate::serve::run(args, config, out),
+        Command::Mcp => crate::serve::mcp::run(config, out),
         Command::Migrate(args) => migrate::run(args, config, out),
         Command::Invoke(args) => invoke::run(args, invoke::Render::Body, config, out),
         Command::Json(args) => invoke::run(args, invoke::Render::Json, config, out),

@@ -9,6 +9,7 @@ mod connection;
 mod gateway;
 mod http;
 mod listener;
+pub mod mcp;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};

@@ -1,6 +1,8 @@
 //! Helpers for running the real `aivault` binary against a vault in a temporary directory.
 #![allow(dead_code)]
 
+pub mod served;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
