@@ -31,12 +31,13 @@ enum Backend {
     /// A running `aivault serve` (socket, token).
     Remote(PathBuf, String),
     /// The vault itself, opened at the first call that needs it.
-    Direct(Option<Config>, Option<Vault>),
+    Direct(Box<(Option<Config>, Option<Vault>)>),
 }
 
 impl Backend {
     fn vault(&mut self, out: &Output) -> Result<&Vault> {
-        if let Backend::Direct(config, vault) = self {
+        if let Backend::Direct(direct) = self {
+            let (config, vault) = &mut **direct;
             if vault.is_none() {
                 let config = config
                     .take()
@@ -58,7 +59,7 @@ impl Backend {
 pub fn run(config: Config, out: &Output) -> Result<()> {
     let mut backend = match super::client::remote()? {
         Some((socket, token)) => Backend::Remote(socket, token),
-        None => Backend::Direct(Some(config), None),
+        None => Backend::Direct(Box::new((Some(config), None))),
     };
     let stdin = std::io::stdin();
     let mut input = stdin.lock();
