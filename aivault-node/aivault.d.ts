@@ -53,7 +53,7 @@ export interface SecretMeta {
   createdAtMs: number
   updatedAtMs: number
   valueVersion: number
-  attachedGroups: Array<{ workspace_id: string; group_id: string }>
+  attachedGroups: Array<{ workspaceId: string; groupId: string }>
 }
 
 /** `invoke`'s request. */
