@@ -92,6 +92,25 @@ export declare class InvokeResponse {
   json(): any
 }
 
+/** A scope or filter: the kind and the ids (without `scope`, the most specific of the ids). */
+export interface ScopeArgs {
+  scope?: 'global' | 'workspace' | 'group'
+  workspaceId?: string
+  groupId?: string
+}
+
+/** `vault.secrets`: values go in, only metadata comes out. */
+export interface SecretsApi {
+  create(args: { name: string; value: string | Buffer | Uint8Array; aliases?: string[] } & ScopeArgs): Promise<SecretMeta>
+  list(filter?: ScopeArgs): Promise<SecretMeta[]>
+  update(id: string, changes: { name?: string; aliases?: string[] }): Promise<SecretMeta>
+  rotate(id: string, value: string | Buffer | Uint8Array): Promise<SecretMeta>
+  delete(id: string): Promise<{ secret: SecretMeta; removedCredentials: string[]; removedBindings: number }>
+  attachGroup(id: string, group: { workspaceId: string; groupId: string }): Promise<SecretMeta>
+  detachGroup(id: string, group: { workspaceId: string; groupId: string }): Promise<SecretMeta>
+  import(entries: Record<string, string>, scope?: ScopeArgs): Promise<{ created: string[]; rotated: string[]; skipped: string[] }>
+}
+
 /** An aivault vault, opened at its first call. */
 export declare class Vault {
   /**
@@ -100,7 +119,7 @@ export declare class Vault {
    */
   constructor(path?: string | null)
   /** Secrets: values go in, only metadata comes out. */
-  readonly secrets: Secrets
+  readonly secrets: SecretsApi
   /** Credentials: which secret is injected, how, towards which hosts. */
   readonly credentials: Credentials
   /** Capabilities, policies, bindings, and routing a URL to a capability. */
