@@ -28,6 +28,7 @@ impl Audit {
 impl Audit {
     /// Events, newest first.
     #[napi(
+        catch_unwind,
         ts_args_type = "query?: { limit?: number; beforeTsMs?: number; kind?: string; secretId?: string }",
         ts_return_type = "Promise<Array<Record<string, any>>>"
     )]
@@ -42,7 +43,7 @@ impl Audit {
     }
 
     /// Verifies the log's HMAC chain: whether it holds and, if not, where it breaks.
-    #[napi(ts_return_type = "Promise<Record<string, any>>")]
+    #[napi(catch_unwind, ts_return_type = "Promise<Record<string, any>>")]
     pub fn verify(&self) -> AsyncTask<Call<Json>> {
         json(&self.handle, Ok(()), |vault, ()| vault.verify_audit())
     }

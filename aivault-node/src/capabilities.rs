@@ -30,13 +30,14 @@ impl Capabilities {
 #[napi]
 impl Capabilities {
     /// `{capabilities: [ready...], registryCapabilities: [available...], policies: [...]}`.
-    #[napi(ts_return_type = "Promise<Record<string, any>>")]
+    #[napi(catch_unwind, ts_return_type = "Promise<Record<string, any>>")]
     pub fn list(&self) -> AsyncTask<Call<Json>> {
         json(&self.handle, Ok(()), |vault, ()| vault.list_capabilities())
     }
 
     /// How to call a capability (methods, paths, hosts, auth, policy, setup still needed).
     #[napi(
+        catch_unwind,
         ts_args_type = "id: string",
         ts_return_type = "Promise<Record<string, any>>"
     )]
@@ -47,6 +48,7 @@ impl Capabilities {
 
     /// Creates an operator capability: `{id, provider? | credential?, methods, paths, hosts?}`.
     #[napi(
+        catch_unwind,
         ts_args_type = "request: { id: string; provider?: string; credential?: string; methods: string[]; paths: string[]; hosts?: string[] }",
         ts_return_type = "Promise<Record<string, any>>"
     )]
@@ -59,6 +61,7 @@ impl Capabilities {
 
     /// Deletes an operator capability with its policy and bindings.
     #[napi(
+        catch_unwind,
         ts_args_type = "id: string",
         ts_return_type = "Promise<Record<string, any>>"
     )]
@@ -69,6 +72,7 @@ impl Capabilities {
 
     /// Sets fields of a capability's policy (absent fields keep their value).
     #[napi(
+        catch_unwind,
         ts_args_type = "id: string, policy: { rateLimitPerMinute?: number; maxRequestBodyBytes?: number; maxResponseBodyBytes?: number; responseBlock?: string[] }",
         ts_return_type = "Promise<Record<string, any>>"
     )]
@@ -82,6 +86,7 @@ impl Capabilities {
 
     /// Binds a capability to a secret for a scope (and consumer).
     #[napi(
+        catch_unwind,
         ts_args_type = "binding: { capability: string; secretRef: string; scope?: 'global' | 'workspace' | 'group'; workspaceId?: string; groupId?: string; consumer?: string }",
         ts_return_type = "Promise<Record<string, any>>"
     )]
@@ -93,6 +98,7 @@ impl Capabilities {
 
     /// Removes a binding; resolves to whether one was removed.
     #[napi(
+        catch_unwind,
         ts_args_type = "binding: { capability: string; scope?: 'global' | 'workspace' | 'group'; workspaceId?: string; groupId?: string; consumer?: string }",
         ts_return_type = "Promise<Record<string, any>>"
     )]
@@ -106,6 +112,7 @@ impl Capabilities {
 
     /// Bindings, filtered.
     #[napi(
+        catch_unwind,
         ts_args_type = "filter?: { capability?: string; scope?: 'global' | 'workspace' | 'group'; workspaceId?: string; groupId?: string; consumer?: string }",
         ts_return_type = "Promise<Array<Record<string, any>>>"
     )]
@@ -123,6 +130,7 @@ impl Capabilities {
     /// The capability a plain HTTP request goes through: `{capability, path}` (the path to
     /// invoke it with, upstream prefix removed); `capability_not_found` when none allows it.
     #[napi(
+        catch_unwind,
         ts_args_type = "host: string, method: string, path: string",
         ts_return_type = "Promise<{ capability: string; path: string }>"
     )]

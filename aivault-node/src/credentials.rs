@@ -29,6 +29,7 @@ impl Credentials {
     /// Creates a credential: the options of `aivault credential create` in camelCase (`id`,
     /// `provider`, `secretRefs`, `auth`?, `hosts`?, `workspaceId`?, `groupId`?, `network`?).
     #[napi(
+        catch_unwind,
         ts_args_type = "request: { id: string; provider: string; secretRefs: string[]; auth?: Record<string, unknown>; hosts?: string[]; workspaceId?: string; groupId?: string; network?: { allowPrivateNetwork?: boolean; insecureHttp?: boolean; caCert?: string } }",
         ts_return_type = "Promise<Record<string, any>>"
     )]
@@ -40,13 +41,14 @@ impl Credentials {
     }
 
     /// Every credential (never a value).
-    #[napi(ts_return_type = "Promise<Array<Record<string, any>>>")]
+    #[napi(catch_unwind, ts_return_type = "Promise<Array<Record<string, any>>>")]
     pub fn list(&self) -> AsyncTask<Call<Json>> {
         json(&self.handle, Ok(()), |vault, ()| vault.list_credentials())
     }
 
     /// Deletes a credential; resolves to `{removed, id, origin?}`.
     #[napi(
+        catch_unwind,
         ts_args_type = "id: string",
         ts_return_type = "Promise<Record<string, any>>"
     )]

@@ -4,7 +4,9 @@
 //! blocks. Arguments are the core's shared structured requests ([`aivault_core::requests`],
 //! camelCase, unknown fields refused), read from JS objects in [`args`]; results are the CLI's
 //! JSON; failures are JS `Error`s whose `code` is the stable error kind, built in [`error`].
-//! No function returns a secret value.
+//! Every method is `#[napi(catch_unwind)]` and the pool-side work runs under `catch_unwind`
+//! too, so a panic becomes an `internal` error, never an abort. No function returns a secret
+//! value.
 #![deny(unsafe_code)]
 
 mod args;

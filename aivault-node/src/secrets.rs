@@ -72,6 +72,7 @@ impl Secrets {
     /// ids given (none: global). A name a registry provider claims pins the secret and
     /// provisions its credential, as the CLI does.
     #[napi(
+        catch_unwind,
         ts_args_type = "args: { name: string; value: string | Buffer | Uint8Array; scope?: 'global' | 'workspace' | 'group'; workspaceId?: string; groupId?: string; aliases?: string[] }",
         ts_return_type = "Promise<Record<string, any>>"
     )]
@@ -96,6 +97,7 @@ impl Secrets {
 
     /// Secret metadata (never values), filtered by scope kind, workspace and group.
     #[napi(
+        catch_unwind,
         ts_args_type = "filter?: { scope?: 'global' | 'workspace' | 'group'; workspaceId?: string; groupId?: string }",
         ts_return_type = "Promise<Array<Record<string, any>>>"
     )]
@@ -118,6 +120,7 @@ impl Secrets {
 
     /// Renames a secret and/or replaces its aliases (`[]` clears them).
     #[napi(
+        catch_unwind,
         ts_args_type = "id: string, changes: { name?: string; aliases?: string[] }",
         ts_return_type = "Promise<Record<string, any>>"
     )]
@@ -139,6 +142,7 @@ impl Secrets {
 
     /// Gives a secret a new value; its credentials use it from the next call.
     #[napi(
+        catch_unwind,
         ts_args_type = "id: string, value: string | Buffer | Uint8Array",
         ts_return_type = "Promise<Record<string, any>>"
     )]
@@ -157,6 +161,7 @@ impl Secrets {
     /// Deletes a secret with the credentials and bindings that use it; resolves to
     /// `{secret, removedCredentials, removedBindings}`.
     #[napi(
+        catch_unwind,
         ts_args_type = "id: string",
         ts_return_type = "Promise<Record<string, any>>"
     )]
@@ -167,6 +172,7 @@ impl Secrets {
 
     /// Makes a global secret visible to a group.
     #[napi(
+        catch_unwind,
         ts_args_type = "id: string, group: { workspaceId: string; groupId: string }",
         ts_return_type = "Promise<Record<string, any>>"
     )]
@@ -176,6 +182,7 @@ impl Secrets {
 
     /// Undoes `attachGroup`.
     #[napi(
+        catch_unwind,
         ts_args_type = "id: string, group: { workspaceId: string; groupId: string }",
         ts_return_type = "Promise<Record<string, any>>"
     )]
@@ -186,6 +193,7 @@ impl Secrets {
     /// Imports `{"NAME": "value"}` in one transaction (existing names in the scope get a new
     /// value; empty values are skipped); resolves to `{created, rotated, skipped}` (names only).
     #[napi(
+        catch_unwind,
         ts_args_type = "entries: Record<string, string>, scope?: { scope?: 'global' | 'workspace' | 'group'; workspaceId?: string; groupId?: string }",
         ts_return_type = "Promise<{ created: string[]; rotated: string[]; skipped: string[] }>"
     )]

@@ -53,7 +53,7 @@ pub struct Vault {
 #[napi]
 impl Vault {
     /// Names the vault; nothing is opened until the first call.
-    #[napi(constructor, ts_args_type = "path?: string | null")]
+    #[napi(catch_unwind, constructor, ts_args_type = "path?: string | null")]
     pub fn new(env: Env, path: Unknown) -> napi::Result<Vault> {
         let dir = args::optional_text(&env, path, "path").map_err(|f| f.into_napi(&env))?;
         Ok(Vault {
@@ -66,7 +66,7 @@ impl Vault {
 
     /// The vault's state (the CLI's `status -v`: initialized, locked, provider, key id, paths,
     /// counts).
-    #[napi(ts_return_type = "Promise<Record<string, any>>")]
+    #[napi(catch_unwind, ts_return_type = "Promise<Record<string, any>>")]
     pub fn status(&self) -> AsyncTask<Call<Json>> {
         json(&self.handle, Ok(()), |vault, ()| {
             CoreVault::status(vault.config().clone())
@@ -99,6 +99,7 @@ impl Vault {
 
     /// Calls a capability through the broker; see [`crate::invoke`].
     #[napi(
+        catch_unwind,
         ts_args_type = "request: { capability: string; method?: string; path?: string; headers?: Record<string, string> | Array<{ name: string; value: string }>; credential?: string; workspaceId?: string; groupId?: string; consumer?: string; timeoutMs?: number }, body?: string | Buffer | Uint8Array | null, json?: unknown",
         ts_return_type = "Promise<InvokeResult>"
     )]
