@@ -119,14 +119,13 @@ function makeFetch(vault) {
     const signal = request.signal
     signal.throwIfAborted()
     const url = new URL(request.url)
-    const method = request.method
-    const route = await vault.capabilities.route(url.host, method, url.pathname + url.search)
     const headers = []
     for (const [name, value] of request.headers) {
       if (!DROPPED_HEADERS.has(name)) headers.push({ name, value })
     }
     const body = request.body === null ? undefined : Buffer.from(await request.arrayBuffer())
-    const call = vault.invoke({ capability: route.capability, method, path: route.path, headers }, body)
+    // Routing (capabilities.route) and the invoke run in one pool task.
+    const call = vault.send(url.host, request.method, url.pathname + url.search, headers, body)
     const result = await abortable(call, signal)
     const responseHeaders = new Headers()
     for (const { name, value } of result.headers) responseHeaders.append(name, value)

@@ -109,6 +109,12 @@ export declare class Vault {
   get audit(): Audit
   /** Calls a capability through the broker; see [`crate::invoke`]. */
   invoke(request: { capability: string; method?: string; path?: string; headers?: Record<string, string> | Array<{ name: string; value: string }>; credential?: string; workspaceId?: string; groupId?: string; consumer?: string; timeoutMs?: number }, body?: string | Buffer | Uint8Array | null, json?: unknown): Promise<InvokeResult>
+  /**
+   * A plain HTTP request sent through the capability that allows it (what `vault.fetch`
+   * does): `capabilities.route(host, method, path)` then `invoke` with the routed path, in
+   * one pool task. `capability_not_found` when no capability allows it.
+   */
+  send(host: string, method: string, path: string, headers: Array<{ name: string; value: string }>, body?: Buffer | Uint8Array | string | null): Promise<InvokeResult>
 }
 
 /** Every error `code` a call can reject with (the stable kinds of DESIGN §7, in order). */

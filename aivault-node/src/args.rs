@@ -227,3 +227,30 @@ pub(crate) fn secret(env: &Env, value: Unknown, name: &str) -> Result<SecretValu
         .map(|s| s.0)
         .map_err(|e| Failure::Type(format!("argument '{name}': {}", scrub(&e.reason))))
 }
+
+/// One header as `{name, value}`.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct HeaderArg {
+    pub(crate) name: String,
+    pub(crate) value: String,
+}
+
+/// A required array argument, as `Vec<T>`.
+pub(crate) fn array<T: DeserializeOwned>(
+    env: &Env,
+    value: Unknown,
+    name: &str,
+) -> Result<Vec<T>, Failure> {
+    if !value.is_array().unwrap_or(false) {
+        return Err(Failure::Type(format!("argument '{name}' must be an array")));
+    }
+    env.from_js_value::<Vec<T>, _>(value).map_err(|e| {
+        let message = format!("argument '{name}': {}", scrub(&e.reason));
+        if e.reason.contains("invalid type") {
+            Failure::Type(message)
+        } else {
+            Failure::invalid(message)
+        }
+    })
+}

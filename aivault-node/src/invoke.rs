@@ -117,3 +117,45 @@ pub(crate) fn invoke(
         Ok(InvokeReply(vault.invoke(&invocation)?))
     })
 }
+
+/// A plain request (host, method, path with query, headers, body) routed to the capability
+/// that allows it and invoked, in one pool task (see `Vault::route`).
+pub(crate) fn send(
+    env: &Env,
+    handle: &Arc<Handle>,
+    [host, method, path]: [Unknown; 3],
+    headers: Unknown,
+    body: Option<Unknown>,
+) -> AsyncTask<Call<InvokeReply>> {
+    let args = (|| {
+        let host = args::text(env, host, "host")?;
+        let method = args::text(env, method, "method")?;
+        let path = args::text(env, path, "path")?;
+        let headers: Vec<args::HeaderArg> = args::array(env, headers, "headers")?;
+        let body = match body {
+            Some(body) => args::optional_bytes(env, body, "body")?,
+            None => Vec::new(),
+        };
+        Ok((host, method, path, headers, body))
+    })();
+    call(
+        handle,
+        args,
+        |vault, (host, method, path, headers, body)| {
+            let route = vault.route(&host, &method, &path)?;
+            let invocation = aivault_core::Invocation {
+                capability: route.capability,
+                method: Some(method),
+                path: Some(route.path),
+                headers: headers.into_iter().map(|h| (h.name, h.value)).collect(),
+                body: if body.is_empty() {
+                    aivault_core::RequestBody::Empty
+                } else {
+                    aivault_core::RequestBody::Bytes(body)
+                },
+                ..aivault_core::Invocation::default()
+            };
+            Ok(InvokeReply(vault.invoke(&invocation)?))
+        },
+    )
+}

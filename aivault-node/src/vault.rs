@@ -112,4 +112,24 @@ impl Vault {
     ) -> AsyncTask<Call<crate::invoke::InvokeReply>> {
         crate::invoke::invoke(&env, &self.handle, request, body, json)
     }
+
+    /// A plain HTTP request sent through the capability that allows it (what `vault.fetch`
+    /// does): `capabilities.route(host, method, path)` then `invoke` with the routed path, in
+    /// one pool task. `capability_not_found` when no capability allows it.
+    #[napi(
+        catch_unwind,
+        ts_args_type = "host: string, method: string, path: string, headers: Array<{ name: string; value: string }>, body?: Buffer | Uint8Array | string | null",
+        ts_return_type = "Promise<InvokeResult>"
+    )]
+    pub fn send(
+        &self,
+        env: Env,
+        host: Unknown,
+        method: Unknown,
+        path: Unknown,
+        headers: Unknown,
+        body: Option<Unknown>,
+    ) -> AsyncTask<Call<crate::invoke::InvokeReply>> {
+        crate::invoke::send(&env, &self.handle, [host, method, path], headers, body)
+    }
 }
