@@ -11,6 +11,7 @@ cargo fmt --all -- --check
 echo "== cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+./scripts/node.sh
 echo "== cargo test"
 cargo test --workspace --locked
 
