@@ -28,6 +28,7 @@ export type ErrorCode =
   | 'io'
   | 'internal'
   | 'integrity_failed'
+  | 'unauthorized'
 
 /** Every `code` an aivault error can carry. */
 export declare const ERROR_CODES: readonly ErrorCode[]

@@ -21,7 +21,7 @@ test('ERROR_CODES lists the stable kinds of DESIGN §7', () => {
   assert.deepEqual([...ERROR_CODES], [
     'invalid_input', 'not_found', 'already_exists', 'vault_locked', 'decrypt_failed',
     'policy_violation', 'capability_not_found', 'credential_not_found', 'credential_ambiguous',
-    'rate_limited', 'upstream_error', 'io', 'internal', 'integrity_failed',
+    'rate_limited', 'upstream_error', 'io', 'internal', 'integrity_failed', 'unauthorized',
   ])
 })
 
