@@ -97,6 +97,10 @@ pub enum Command {
     #[command(subcommand)]
     Token(TokenCommand),
 
+    /// Write (or print) a service definition that runs `aivault serve` for this user.
+    #[command(subcommand)]
+    Setup(SetupCommand),
+
     /// A Model Context Protocol server on stdio: tools list_capabilities, describe_capability
     /// and invoke (through `aivault serve` when AIVAULT_SOCKET and AIVAULT_TOKEN are set).
     Mcp,
@@ -439,6 +443,39 @@ pub struct GroupArgs {
     /// Group id.
     #[arg(long, value_name = "ID")]
     pub group_id: String,
+}
+
+/// `aivault setup ...`.
+#[derive(Debug, Subcommand)]
+pub enum SetupCommand {
+    /// A systemd user unit (~/.config/systemd/user/aivault.service): restarted on failure,
+    /// hardened (NoNewPrivileges, ProtectSystem, PrivateTmp, ...).
+    #[command(
+        after_help = "Examples:\n  aivault setup systemd --print\n  aivault setup systemd --http 127.0.0.1:8787 && systemctl --user daemon-reload && systemctl --user enable --now aivault"
+    )]
+    Systemd(SetupArgs),
+    /// A launchd LaunchAgent (~/Library/LaunchAgents/dev.aivault.serve.plist).
+    #[command(
+        after_help = "Examples:\n  aivault setup launchd --print\n  aivault setup launchd && launchctl bootstrap gui/$(id -u) ~/Library/LaunchAgents/dev.aivault.serve.plist"
+    )]
+    Launchd(SetupArgs),
+}
+
+/// Options of `aivault setup systemd | launchd`.
+#[derive(Debug, Args)]
+pub struct SetupArgs {
+    /// Print the definition instead of writing it.
+    #[arg(long)]
+    pub print: bool,
+    /// Replace an existing file with other content.
+    #[arg(long)]
+    pub force: bool,
+    /// The socket `aivault serve` listens on (default: its own default).
+    #[arg(long, value_name = "PATH")]
+    pub socket: Option<PathBuf>,
+    /// Also serve the HTTP gateway on this loopback address.
+    #[arg(long, value_name = "ADDR")]
+    pub http: Option<String>,
 }
 
 /// `aivault serve`.

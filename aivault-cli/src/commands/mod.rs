@@ -7,6 +7,7 @@ pub(crate) mod invoke;
 mod lifecycle;
 mod migrate;
 mod secrets;
+mod setup;
 mod tokens;
 
 use aivault_core::{Config, Result, Scope, ScopeKind, Vault};
@@ -32,6 +33,7 @@ pub fn run(command: Command, config: Config, out: &Output) -> Result<()> {
         Command::Token(command) => tokens::run(command, config, out),
         Command::Serve(args) => crate::serve::run(args, config, out),
         Command::Mcp => crate::serve::mcp::run(config, out),
+        Command::Setup(command) => setup::run(command, config, out),
         Command::Migrate(args) => migrate::run(args, config, out),
         Command::Invoke(args) => invoke::run(args, invoke::Render::Body, config, out),
         Command::Json(args) => invoke::run(args, invoke::Render::Json, config, out),
