@@ -78,6 +78,7 @@ def chat_completion(model: str) -> dict[str, Any]:
 def _handler(upstream_ref: list[Upstream]) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # one answer, no 40 ms delayed-ACK stall
 
         def log_message(self, format: str, *args: Any) -> None:  # quiet
             pass
