@@ -11,6 +11,8 @@ cargo fmt --all -- --check
 echo "== cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+./scripts/python.sh  # the Python binding: maturin build, pytest, stubtest, openai<3
+
 echo "== cargo test"
 cargo test --workspace --locked
 
