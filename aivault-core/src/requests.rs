@@ -322,7 +322,8 @@ mod tests {
 
     #[test]
     fn a_misspelt_network_option_is_refused() {
-        let json = r#"{"id":"c","provider":"p","secretRefs":[],"network":{"allowEverything":true}}"#;
+        let json =
+            r#"{"id":"c","provider":"p","secretRefs":[],"network":{"allowEverything":true}}"#;
         let err = serde_json::from_str::<CredentialRequest>(json).expect_err("accepted");
         assert!(err.to_string().contains("unknown field"), "{err}");
         let json = r#"{"id":"c","provider":"p","secretRefs":[],"network":{"insecureHttp":true}}"#;

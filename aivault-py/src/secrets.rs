@@ -51,6 +51,7 @@ impl Secrets {
     ///
     /// Returns: its `SecretMeta`. Raises: `AlreadyExistsError`, `InvalidInputError`, ...
     #[pyo3(signature = (name, value, scope=None, workspace_id=None, group_id=None, aliases=None))]
+    #[allow(clippy::too_many_arguments)] // The fields of a secret, one keyword each.
     fn create(
         &self,
         py: Python<'_>,
