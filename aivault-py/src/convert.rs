@@ -156,3 +156,17 @@ pub fn record<'py>(py: Python<'py>, value: &impl Serialize) -> PyResult<Bound<'p
     })?;
     to_py(py, &json)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::camel;
+
+    #[test]
+    fn snake_case_keys_become_camel_case_and_camel_case_keys_stay() {
+        assert_eq!(camel("allow_private_network"), "allowPrivateNetwork");
+        assert_eq!(camel("insecureHttp"), "insecureHttp");
+        assert_eq!(camel("kind"), "kind");
+        assert_eq!(camel("_private"), "_private");
+        assert_eq!(camel("header_name"), "headerName");
+    }
+}
