@@ -75,6 +75,21 @@ def chat_completion(model: str) -> dict[str, Any]:
     }
 
 
+def sse_chunks(model: str) -> bytes:
+    """A streamed chat completion ("po", "ng") as server-sent events."""
+    events = []
+    for piece, finish in (("po", None), ("ng", "stop")):
+        chunk = {
+            "id": "chatcmpl-test", "object": "chat.completion.chunk",
+            "created": int(time.time()), "model": model,
+            "choices": [{"index": 0, "delta": {"role": "assistant", "content": piece},
+                         "finish_reason": finish, "logprobs": None}],
+        }
+        events.append(f"data: {json.dumps(chunk)}\n\n")
+    events.append("data: [DONE]\n\n")
+    return "".join(events).encode()
+
+
 def _handler(upstream_ref: list[Upstream]) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -95,13 +110,18 @@ def _handler(upstream_ref: list[Upstream]) -> type[BaseHTTPRequestHandler]:
                 upstream.received.append(Received(self.command, self.path, headers, body))
             if upstream.delay:
                 time.sleep(upstream.delay)
+            content_type = "application/json"
             if self.path.startswith("/v1/chat/completions"):
-                model = json.loads(body or b"{}").get("model", "test")
+                request = json.loads(body or b"{}")
+                model = request.get("model", "test")
                 answer = json.dumps(chat_completion(model)).encode()
+                if request.get("stream"):
+                    content_type = "text/event-stream"
+                    answer = sse_chunks(model)
             else:
                 answer = json.dumps({"ok": True, "method": self.command, "path": self.path}).encode()
             self.send_response(200)
-            self.send_header("content-type", "application/json")
+            self.send_header("content-type", content_type)
             self.send_header("x-upstream", "loopback")
             self.send_header("content-length", str(len(answer)))
             self.end_headers()

@@ -74,6 +74,9 @@ def main() -> None:
             model="test-model-async", messages=[{"role": "user", "content": "ping"}])
 
     async_completion = asyncio.run(call())
+    stream = sync.chat.completions.create(
+        model="test-model-stream", messages=[{"role": "user", "content": "ping"}], stream=True)
+    streamed = "".join(chunk.choices[0].delta.content or "" for chunk in stream)
     try:
         sync.models.list()  # GET /v1/models: no capability admits it
         refused = "not refused"
@@ -86,6 +89,7 @@ def main() -> None:
         "content": completion.choices[0].message.content,
         "model": completion.model,
         "async_model": async_completion.model,
+        "streamed": streamed,
         "refused": refused,
         "repr": repr(completion) + repr(async_completion),
     }))

@@ -48,10 +48,11 @@ def test_openai_sdk_through_the_vault(tmp_path: Path, upstream: Upstream, canary
     assert report["content"] == "pong"
     assert (report["model"], report["async_model"]) == ("test-model", "test-model-async")
     assert report["refused"] == "PermissionDeniedError 403"
+    assert report["streamed"] == "pong"  # server-sent events, relayed whole
 
     chats = [r for r in upstream.received if r.path == "/v1/chat/completions"]
-    assert len(chats) == 2
-    assert [r.path for r in upstream.received] == ["/v1/chat/completions"] * 2
+    assert len(chats) == 3
+    assert [r.path for r in upstream.received] == ["/v1/chat/completions"] * 3
     for got in chats:
         assert got.method == "POST"
         assert got.headers["authorization"] == f"Bearer {canary}"
