@@ -106,3 +106,19 @@ def test_transport_arguments(vault: aivault.Vault) -> None:
     with pytest.raises(ValueError):
         aivault.httpx2.Transport(vault, errors="ignore")
     assert "Vault(path=" in repr(aivault.httpx2.Transport(vault)._broker)
+
+
+def test_no_client_is_a_dependency() -> None:
+    """Importing aivault imports neither HTTP client; each transport module imports only its
+    own."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, aivault\n"
+        "assert 'httpx' not in sys.modules and 'httpx2' not in sys.modules\n"
+        "import aivault.httpx\n"
+        "assert 'httpx2' not in sys.modules\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
