@@ -11,9 +11,12 @@ cargo fmt --all -- --check
 echo "== cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
-./scripts/node.sh
+./scripts/node.sh    # the Node binding: npm ci, napi build, drift check, node --test
+./scripts/python.sh  # the Python binding: maturin build, pytest, stubtest, openai<3
 echo "== cargo test"
-cargo test --workspace --locked
+# The SDK tests (openai and mcp in .venv, openai in aivault-node/node_modules, installed by the
+# two scripts above) must run here, never skip.
+AIVAULT_REQUIRE_SDKS=1 cargo test --workspace --locked
 
 echo "== property tests, 30 s each"
 ./scripts/fuzz.sh 30 2

@@ -36,7 +36,29 @@ pub struct CredentialRequest {
     workspace_id: Option<String>,
     group_id: Option<String>,
     #[serde(default)]
-    network: NetworkOptions,
+    network: NetworkRequest,
+}
+
+/// The network opt-ins of a credential, as `credential create` flags (its own type, so a
+/// misspelt option is refused here as everywhere else in the requests).
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NetworkRequest {
+    #[serde(default)]
+    allow_private_network: bool,
+    #[serde(default)]
+    insecure_http: bool,
+    ca_cert: Option<String>,
+}
+
+impl From<NetworkRequest> for NetworkOptions {
+    fn from(r: NetworkRequest) -> NetworkOptions {
+        NetworkOptions {
+            allow_private_network: r.allow_private_network,
+            insecure_http: r.insecure_http,
+            ca_cert: r.ca_cert,
+        }
+    }
 }
 
 /// The auth options of a credential, as `credential create` flags.
@@ -90,7 +112,7 @@ impl From<CredentialRequest> for NewCredential {
             hosts: r.hosts,
             workspace_id: r.workspace_id,
             group_id: r.group_id,
-            network: r.network,
+            network: r.network.into(),
         }
     }
 }
@@ -292,5 +314,21 @@ impl InvokeRequest {
             timeout: self.timeout_ms.map(std::time::Duration::from_millis),
             caller: None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_misspelt_network_option_is_refused() {
+        let json =
+            r#"{"id":"c","provider":"p","secretRefs":[],"network":{"allowEverything":true}}"#;
+        let err = serde_json::from_str::<CredentialRequest>(json).expect_err("accepted");
+        assert!(err.to_string().contains("unknown field"), "{err}");
+        let json = r#"{"id":"c","provider":"p","secretRefs":[],"network":{"insecureHttp":true}}"#;
+        let request: CredentialRequest = serde_json::from_str(json).expect("refused");
+        assert!(NewCredential::from(request).network.insecure_http);
     }
 }
