@@ -337,3 +337,48 @@ fn list_and_describe_through_the_server_show_only_the_tokens_capabilities() {
     s.client(None, &["capability", "list"])
         .fails(15, "unauthorized");
 }
+
+/// The library's remote client (what the bindings' remote form wraps): routing among the
+/// token's capabilities, and a call that returns the upstream's (sanitized) headers.
+#[test]
+fn the_remote_client_routes_among_the_tokens_capabilities_and_relays_headers() {
+    use aivault_core::remote::{client, wire::Render};
+    let s = Served::start();
+    let token = s.token("lib", &[]);
+    let host = format!("127.0.0.1:{}", s.upstream.port());
+    let route = client::route(&s.socket, &token, &host, "GET", "/v1/items?x=1").expect("route");
+    assert_eq!(
+        (route.capability.as_str(), route.path.as_str()),
+        ("acme/api", "/v1/items?x=1")
+    );
+    let err = client::route(&s.socket, &token, &host, "GET", "/v2/items").expect_err("other");
+    assert_eq!(
+        err.kind(),
+        aivault_core::ErrorKind::CapabilityNotFound,
+        "{err}"
+    );
+    let invocation = aivault_core::Invocation {
+        capability: route.capability,
+        path: Some(route.path),
+        ..aivault_core::Invocation::default()
+    };
+    let mut response = client::call(&s.socket, &token, &invocation, Render::Body).expect("call");
+    assert_eq!(response.status(), 200);
+    assert!(
+        response
+            .headers()
+            .iter()
+            .any(|(n, v)| n.eq_ignore_ascii_case("content-type") && v.contains("json")),
+        "{:?}",
+        response.headers()
+    );
+    let mut body = Vec::new();
+    while let Some(chunk) = response.next_chunk().expect("chunk") {
+        body.extend_from_slice(&chunk);
+    }
+    let text = String::from_utf8_lossy(&body);
+    assert!(
+        text.contains("/v1/items?x=1") && !text.contains(&s.value),
+        "{text}"
+    );
+}

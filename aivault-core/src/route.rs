@@ -13,7 +13,7 @@ use crate::registry::host_matches;
 use crate::vault::Vault;
 
 /// The capability a request goes through, and the path to invoke it with.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Route {
     /// The capability id (`openai/chat-completions`).
@@ -33,13 +33,30 @@ impl Vault {
     /// step 2); `capability_not_found` when no capability allows the request; `invalid_input`
     /// when two equally specific capabilities do (name one and invoke it directly).
     pub fn route(&self, host: &str, method: &str, path_and_query: &str) -> Result<Route> {
+        self.route_allowed(host, method, path_and_query, &|_| true)
+    }
+
+    /// As [`Vault::route`], among the capabilities that `allowed` accepts (a remote caller's
+    /// token).
+    ///
+    /// # Errors
+    /// As [`Vault::route`].
+    pub fn route_allowed(
+        &self,
+        host: &str,
+        method: &str,
+        path_and_query: &str,
+        allowed: &dyn Fn(&str) -> bool,
+    ) -> Result<Route> {
         let host = host.trim().to_ascii_lowercase();
-        let admits_host = |view: &CapabilityView| {
-            view.hosts
-                .iter()
-                .any(|pattern| *pattern == host || host_matches(pattern, &host))
+        let admits = |view: &CapabilityView| {
+            allowed(&view.id)
+                && view
+                    .hosts
+                    .iter()
+                    .any(|pattern| *pattern == host || host_matches(pattern, &host))
         };
-        self.route_where(&admits_host, &host, method, path_and_query)
+        self.route_where(&admits, &host, method, path_and_query)
     }
 
     /// As [`Vault::route`], among the capabilities of `provider` that `allowed` accepts (the

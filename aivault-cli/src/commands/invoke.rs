@@ -64,8 +64,8 @@ pub fn run(args: InvokeArgs, render: Render, config: Config, out: &Output) -> Re
 
 /// Where a rendered response goes: stdout, or a caller's connection to `aivault serve`.
 pub trait Sink {
-    /// Called once, with the upstream status, before any output.
-    fn begin(&mut self, status: u16) -> Result<()>;
+    /// Called once, with the upstream status and headers (sanitized), before any output.
+    fn begin(&mut self, status: u16, headers: &[(String, String)]) -> Result<()>;
     /// Writes and flushes output; `Ok(false)` when the reader has gone away (not an error:
     /// the call is still recorded, as incomplete).
     fn output(&mut self, bytes: &[u8]) -> Result<bool>;
@@ -75,7 +75,7 @@ pub trait Sink {
 struct Stdout;
 
 impl Sink for Stdout {
-    fn begin(&mut self, _status: u16) -> Result<()> {
+    fn begin(&mut self, _status: u16, _headers: &[(String, String)]) -> Result<()> {
         Ok(())
     }
     fn output(&mut self, bytes: &[u8]) -> Result<bool> {
@@ -110,7 +110,7 @@ pub fn execute(
 ) -> Result<u16> {
     let mut response = vault.invoke_stream(invocation)?;
     let status = response.status();
-    sink.begin(status)?;
+    sink.begin(status, response.headers())?;
     match render {
         WireRender::Stream => {
             let mut buf = vec![0u8; 16 * 1024];

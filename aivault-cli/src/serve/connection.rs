@@ -106,6 +106,13 @@ fn serve(stream: &UnixStream, shared: &Shared, sink: &mut FrameSink) -> Result<(
                 &shared.vault.describe_capability_granted(&grant, &id)?,
             );
         }
+        Call::Route { host, method, path } => {
+            read_body(&mut reader, 0)?;
+            let route = shared
+                .vault
+                .route_allowed(&host, &method, &path, &|id| grant.allows(id))?;
+            return answer_json(sink, &route);
+        }
     };
     let probe = Invocation {
         capability: call.capability.clone(),
@@ -134,7 +141,7 @@ fn serve(stream: &UnixStream, shared: &Shared, sink: &mut FrameSink) -> Result<(
 fn answer_json(sink: &mut FrameSink, value: &impl serde::Serialize) -> Result<()> {
     let bytes = serde_json::to_vec(value)
         .map_err(|e| Error::new(ErrorKind::Internal, format!("encode the answer: {e}")))?;
-    sink.begin(0)?;
+    sink.begin(0, &[])?;
     sink.output(&bytes)?;
     Ok(())
 }
@@ -216,8 +223,12 @@ struct FrameSink {
 }
 
 impl Sink for FrameSink {
-    fn begin(&mut self, status: u16) -> Result<()> {
-        let head = serde_json::to_vec(&ResponseHead { status }).map_err(|e| {
+    fn begin(&mut self, status: u16, headers: &[(String, String)]) -> Result<()> {
+        let head = serde_json::to_vec(&ResponseHead {
+            status,
+            headers: headers.to_vec(),
+        })
+        .map_err(|e| {
             Error::new(
                 ErrorKind::Internal,
                 format!("encode the response head: {e}"),

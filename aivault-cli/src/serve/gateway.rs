@@ -313,7 +313,7 @@ struct Collect {
 }
 
 impl Sink for Collect {
-    fn begin(&mut self, _status: u16) -> Result<()> {
+    fn begin(&mut self, _status: u16, _headers: &[(String, String)]) -> Result<()> {
         Ok(())
     }
     fn output(&mut self, bytes: &[u8]) -> Result<bool> {

@@ -321,7 +321,7 @@ fn invoke(
 struct Collected(Vec<u8>);
 
 impl Sink for Collected {
-    fn begin(&mut self, _status: u16) -> Result<()> {
+    fn begin(&mut self, _status: u16, _headers: &[(String, String)]) -> Result<()> {
         Ok(())
     }
     fn output(&mut self, bytes: &[u8]) -> Result<bool> {

@@ -12,12 +12,15 @@ use crate::remote::frame::{self, Kind};
 use crate::remote::wire::{
     Call, Render, RequestHead, ResponseHead, Trailer, VERSION, WireInvocation,
 };
+use crate::route::Route;
 
-/// A call in progress: the upstream status, then the rendered output chunk by chunk.
+/// A call in progress: the upstream status and headers, then the rendered output chunk by
+/// chunk.
 #[derive(Debug)]
 pub struct RemoteResponse {
     reader: BufReader<UnixStream>,
     status: u16,
+    headers: Vec<(String, String)>,
     done: bool,
 }
 
@@ -25,6 +28,11 @@ impl RemoteResponse {
     /// The upstream HTTP status.
     pub fn status(&self) -> u16 {
         self.status
+    }
+
+    /// The upstream's headers as the broker relays them (sanitized, redacted).
+    pub fn headers(&self) -> &[(String, String)] {
+        &self.headers
     }
 
     /// The next chunk of output; `None` once the server ended the call successfully.
@@ -101,6 +109,19 @@ pub fn describe_capability(socket: &Path, token: &str, id: &str) -> Result<Capab
     json_answer(response)
 }
 
+/// Which of the token's capabilities a plain HTTP request goes through (for SDK transports).
+///
+/// # Errors
+/// As [`call`]; `capability_not_found` when none of the token's capabilities allows it.
+pub fn route(socket: &Path, token: &str, host: &str, method: &str, path: &str) -> Result<Route> {
+    let call = Call::Route {
+        host: host.to_string(),
+        method: method.to_string(),
+        path: path.to_string(),
+    };
+    json_answer(request(socket, token, call, &[])?)
+}
+
 fn json_answer<T: serde::de::DeserializeOwned>(mut response: RemoteResponse) -> Result<T> {
     let mut bytes = Vec::new();
     while let Some(chunk) = response.next_chunk()? {
@@ -160,6 +181,7 @@ fn request(socket: &Path, token: &str, call: Call, body: &[u8]) -> Result<Remote
             Ok(RemoteResponse {
                 reader,
                 status: head.status,
+                headers: head.headers,
                 done: false,
             })
         }

@@ -36,6 +36,16 @@ pub enum Call {
         /// The capability id.
         id: String,
     },
+    /// Which of the token's capabilities a plain HTTP request goes through (answered with a
+    /// `Route` as JSON), for drop-in SDK transports.
+    Route {
+        /// `host[:port]`.
+        host: String,
+        /// HTTP method.
+        method: String,
+        /// Path and query.
+        path: String,
+    },
 }
 
 /// How the server renders the response (what the CLI command would print).
@@ -125,6 +135,9 @@ pub enum WirePart {
 pub struct ResponseHead {
     /// The upstream HTTP status.
     pub status: u16,
+    /// The upstream's headers as the broker relays them (sanitized, redacted).
+    #[serde(default)]
+    pub headers: Vec<(String, String)>,
 }
 
 /// The end of every answer.
