@@ -289,6 +289,26 @@ impl Vault {
     /// # Errors
     /// `capability_not_found`.
     pub fn describe_capability(&self, id: &str) -> Result<CapabilityDescription> {
+        self.describe_capability_inner(id)
+    }
+
+    /// The `maxRequestBodyBytes` of capability `id`'s policy, if it sets one: what a server
+    /// caps a caller's body at while receiving it (the broker checks the authenticated policy
+    /// again when it invokes).
+    ///
+    /// # Errors
+    /// `capability_not_found`; `io`.
+    pub fn request_body_limit(&self, id: &str) -> Result<Option<u64>> {
+        let registry = self.registry();
+        self.read(|tx| {
+            let view = find_capability(registry, tx, id)?;
+            Ok(tx
+                .policy_get(&view.id)?
+                .and_then(|p| p.max_request_body_bytes))
+        })
+    }
+
+    fn describe_capability_inner(&self, id: &str) -> Result<CapabilityDescription> {
         let registry = self.registry();
         let (view, credentials, policy, bindings) = self.read(|tx| {
             let view = find_capability(registry, tx, id)?;

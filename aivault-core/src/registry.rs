@@ -391,6 +391,8 @@ pub struct Registry {
     by_provider: HashMap<String, usize>,
     by_secret: HashMap<String, (usize, usize, String, bool)>,
     by_capability: HashMap<String, usize>,
+    /// Every capability as a view, built at first use (routing scans them on each request).
+    views: std::sync::OnceLock<Vec<crate::capabilities::CapabilityView>>,
 }
 
 static BUILTIN_JSON: &str = include_str!(concat!(env!("OUT_DIR"), "/registry.json"));
@@ -415,6 +417,21 @@ impl Registry {
         Registry::from_providers(providers)
     }
 
+    /// Every capability of every provider as a view (built once; the registry never changes
+    /// after it is loaded).
+    pub(crate) fn capability_views(&self) -> &[crate::capabilities::CapabilityView] {
+        self.views.get_or_init(|| {
+            self.providers
+                .iter()
+                .flat_map(|provider| {
+                    provider.capabilities.iter().map(move |capability| {
+                        crate::capabilities::registry_view(provider, capability)
+                    })
+                })
+                .collect()
+        })
+    }
+
     /// Indexes providers. Fails on duplicate provider ids, capability ids or claimed names
     /// (the full rule set is [`Registry::problems`]).
     pub fn from_providers(providers: Vec<ProviderDef>) -> Result<Registry> {
@@ -423,6 +440,7 @@ impl Registry {
             by_provider: HashMap::new(),
             by_secret: HashMap::new(),
             by_capability: HashMap::new(),
+            views: std::sync::OnceLock::new(),
         };
         for (p, provider) in registry.providers.iter().enumerate() {
             if registry

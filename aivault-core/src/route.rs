@@ -6,7 +6,7 @@
 use serde::Serialize;
 
 use crate::broker::path::{normalize, prefix_admits};
-use crate::capabilities::{CapabilityView, custom_view, registry_view};
+use crate::capabilities::{CapabilityView, custom_view};
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::printable;
 use crate::registry::host_matches;
@@ -96,20 +96,14 @@ impl Vault {
             .split_once('?')
             .map(|(_, q)| format!("?{q}"))
             .unwrap_or_default();
-        let registry = self.registry();
-        let custom = self.read(|tx| tx.capability_list())?;
-        let views = registry
-            .providers()
-            .iter()
-            .flat_map(|provider| {
-                provider
-                    .capabilities
-                    .iter()
-                    .map(move |capability| registry_view(provider, capability))
-            })
-            .chain(custom.into_iter().map(custom_view));
+        let custom: Vec<CapabilityView> = self
+            .read(|tx| tx.capability_list())?
+            .into_iter()
+            .map(custom_view)
+            .collect();
+        let views = self.registry().capability_views().iter().chain(&custom);
         // (prefix length, view) of every capability that admits the request.
-        let mut matches: Vec<(usize, CapabilityView)> = views
+        let mut matches: Vec<(usize, &CapabilityView)> = views
             .filter(|view| view.methods.contains(&method) && admits(view))
             .filter_map(|view| {
                 let base = view.upstream_prefix.clone().unwrap_or_default();

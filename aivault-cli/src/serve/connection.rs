@@ -124,9 +124,7 @@ fn serve(stream: &UnixStream, shared: &Shared, sink: &mut FrameSink) -> Result<(
     shared.vault.authorize(&grant, probe)?;
     let limit = shared
         .vault
-        .describe_capability(&call.capability)?
-        .policy
-        .and_then(|p| p.max_request_body_bytes)
+        .request_body_limit(&call.capability)?
         .map_or(shared.max_body_bytes, |max| max.min(shared.max_body_bytes));
     let body = read_body(&mut reader, limit)?;
     let render = call.render;

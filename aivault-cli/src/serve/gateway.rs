@@ -261,9 +261,7 @@ fn provider_route(
         .collect();
     let limit = shared
         .vault
-        .describe_capability(&route.capability)?
-        .policy
-        .and_then(|p| p.max_request_body_bytes)
+        .request_body_limit(&route.capability)?
         .map_or(shared.max_body_bytes, |max| max.min(shared.max_body_bytes));
     let body = http::read_body(reader, head, limit)?;
     let invocation = Invocation {
