@@ -15,7 +15,7 @@ use runners::{Input, Runner};
 use serde_json::{Value, json};
 
 /// The scenario list with `${PORT}` and `${CANARY}` substituted.
-fn scenarios(port: u16, canary: &str) -> (String, Vec<Scenario>) {
+fn scenarios(port: u16, canary: &str) -> Vec<Scenario> {
     let path = runners::repo().join("tests/scenarios.json");
     let text = std::fs::read_to_string(&path).expect("read tests/scenarios.json");
     let vars = BTreeMap::from([
@@ -23,8 +23,7 @@ fn scenarios(port: u16, canary: &str) -> (String, Vec<Scenario>) {
         ("CANARY".to_string(), canary.to_string()),
     ]);
     let text = substitute::text(&text, &vars);
-    let list = aivault_conformance::load(&text).unwrap_or_else(|e| panic!("{e}"));
-    (text, list)
+    aivault_conformance::load(&text).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// A canary value unique to this run, made of characters no format escapes.
@@ -102,7 +101,10 @@ fn check_runner(
     let tag = |m: String| format!("[{}] {m}", runner.name);
     let mut problems = Vec::new();
     if let Some(failure) = &run.failure {
-        problems.push(tag(format!("{failure}; stderr:\n{}", run.stderr.trim_end())));
+        problems.push(tag(format!(
+            "{failure}; stderr:\n{}",
+            run.stderr.trim_end()
+        )));
     }
     problems.extend(
         transcript::check(scenarios, &run.stdout)
@@ -122,7 +124,8 @@ fn check_runner(
         }
         let index = |p: Option<&str>| p.and_then(|p| p.parse::<usize>().ok());
         if let (Some(s), Some(n)) = (index(parts.next()), index(parts.next())) {
-            let value = transcript::request_value(&req.method, &req.target, &req.headers, &req.body);
+            let value =
+                transcript::request_value(&req.method, &req.target, &req.headers, &req.body);
             received.entry((s, n)).or_default().push(value);
         }
     }
@@ -131,7 +134,10 @@ fn check_runner(
             if let Some(expectation) = &step.upstream {
                 let got = received.get(&(s, n)).map(Vec::as_slice).unwrap_or_default();
                 for m in transcript::check_upstream(expectation, got) {
-                    problems.push(tag(format!("scenario '{}' step {n}: {} {m}", scenario.name, step.op)));
+                    problems.push(tag(format!(
+                        "scenario '{}' step {n}: {} {m}",
+                        scenario.name, step.op
+                    )));
                 }
             }
         }
@@ -139,7 +145,9 @@ fn check_runner(
 
     for (stream, text) in [("stdout", &run.stdout), ("stderr", &run.stderr)] {
         if text.contains(canary) {
-            problems.push(tag(format!("the canary secret value appears in its {stream}")));
+            problems.push(tag(format!(
+                "the canary secret value appears in its {stream}"
+            )));
         }
     }
     problems
@@ -175,7 +183,7 @@ fn every_runner_agrees_with_the_scenarios() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let upstream = upstream::start();
     let canary = canary();
-    let (_, scenarios) = scenarios(upstream.port(), &canary);
+    let scenarios = scenarios(upstream.port(), &canary);
     assert!(
         scenarios.len() >= 10,
         "the scenario list looks truncated ({} scenarios)",
@@ -183,7 +191,13 @@ fn every_runner_agrees_with_the_scenarios() {
     );
     let (found, mut problems) = available(tmp.path());
     for runner in &found {
-        problems.extend(check_runner(runner, &scenarios, &upstream, &canary, tmp.path()));
+        problems.extend(check_runner(
+            runner,
+            &scenarios,
+            &upstream,
+            &canary,
+            tmp.path(),
+        ));
         eprintln!("conformance: the {} runner ran", runner.name);
     }
     assert!(
@@ -201,27 +215,39 @@ fn a_wrong_expectation_is_reported() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let upstream = upstream::start();
     let canary = canary();
-    let (_, mut scenarios) = scenarios(upstream.port(), &canary);
+    let mut scenarios = scenarios(upstream.port(), &canary);
     let round = scenarios
         .iter()
         .position(|s| s.name == "round trip")
         .expect("a 'round trip' scenario");
     let steps = &mut scenarios[round].steps;
-    let create = steps.iter().position(|s| s.op == "secrets.create").expect("create step");
+    let create = steps
+        .iter()
+        .position(|s| s.op == "secrets.create")
+        .expect("create step");
     steps[create].expect = json!({"ok": {"name": "NOT_THE_NAME"}});
     let invoke = steps
         .iter()
         .position(|s| s.op == "invoke" && s.upstream.is_some())
         .expect("an invoke step with an upstream expectation");
     steps[invoke].upstream = Some(json!({"headers": {"authorization": "Bearer wrong"}}));
-    let ok_step = steps.iter().position(|s| s.expect.get("ok").is_some() && s.op == "secrets.list").expect("a list step");
+    let ok_step = steps
+        .iter()
+        .position(|s| s.expect.get("ok").is_some() && s.op == "secrets.list")
+        .expect("a list step");
     steps[ok_step].expect = json!({"error": "not_found"});
 
     let problems = check_runner(&runners::rust(), &scenarios, &upstream, &canary, tmp.path());
     let starts = [
-        format!("[rust] scenario 'round trip' step {create}: secrets.create ok.name: expected \"NOT_THE_NAME\""),
-        format!("[rust] scenario 'round trip' step {ok_step}: secrets.list expected error \"not_found\", got {{\"ok\""),
-        format!("[rust] scenario 'round trip' step {invoke}: invoke upstream.headers.authorization: expected \"Bearer wrong\""),
+        format!(
+            "[rust] scenario 'round trip' step {create}: secrets.create ok.name: expected \"NOT_THE_NAME\""
+        ),
+        format!(
+            "[rust] scenario 'round trip' step {ok_step}: secrets.list expected error \"not_found\", got {{\"ok\""
+        ),
+        format!(
+            "[rust] scenario 'round trip' step {invoke}: invoke upstream.headers.authorization: expected \"Bearer wrong\""
+        ),
     ];
     for start in &starts {
         assert!(
@@ -239,7 +265,7 @@ fn a_leaking_broken_runner_is_reported() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let upstream = upstream::start();
     let canary = canary();
-    let (_, scenarios) = scenarios(upstream.port(), &canary);
+    let scenarios = scenarios(upstream.port(), &canary);
     let cat = Runner {
         name: "cat".into(),
         command: vec!["cat".into()],
@@ -250,5 +276,8 @@ fn a_leaking_broken_runner_is_reported() {
     assert!(has("the runner exited with"), "{problems:#?}");
     assert!(has("not a result line"), "{problems:#?}");
     assert!(has("no result line"), "{problems:#?}");
-    assert!(has("the canary secret value appears in its stdout"), "{problems:#?}");
+    assert!(
+        has("the canary secret value appears in its stdout"),
+        "{problems:#?}"
+    );
 }

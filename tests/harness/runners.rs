@@ -214,7 +214,8 @@ pub fn run(runner: &Runner, input: &Path, vault_root: &Path, dir: &Path) -> Run 
             Err(e) => break Some(format!("waiting for the runner: {e}")),
         }
     };
-    let read = |p: &Path| String::from_utf8_lossy(&std::fs::read(p).unwrap_or_default()).into_owned();
+    let read =
+        |p: &Path| String::from_utf8_lossy(&std::fs::read(p).unwrap_or_default()).into_owned();
     Run {
         stdout: read(&out_path),
         stderr: read(&err_path),

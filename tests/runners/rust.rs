@@ -71,7 +71,11 @@ fn save(step: &Step, value: &Value, saved: &mut BTreeMap<String, String>) {
 }
 
 /// Runs one operation: `Err` when the runner cannot (unknown op), else the binding's result.
-fn call(vault: &Vault, op: &str, args: &Map<String, Value>) -> Result<Result<Value, Error>, Broken> {
+fn call(
+    vault: &Vault,
+    op: &str,
+    args: &Map<String, Value>,
+) -> Result<Result<Value, Error>, Broken> {
     let a = Args(args);
     Ok(match op {
         "status" => json_of(Vault::status(vault.config().clone())),
@@ -86,7 +90,11 @@ fn call(vault: &Vault, op: &str, args: &Map<String, Value>) -> Result<Result<Val
         })(),
         "secrets.list" => (|| {
             let filter = SecretFilter {
-                kind: a.text("scope")?.as_deref().map(ScopeKind::parse).transpose()?,
+                kind: a
+                    .text("scope")?
+                    .as_deref()
+                    .map(ScopeKind::parse)
+                    .transpose()?,
                 workspace_id: a.text("workspaceId")?,
                 group_id: a.text("groupId")?,
             };

@@ -87,7 +87,10 @@ fn operator_matches(op: &str, arg: &Value, value: Option<&Value>, path: &str) ->
         (_, None) => fail(format!("missing (expected {op} {})", short(arg))),
         ("$contains", Some(v)) => match (v.as_str(), arg.as_str()) {
             (Some(s), Some(part)) if s.contains(part) => Vec::new(),
-            _ => fail(format!("expected a string containing {arg}, got {}", short(v))),
+            _ => fail(format!(
+                "expected a string containing {arg}, got {}",
+                short(v)
+            )),
         },
         ("$json", Some(v)) => match v.as_str().map(serde_json::from_str::<Value>) {
             Some(Ok(parsed)) => matches(arg, Some(&parsed), &format!("{path}($json)")),
@@ -157,13 +160,22 @@ mod tests {
     fn operators() {
         let value = json!({"body": "{\"a\":[1]}", "text": "hello [REDACTED]"});
         assert!(ok(json!({"x": {"$absent": true}}), value.clone()).is_empty());
-        assert_eq!(ok(json!({"body": {"$absent": true}}), value.clone()).len(), 1);
+        assert_eq!(
+            ok(json!({"body": {"$absent": true}}), value.clone()).len(),
+            1
+        );
         assert!(ok(json!({"body": {"$any": true}}), value.clone()).is_empty());
         assert_eq!(ok(json!({"x": {"$any": true}}), value.clone()).len(), 1);
         assert!(ok(json!({"text": {"$contains": "[REDACTED]"}}), value.clone()).is_empty());
-        assert_eq!(ok(json!({"text": {"$contains": "key"}}), value.clone()).len(), 1);
+        assert_eq!(
+            ok(json!({"text": {"$contains": "key"}}), value.clone()).len(),
+            1
+        );
         assert!(ok(json!({"body": {"$json": {"a": [1]}}}), value.clone()).is_empty());
-        assert_eq!(ok(json!({"body": {"$json": {"a": [2]}}}), value.clone()).len(), 1);
+        assert_eq!(
+            ok(json!({"body": {"$json": {"a": [2]}}}), value.clone()).len(),
+            1
+        );
         assert_eq!(ok(json!({"text": {"$json": {}}}), value.clone()).len(), 1);
         assert_eq!(ok(json!({"text": {"$nope": 1}}), value).len(), 1);
     }

@@ -32,12 +32,18 @@ fn parameters(op: &str) -> Option<&'static [&'static str]> {
         "secrets.list" => &["scope", "workspaceId", "groupId"],
         "secrets.update" => &["id", "*"],
         "secrets.rotate" => &["id", "value"],
-        "secrets.delete" | "credentials.delete" | "capabilities.describe"
+        "secrets.delete"
+        | "credentials.delete"
+        | "capabilities.describe"
         | "capabilities.delete" => &["id"],
         "secrets.attachGroup" | "secrets.detachGroup" => &["id", "workspaceId", "groupId"],
         "secrets.import" => &["entries", "scope", "workspaceId", "groupId"],
-        "credentials.create" | "capabilities.create" | "capabilities.bind"
-        | "capabilities.unbind" | "capabilities.bindings" | "audit.query" => &["*"],
+        "credentials.create"
+        | "capabilities.create"
+        | "capabilities.bind"
+        | "capabilities.unbind"
+        | "capabilities.bindings"
+        | "audit.query" => &["*"],
         "capabilities.setPolicy" => &["id", "policy"],
         "capabilities.route" => &["host", "method", "path"],
         "invoke" => &["*", "body"],
@@ -50,10 +56,8 @@ pub fn fields(op: &str, args: &Map<String, Value>) -> Result<Vec<Value>, String>
     let params = parameters(op).ok_or_else(|| format!("unknown op '{op}'"))?;
     let named: Vec<&str> = params.iter().copied().filter(|p| *p != "*").collect();
     let whole = params.contains(&"*");
-    if !whole {
-        if let Some(extra) = args.keys().find(|k| !named.contains(&k.as_str())) {
-            return Err(format!("op '{op}' takes no argument '{extra}'"));
-        }
+    if !whole && let Some(extra) = args.keys().find(|k| !named.contains(&k.as_str())) {
+        return Err(format!("op '{op}' takes no argument '{extra}'"));
     }
     let fields = params
         .iter()
@@ -124,7 +128,17 @@ mod tests {
     #[test]
     fn positional_parameters_with_null_for_absent_ones() {
         let got = fields("secrets.create", &args(json!({"name": "A", "value": "v"})));
-        assert_eq!(got, Ok(vec![json!("A"), json!("v"), json!(null), json!(null), json!(null), json!(null)]));
+        assert_eq!(
+            got,
+            Ok(vec![
+                json!("A"),
+                json!("v"),
+                json!(null),
+                json!(null),
+                json!(null),
+                json!(null)
+            ])
+        );
         let got = fields("secrets.update", &args(json!({"id": "x", "name": "B"})));
         assert_eq!(got, Ok(vec![json!("x"), json!({"name": "B"})]));
         assert!(fields("secrets.delete", &args(json!({"id": "x", "idd": 1}))).is_err());
@@ -133,8 +147,14 @@ mod tests {
 
     #[test]
     fn invoke_splits_the_body_from_the_request() {
-        let got = fields("invoke", &args(json!({"capability": "c", "json": {"a": 1}})));
-        assert_eq!(got, Ok(vec![json!({"capability": "c"}), json!("{\"a\":1}")]));
+        let got = fields(
+            "invoke",
+            &args(json!({"capability": "c", "json": {"a": 1}})),
+        );
+        assert_eq!(
+            got,
+            Ok(vec![json!({"capability": "c"}), json!("{\"a\":1}")])
+        );
         let got = fields("invoke", &args(json!({"capability": "c", "body": "hi"})));
         assert_eq!(got, Ok(vec![json!({"capability": "c"}), json!("hi")]));
         let got = fields("invoke", &args(json!({"capability": "c"})));

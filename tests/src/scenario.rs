@@ -88,13 +88,15 @@ mod tests {
 
     #[test]
     fn refuses_bad_expectations_and_duplicate_names() {
-        let bad = r#"[{"name": "a", "steps": [{"op": "status", "expect": {"ok": 1, "error": "io"}}]}]"#;
+        let bad =
+            r#"[{"name": "a", "steps": [{"op": "status", "expect": {"ok": 1, "error": "io"}}]}]"#;
         assert!(load(bad).is_err());
         let bad = r#"[{"name": "a", "steps": [{"op": "status", "expect": {"error": 3}}]}]"#;
         assert!(load(bad).is_err());
         let dup = r#"[{"name": "a", "steps": []}, {"name": "a", "steps": []}]"#;
-        assert!(load(dup).unwrap_err().contains("twice"));
-        let unknown = r#"[{"name": "a", "steps": [{"op": "status", "expect": {"ok": 1}, "expcet": 2}]}]"#;
+        assert!(load(dup).expect_err("duplicate names").contains("twice"));
+        let unknown =
+            r#"[{"name": "a", "steps": [{"op": "status", "expect": {"ok": 1}, "expcet": 2}]}]"#;
         assert!(load(unknown).is_err());
     }
 }

@@ -22,7 +22,11 @@ pub struct Mismatch {
 impl std::fmt::Display for Mismatch {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self.step {
-            Some(step) => write!(f, "scenario '{}' step {step}: {}", self.scenario, self.message),
+            Some(step) => write!(
+                f,
+                "scenario '{}' step {step}: {}",
+                self.scenario, self.message
+            ),
             None => write!(f, "scenario '{}': {}", self.scenario, self.message),
         }
     }
@@ -39,9 +43,8 @@ pub fn parse(stdout: &str) -> (BTreeMap<(String, usize), Value>, Vec<Mismatch>) 
         message,
     };
     for line in stdout.lines().filter(|l| !l.trim().is_empty()) {
-        let parsed: Option<(String, usize, Value)> = serde_json::from_str::<Value>(line)
-            .ok()
-            .and_then(|v| {
+        let parsed: Option<(String, usize, Value)> =
+            serde_json::from_str::<Value>(line).ok().and_then(|v| {
                 let scenario = v.get("scenario")?.as_str()?.to_string();
                 let step = usize::try_from(v.get("step")?.as_u64()?).ok()?;
                 Some((scenario, step, v.get("result")?.clone()))
@@ -103,7 +106,12 @@ pub fn check(scenarios: &[Scenario], stdout: &str) -> Vec<Mismatch> {
 /// One request the upstream received, as the upstream expectation patterns see it:
 /// `{"method", "target", "headers": {"lowercase-name": "value"}, "body": "text"}` (a repeated
 /// header's values joined with `", "`).
-pub fn request_value(method: &str, target: &str, headers: &[(String, String)], body: &[u8]) -> Value {
+pub fn request_value(
+    method: &str,
+    target: &str,
+    headers: &[(String, String)],
+    body: &[u8],
+) -> Value {
     let mut names: Map<String, Value> = Map::new();
     for (name, value) in headers {
         let name = name.to_ascii_lowercase();
@@ -165,10 +173,17 @@ mod tests {
         let out = "{\"scenario\":\"s\",\"step\":0,\"result\":{\"ok\":{\"initialized\":false}}}\n\
                    {\"scenario\":\"s\",\"step\":7,\"result\":{\"ok\":1}}\n\
                    warning: something\n";
-        let got: Vec<String> = check(&scenarios(), out).iter().map(ToString::to_string).collect();
+        let got: Vec<String> = check(&scenarios(), out)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
         assert_eq!(got.len(), 4, "{got:#?}");
         assert!(got[0].starts_with("scenario '(transcript)': not a result line: warning"));
-        assert!(got[1].starts_with("scenario 's' step 0: status ok.initialized: expected true, got false"));
+        assert!(
+            got[1].starts_with(
+                "scenario 's' step 0: status ok.initialized: expected true, got false"
+            )
+        );
         assert!(got[2].starts_with("scenario 's' step 1: secrets.delete no result line"));
         assert!(got[3].starts_with("scenario 's' step 7: a result for a step"));
     }
@@ -196,7 +211,11 @@ mod tests {
         let req = request_value(
             "GET",
             "/v1/ping",
-            &[("Authorization".into(), "Bearer k".into()), ("X-A".into(), "1".into()), ("x-a".into(), "2".into())],
+            &[
+                ("Authorization".into(), "Bearer k".into()),
+                ("X-A".into(), "1".into()),
+                ("x-a".into(), "2".into()),
+            ],
             b"",
         );
         assert_eq!(req["headers"]["x-a"], "1, 2");
