@@ -65,7 +65,10 @@ fn the_rust_example_runs_and_never_prints_the_value() {
     let output = child.wait_with_output().expect("wait");
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(
+        output.status.success(),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
 
     let received = upstream.requests();
     assert_eq!(received.len(), 1, "one call reached the server");
