@@ -25,7 +25,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let local = port
         .is_none()
         .then(|| aivault_testkit::Upstream::http(aivault_testkit::echo_handler()));
-    let port = port.or(local.as_ref().map(|u| u.port())).unwrap_or_default();
+    let port = port
+        .or(local.as_ref().map(|u| u.port()))
+        .unwrap_or_default();
 
     // A vault: a file-provider vault is created in the directory on first open.
     let dir = tempfile::tempdir()?;
