@@ -288,3 +288,39 @@ fn a_leaking_broken_runner_is_reported() {
         "{problems:#?}"
     );
 }
+
+/// The C runner again under valgrind (when installed): every operation of the list through the
+/// C ABI with no definite or indirect leak and no memory error (exit status 99 otherwise).
+#[test]
+fn the_c_runner_is_clean_under_valgrind() {
+    let probe = std::process::Command::new("valgrind")
+        .arg("--version")
+        .output();
+    if !probe.is_ok_and(|o| o.status.success()) {
+        notice("NOTICE: valgrind is not installed: the C runner's leak check was skipped");
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let upstream = upstream::start();
+    let canary = canary();
+    let scenarios = scenarios(upstream.port(), &canary);
+    let c = runners::c(tmp.path()).unwrap_or_else(|e| panic!("{e}"));
+    let mut command: Vec<std::ffi::OsString> = [
+        "valgrind",
+        "--quiet",
+        "--error-exitcode=99",
+        "--leak-check=full",
+        "--errors-for-leak-kinds=definite,indirect",
+    ]
+    .iter()
+    .map(Into::into)
+    .collect();
+    command.extend(c.command);
+    let runner = Runner {
+        name: "c-valgrind".into(),
+        command,
+        input: Input::Lines,
+    };
+    let problems = check_runner(&runner, &scenarios, &upstream, &canary, tmp.path());
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
