@@ -15,8 +15,8 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 ./scripts/python.sh  # the Python binding: maturin build, pytest, stubtest, openai<3
 echo "== cargo test"
 # The SDK tests (openai and mcp in .venv, openai in aivault-node/node_modules, installed by the
-# two scripts above) must run here, never skip.
-AIVAULT_REQUIRE_SDKS=1 cargo test --workspace --locked
+# two scripts above) and the Python and Node conformance runners must run here, never skip.
+AIVAULT_REQUIRE_SDKS=1 AIVAULT_CONFORMANCE_ALL=1 cargo test --workspace --locked
 
 echo "== property tests, 30 s each"
 ./scripts/fuzz.sh 30 2
@@ -24,6 +24,7 @@ echo "== property tests, 30 s each"
 echo "== criterion benchmark, smoke mode"
 cargo bench --locked -p aivault-core --bench vault -- --test
 cargo bench --locked -p aivault-core --bench broker -- --test
+cargo bench --locked -p aivault-ffi --bench invoke -- --test
 
 echo "== quickstart"
 ./scripts/quickstart.sh > /dev/null

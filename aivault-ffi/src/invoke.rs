@@ -3,8 +3,9 @@
 #![allow(unsafe_code)] // `#[unsafe(no_mangle)]` entry points taking C pointers.
 
 use std::ffi::{CString, c_char};
+use std::sync::OnceLock;
 
-use aivault_core::{Error, ErrorKind};
+use aivault_core::Planned;
 
 use crate::boundary::{aivault_status, bytes, check_out, guard, json_arg, put, vault};
 use crate::vault::aivault_vault;
@@ -16,15 +17,30 @@ use aivault_core::requests::InvokeRequest;
 #[allow(non_camel_case_types)]
 pub struct aivault_response {
     status: u16,
-    headers_json: CString,
-    planned_json: CString,
+    headers: Vec<(String, String)>,
+    planned: Planned,
     body: Vec<u8>,
+    /// The JSON texts, encoded at the first read (most callers read only status and body, and
+    /// the encoding was a measurable part of a loopback call); `OnceLock` keeps a response
+    /// readable from any thread.
+    headers_json: OnceLock<Option<CString>>,
+    planned_json: OnceLock<Option<CString>>,
 }
 
-fn json_text(value: &impl serde::Serialize) -> Result<CString, Error> {
-    let json = serde_json::to_string(value)
-        .map_err(|e| Error::new(ErrorKind::Internal, format!("cannot encode JSON: {e}")))?;
-    CString::new(json).map_err(|_| Error::new(ErrorKind::Internal, "JSON held a NUL byte"))
+/// `value` as JSON text; `None` only if encoding failed (strings always encode, and JSON
+/// escapes U+0000, so in practice never).
+fn json_text(value: &impl serde::Serialize) -> Option<CString> {
+    CString::new(serde_json::to_string(value).ok()?).ok()
+}
+
+/// The pointer of a lazily encoded text (NULL if it could not be encoded).
+fn text_ptr(
+    cell: &OnceLock<Option<CString>>,
+    encode: impl FnOnce() -> Option<CString>,
+) -> *const c_char {
+    cell.get_or_init(encode)
+        .as_ref()
+        .map_or(std::ptr::null(), |text| text.as_ptr())
 }
 
 /// Calls a capability through the broker (policy, credential injection, network guard,
@@ -53,16 +69,13 @@ pub unsafe extern "C" fn aivault_invoke(
         let request: InvokeRequest = unsafe { json_arg(request_json, "request_json") }?;
         let body = unsafe { bytes(body, body_len, "body") }?.to_vec();
         let response = vault.invoke(&request.into_invocation(body))?;
-        let headers: Vec<serde_json::Value> = response
-            .headers
-            .iter()
-            .map(|(name, value)| serde_json::json!({"name": name, "value": value}))
-            .collect();
         let handle = Box::new(aivault_response {
             status: response.status,
-            headers_json: json_text(&headers)?,
-            planned_json: json_text(&response.planned)?,
+            headers: response.headers,
+            planned: response.planned,
             body: response.body,
+            headers_json: OnceLock::new(),
+            planned_json: OnceLock::new(),
         });
         unsafe { put(out, Box::into_raw(handle), "out") }
     })
@@ -89,7 +102,16 @@ pub unsafe extern "C" fn aivault_response_headers(
     response: *const aivault_response,
 ) -> *const c_char {
     // SAFETY: NULL or a live response per the contract.
-    unsafe { response.as_ref() }.map_or(std::ptr::null(), |r| r.headers_json.as_ptr())
+    unsafe { response.as_ref() }.map_or(std::ptr::null(), |r| {
+        text_ptr(&r.headers_json, || {
+            let headers: Vec<serde_json::Value> = r
+                .headers
+                .iter()
+                .map(|(name, value)| serde_json::json!({"name": name, "value": value}))
+                .collect();
+            json_text(&headers)
+        })
+    })
 }
 
 /// The request the broker made, as JSON `{"capability", "credential", "method", "url"}` (the
@@ -102,7 +124,9 @@ pub unsafe extern "C" fn aivault_response_planned(
     response: *const aivault_response,
 ) -> *const c_char {
     // SAFETY: NULL or a live response per the contract.
-    unsafe { response.as_ref() }.map_or(std::ptr::null(), |r| r.planned_json.as_ptr())
+    unsafe { response.as_ref() }.map_or(std::ptr::null(), |r| {
+        text_ptr(&r.planned_json, || json_text(&r.planned))
+    })
 }
 
 /// The response body (redacted) and, through `len`, its length. Owned by the response: valid
