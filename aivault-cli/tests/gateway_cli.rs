@@ -112,7 +112,8 @@ fn dechunk(mut raw: &[u8]) -> Vec<u8> {
 fn get(port: u16, path: &str, auth: &str) -> (u16, String, Vec<u8>) {
     exchange(
         port,
-        format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}\r\n").as_bytes(),
+        format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n{auth}\r\n")
+            .as_bytes(),
     )
 }
 
@@ -274,7 +275,7 @@ fn the_envelope_answers_what_aivault_json_prints() {
     let envelope =
         r#"{"capability":"acme/api","request":{"method":"POST","path":"/v1/run","body":{"q":1}}}"#;
     let raw = format!(
-        "POST /v1/invoke HTTP/1.1\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{envelope}",
+        "POST /v1/invoke HTTP/1.1\r\nAuthorization: Bearer {token}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{envelope}",
         envelope.len()
     );
     let (status, _, body) = exchange(g.port, raw.as_bytes());
@@ -285,7 +286,7 @@ fn the_envelope_answers_what_aivault_json_prints() {
     let file = r#"{"capability":"acme/api","request":{"method":"POST","path":"/v1/x","multipart":[{"name":"f","file":"/etc/passwd"}]}}"#;
     for (body, want) in [(outside, 403), (file, 400)] {
         let raw = format!(
-            "POST /v1/invoke HTTP/1.1\r\nAuthorization: Bearer {token}\r\nContent-Length: {}\r\n\r\n{body}",
+            "POST /v1/invoke HTTP/1.1\r\nAuthorization: Bearer {token}\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
             body.len()
         );
         assert_eq!(exchange(g.port, raw.as_bytes()).0, want, "{body}");
@@ -523,4 +524,40 @@ try { await client.models.list(); } catch (e) { console.log('models:', e.status)
         Some(format!("Bearer {key}").as_str())
     );
     assert!(!received[0].all_text().contains(&token));
+}
+
+/// Keep-alive: two requests on one connection (as SDKs send them) get two answers; the
+/// second asks to close, and the connection then ends. An error closes it at once.
+#[test]
+fn requests_reuse_one_connection_until_the_caller_closes_it() {
+    let upstream = Upstream::http(echo_handler());
+    let (env, _value, token) = acme(&upstream);
+    let g = start(env, &[]);
+    let auth = format!("Authorization: Bearer {token}\r\n");
+    let two = format!(
+        "GET /acme/v1/one HTTP/1.1\r\n{auth}\r\nGET /acme/v1/two HTTP/1.1\r\n{auth}Connection: close\r\n\r\n"
+    );
+    let mut stream = TcpStream::connect(("127.0.0.1", g.port)).expect("connect");
+    stream.write_all(two.as_bytes()).expect("send");
+    let mut raw = String::new();
+    let _ = stream.read_to_string(&mut raw);
+    assert_eq!(raw.matches("HTTP/1.1 200").count(), 2, "{raw}");
+    assert!(raw.contains("Connection: keep-alive") && raw.contains("Connection: close"));
+    let targets: Vec<String> = upstream
+        .requests()
+        .iter()
+        .map(|r| r.target.clone())
+        .collect();
+    assert_eq!(targets, ["/v1/one", "/v1/two"]);
+    // After a refused request the connection ends: the second request is never read.
+    let refused = format!(
+        "GET /acme/admin/x HTTP/1.1\r\n{auth}\r\nGET /acme/v1/three HTTP/1.1\r\n{auth}\r\n"
+    );
+    let mut stream = TcpStream::connect(("127.0.0.1", g.port)).expect("connect");
+    stream.write_all(refused.as_bytes()).expect("send");
+    let mut raw = String::new();
+    let _ = stream.read_to_string(&mut raw);
+    assert_eq!(raw.matches("HTTP/1.1 ").count(), 1, "{raw}");
+    assert!(raw.starts_with("HTTP/1.1 403"), "{raw}");
+    assert_eq!(upstream.requests().len(), 2);
 }

@@ -105,33 +105,46 @@ fn handle(stream: TcpStream, shared: &Shared) {
     let mut out = Answer {
         w: BufWriter::with_capacity(64 * 1024, stream),
         began: false,
+        keep_alive: false,
     };
-    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        call(&mut reader, &mut out, shared)
-    }))
-    .unwrap_or_else(|_| {
-        Err((
-            Error::new(ErrorKind::Internal, "the call failed unexpectedly"),
-            Phase::Call,
-        ))
-    });
-    if let Err((error, phase)) = result
-        && !out.began
-    {
-        let body = serde_json::json!({"error": {"kind": error.kind().as_str(), "message": error.message()}});
-        let body = body.to_string();
-        let headers = [("Content-Type".to_string(), "application/json".to_string())];
-        let _ = http::write_head(
-            &mut out.w,
-            status_of(&error, phase),
-            &headers,
-            Some(body.len()),
-        )
-        .and_then(|()| out.w.write_all(body.as_bytes()))
-        .and_then(|()| out.w.flush());
+    // Requests one after another while the caller keeps the connection (SDKs reuse theirs);
+    // any error ends it.
+    while !http::closed(&mut reader) {
+        out.began = false;
+        out.keep_alive = false;
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            call(&mut reader, &mut out, shared)
+        }))
+        .unwrap_or_else(|_| {
+            Err((
+                Error::new(ErrorKind::Internal, "the call failed unexpectedly"),
+                Phase::Call,
+            ))
+        });
+        match result {
+            Ok(()) if out.keep_alive => continue,
+            Ok(()) => return,
+            Err((error, phase)) => {
+                if !out.began {
+                    let body = serde_json::json!({"error": {"kind": error.kind().as_str(), "message": error.message()}});
+                    let body = body.to_string();
+                    let headers = [("Content-Type".to_string(), "application/json".to_string())];
+                    let _ = http::write_head(
+                        &mut out.w,
+                        status_of(&error, phase),
+                        &headers,
+                        Some(body.len()),
+                        false,
+                    )
+                    .and_then(|()| out.w.write_all(body.as_bytes()))
+                    .and_then(|()| out.w.flush());
+                }
+                // An error after the answer began cuts the connection before the final
+                // chunk: the caller sees a truncated answer, never a complete-looking one.
+                return;
+            }
+        }
     }
-    // An error after the answer began cuts the connection before the final chunk: the
-    // caller sees a truncated answer, never a complete-looking one.
 }
 
 type Failure = (Error, Phase);
@@ -143,6 +156,7 @@ fn call(
 ) -> Result<(), Failure> {
     let at = |phase| move |e: Error| (e, phase);
     let head = http::read_head(reader).map_err(at(Phase::Call))?;
+    out.keep_alive = head.keep_alive;
     let grant = shared
         .vault
         .authenticate(token_of(&head))
@@ -209,9 +223,15 @@ fn envelope(
     execute(&shared.vault, &invocation, Render::Json, &mut collected)?;
     let headers = [("Content-Type".to_string(), "application/json".to_string())];
     out.began = true;
-    let written = http::write_head(&mut out.w, 200, &headers, Some(collected.bytes.len()))
-        .and_then(|()| out.w.write_all(&collected.bytes))
-        .and_then(|()| out.w.flush());
+    let written = http::write_head(
+        &mut out.w,
+        200,
+        &headers,
+        Some(collected.bytes.len()),
+        out.keep_alive,
+    )
+    .and_then(|()| out.w.write_all(&collected.bytes))
+    .and_then(|()| out.w.flush());
     written.map_err(|e| Error::new(ErrorKind::Io, format!("the caller went away: {e}")))
 }
 
@@ -281,7 +301,14 @@ fn provider_route(
     let mut response = shared.vault.invoke_stream(&invocation)?;
     out.began = true;
     let io = |e: std::io::Error| Error::new(ErrorKind::Io, format!("the caller went away: {e}"));
-    http::write_head(&mut out.w, response.status(), response.headers(), None).map_err(io)?;
+    http::write_head(
+        &mut out.w,
+        response.status(),
+        response.headers(),
+        None,
+        out.keep_alive,
+    )
+    .map_err(io)?;
     out.w.flush().map_err(io)?;
     let mut buf = vec![0u8; 16 * 1024];
     loop {
@@ -298,10 +325,12 @@ fn provider_route(
     http::end_chunks(&mut out.w).map_err(io)
 }
 
-/// The answer being written: whether its head is out (after which errors cut the connection).
+/// The answer being written: whether its head is out (after which errors cut the
+/// connection), and whether the connection stays open for another request.
 struct Answer {
     w: BufWriter<TcpStream>,
     began: bool,
+    keep_alive: bool,
 }
 
 /// Rendered output collected in memory (the envelope's JSON answer).

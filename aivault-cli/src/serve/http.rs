@@ -18,6 +18,9 @@ pub struct Head {
     pub target: String,
     /// Headers in order (names as sent).
     pub headers: Vec<(String, String)>,
+    /// Whether the caller may send another request on this connection (HTTP/1.1 without
+    /// `Connection: close`).
+    pub keep_alive: bool,
 }
 
 impl Head {
@@ -36,6 +39,12 @@ impl Head {
 
 fn bad(why: impl Into<String>) -> Error {
     Error::new(ErrorKind::InvalidInput, format!("HTTP: {}", why.into()))
+}
+
+/// Whether the caller closed the connection (or stayed silent past the idle time) before
+/// sending another request: the end of a keep-alive connection, not an error.
+pub fn closed(r: &mut impl BufRead) -> bool {
+    r.fill_buf().map_or(true, |buf| buf.is_empty())
 }
 
 /// Reads a request head (at most [`MAX_HEAD`] bytes).
@@ -98,10 +107,15 @@ pub fn read_head(r: &mut impl BufRead) -> Result<Head> {
         }
         headers.push((name.to_string(), value.trim().to_string()));
     }
+    let close = headers.iter().any(|(n, v): &(String, String)| {
+        n.eq_ignore_ascii_case("connection")
+            && v.split(',').any(|t| t.trim().eq_ignore_ascii_case("close"))
+    });
     Ok(Head {
         method: method.to_string(),
         target: target.to_string(),
         headers,
+        keep_alive: version == "HTTP/1.1" && !close,
     })
 }
 
@@ -197,13 +211,14 @@ fn reason(status: u16) -> &'static str {
     }
 }
 
-/// Writes a status line and headers, then `Connection: close` and either `Content-Length`
-/// (`Some(len)`) or chunked framing (`None`).
+/// Writes a status line and headers, then either `Content-Length` (`Some(len)`) or chunked
+/// framing (`None`), and `Connection: keep-alive` or `close`.
 pub fn write_head(
     w: &mut impl Write,
     status: u16,
     headers: &[(String, String)],
     len: Option<usize>,
+    keep_alive: bool,
 ) -> std::io::Result<()> {
     let mut head = format!("HTTP/1.1 {status} {}\r\n", reason(status));
     for (name, value) in headers {
@@ -213,7 +228,11 @@ pub fn write_head(
         Some(len) => head.push_str(&format!("Content-Length: {len}\r\n")),
         None => head.push_str("Transfer-Encoding: chunked\r\n"),
     }
-    head.push_str("Connection: close\r\n\r\n");
+    head.push_str(if keep_alive {
+        "Connection: keep-alive\r\n\r\n"
+    } else {
+        "Connection: close\r\n\r\n"
+    });
     w.write_all(head.as_bytes())
 }
 
