@@ -95,6 +95,7 @@ fn rust_call(vault: &Vault) -> usize {
         headers: Vec::new(),
         body: RequestBody::Empty,
         timeout: None,
+        caller: None,
     };
     let response = vault.invoke(&invocation).unwrap();
     assert_eq!(response.status, 200);
