@@ -73,15 +73,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // 3. The call: the broker injects the key; this program never holds it again.
     let call = |capability: &str, method: &str| Invocation {
         capability: capability.into(),
-        credential: None,
-        workspace_id: None,
-        group_id: None,
-        consumer: None,
         method: Some(method.into()),
         path: Some("/v1/ping".into()),
-        headers: Vec::new(),
         body: RequestBody::Empty,
-        timeout: None,
+        ..Invocation::default()
     };
     let response = vault.invoke(&call("acme/api", "GET"))?;
     println!("status: {}", response.status);
