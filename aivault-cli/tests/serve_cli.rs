@@ -382,3 +382,91 @@ fn the_remote_client_routes_among_the_tokens_capabilities_and_relays_headers() {
         "{text}"
     );
 }
+
+/// Faults on either side of a call in flight: a client killed mid-stream leaves the server
+/// serving (the call recorded as incomplete); a server killed mid-call leaves the client with
+/// `io` (exit 13) and no output passed off as a success.
+#[test]
+fn calls_in_flight_survive_either_side_dying() {
+    use aivault_testkit::Reply;
+    use std::io::Read;
+    use std::time::Duration;
+    let s = Served::start_with(|r: &aivault_testkit::Recorded| {
+        if r.target.starts_with("/v1/slow") {
+            Reply::ok(Vec::new()).delayed(Duration::from_secs(3))
+        } else if r.target.starts_with("/v1/stream") {
+            let chunks: Vec<Vec<u8>> = (0..50)
+                .map(|i| format!("chunk {i}\n").into_bytes())
+                .collect();
+            Reply::ok(Vec::new()).chunks(chunks, Duration::from_millis(100))
+        } else {
+            Reply::ok(b"fine".to_vec())
+        }
+    });
+    let token = s.token("agent", &[]);
+    let client = |args: &[&str]| {
+        let mut cmd = std::process::Command::new(common::bin());
+        cmd.args(args)
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .env("AIVAULT_DIR", "/nonexistent/no-vault")
+            .env("AIVAULT_SOCKET", &s.socket)
+            .env("AIVAULT_TOKEN", &token)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        cmd
+    };
+    // The client dies after the first chunk of a stream.
+    let mut streaming = client(&["invoke", "acme/api", "--path", "/v1/stream", "--stream"])
+        .spawn()
+        .expect("client");
+    let mut first = [0u8; 7];
+    streaming
+        .stdout
+        .as_mut()
+        .expect("stdout")
+        .read_exact(&mut first)
+        .expect("first chunk");
+    assert_eq!(&first, b"chunk 0");
+    streaming.kill().expect("kill");
+    streaming.wait().expect("wait");
+    let incomplete = s.audit_notes_at_least("capability.invoke", 1);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let mut notes = incomplete;
+    while !notes
+        .iter()
+        .any(|n| n.contains("path=/v1/stream") && !n.contains("outcome=ok"))
+        && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(100));
+        notes = s.audit_notes("capability.invoke");
+    }
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.contains("path=/v1/stream") && !n.contains("outcome=ok")),
+        "{notes:?}"
+    );
+    let ok = client(&["invoke", "acme/api", "--path", "/v1/after"])
+        .output()
+        .expect("after");
+    assert!(ok.status.success() && ok.stdout == b"fine");
+
+    // The server dies while the upstream takes its time: the client reports `io`.
+    let slow = client(&["invoke", "acme/api", "--path", "/v1/slow"])
+        .spawn()
+        .expect("slow");
+    std::thread::sleep(Duration::from_millis(500));
+    let mut s = s;
+    s.server.kill().expect("kill server");
+    s.server.wait().expect("wait server");
+    let out = slow.wait_with_output().expect("slow client");
+    assert_eq!(
+        out.status.code(),
+        Some(13),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.stdout.is_empty());
+    assert!(String::from_utf8_lossy(&out.stderr).starts_with("error[io]"));
+}

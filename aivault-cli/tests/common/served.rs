@@ -21,8 +21,15 @@ pub struct Served {
 impl Served {
     /// Sets up the vault and starts the server.
     pub fn start() -> Served {
+        Served::start_with(echo_handler())
+    }
+
+    /// As [`Served::start`], with an upstream answering through `handler`.
+    pub fn start_with(
+        handler: impl Fn(&aivault_testkit::Recorded) -> aivault_testkit::Reply + Send + Sync + 'static,
+    ) -> Served {
         let env = Env::new();
-        let upstream = Upstream::http(echo_handler());
+        let upstream = Upstream::http(handler);
         let value = canary("serve");
         let id = env.create("ACME_TOKEN", &value, &[]);
         let host = format!("127.0.0.1:{}", upstream.port());
