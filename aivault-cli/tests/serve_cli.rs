@@ -470,3 +470,73 @@ fn calls_in_flight_survive_either_side_dying() {
     assert!(out.stdout.is_empty());
     assert!(String::from_utf8_lossy(&out.stderr).starts_with("error[io]"));
 }
+
+/// `aivault lock` makes a running server drop its keys at once: a passphrase vault's server
+/// refuses the next call `vault_locked`, and serves again after `aivault unlock`.
+#[test]
+fn lock_takes_effect_in_a_running_server() {
+    use aivault_testkit::{Upstream, echo_handler};
+    let env = Env::new();
+    env.run_with_stdin(
+        &["init", "--provider", "passphrase", "--passphrase-stdin"],
+        b"correct horse\n",
+    )
+    .ok();
+    let upstream = Upstream::http(echo_handler());
+    let id = env.create("ACME_TOKEN", "acme-lock-canary-0001", &[]);
+    let host = format!("127.0.0.1:{}", upstream.port());
+    env.run(&[
+        "credential",
+        "create",
+        "acme",
+        "--provider",
+        "acme",
+        "--secret-ref",
+        &format!("vault:secret:{id}"),
+        "--auth",
+        "header",
+        "--host",
+        &host,
+        "--allow-private-network",
+        "--insecure-http",
+    ])
+    .ok();
+    env.run(&[
+        "capability",
+        "create",
+        "acme/api",
+        "--credential",
+        "acme",
+        "--method",
+        "GET",
+        "--path",
+        "/v1",
+    ])
+    .ok();
+    let token = env
+        .run(&["token", "create", "--name", "a", "--capability", "acme/api"])
+        .ok()
+        .stdout
+        .trim()
+        .to_string();
+    let socket = env.root.path().join("sock").join("broker.sock");
+    let mut server = start_server(&env, &socket);
+    let call = || {
+        let mut cmd = std::process::Command::new(common::bin());
+        cmd.args(["invoke", "acme/api", "--path", "/v1/x"])
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .env("AIVAULT_DIR", "/nonexistent/no-vault")
+            .env("AIVAULT_SOCKET", &socket)
+            .env("AIVAULT_TOKEN", &token);
+        common::to_run(cmd.output().expect("client"))
+    };
+    call().ok();
+    env.run(&["lock"]).ok();
+    call().fails(5, "vault_locked");
+    env.run_with_stdin(&["unlock", "--passphrase-stdin"], b"correct horse\n")
+        .ok();
+    call().ok();
+    let _ = server.kill();
+    let _ = server.wait();
+}
