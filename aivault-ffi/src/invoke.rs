@@ -4,7 +4,7 @@
 
 use std::ffi::{CString, c_char};
 
-use aivault_core::{Error, ErrorKind};
+use aivault_core::{Error, ErrorKind, InvokeResponse};
 
 use crate::boundary::{aivault_status, bytes, check_out, guard, json_arg, put, vault};
 use crate::vault::aivault_vault;
@@ -53,19 +53,25 @@ pub unsafe extern "C" fn aivault_invoke(
         let request: InvokeRequest = unsafe { json_arg(request_json, "request_json") }?;
         let body = unsafe { bytes(body, body_len, "body") }?.to_vec();
         let response = vault.invoke(&request.into_invocation(body))?;
+        unsafe { put(out, Box::into_raw(aivault_response::new(response)?), "out") }
+    })
+}
+
+impl aivault_response {
+    /// The C handle of a core response (local or remote).
+    pub(crate) fn new(response: InvokeResponse) -> Result<Box<aivault_response>, Error> {
         let headers: Vec<serde_json::Value> = response
             .headers
             .iter()
             .map(|(name, value)| serde_json::json!({"name": name, "value": value}))
             .collect();
-        let handle = Box::new(aivault_response {
+        Ok(Box::new(aivault_response {
             status: response.status,
             headers_json: json_text(&headers)?,
             planned_json: json_text(&response.planned)?,
             body: response.body,
-        });
-        unsafe { put(out, Box::into_raw(handle), "out") }
-    })
+        }))
+    }
 }
 
 /// The upstream HTTP status (0 for a NULL response).
@@ -126,7 +132,8 @@ pub unsafe extern "C" fn aivault_response_body(
 /// Releases a response. `NULL` is a no-op.
 ///
 /// # Safety
-/// `response` is NULL or a response from [`aivault_invoke`] not freed yet.
+/// `response` is NULL or a response from [`aivault_invoke`] or
+/// [`crate::remote::aivault_remote_invoke`] not freed yet.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn aivault_response_free(response: *mut aivault_response) {
     if !response.is_null() {
