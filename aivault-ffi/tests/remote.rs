@@ -369,3 +369,59 @@ fn connecting_needs_a_socket_and_a_token_and_a_dead_socket_is_io() {
     // SAFETY: a handle from aivault_connect, freed once.
     unsafe { aivault_remote_free(remote) };
 }
+
+/// `examples/c/remote.c`, compiled with `cc -Wall -Wextra -Werror` against the static library
+/// and run with only `AIVAULT_SOCKET` and `AIVAULT_TOKEN` in its environment.
+#[test]
+fn the_c_remote_example_runs_with_only_socket_and_token() {
+    let s = Served::start();
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut build = Command::new(cargo);
+    build.args(["build", "--quiet", "--locked", "-p", "aivault-ffi", "--lib"]);
+    if target_dir().file_name().is_some_and(|n| n == "release") {
+        build.arg("--release");
+    }
+    assert!(build.status().expect("cargo build").success());
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let program = s.root.path().join("remote");
+    let compiled = Command::new("cc")
+        .args(["-std=c11", "-Wall", "-Wextra", "-Werror", "-I"])
+        .arg(root.join("include"))
+        .arg(root.join("../examples/c/remote.c"))
+        .arg(target_dir().join("libaivault_ffi.a"))
+        .args(["-lpthread", "-ldl", "-lm", "-o"])
+        .arg(&program)
+        .status()
+        .expect("run cc");
+    assert!(
+        compiled.success(),
+        "examples/c/remote.c does not compile cleanly"
+    );
+    let output = Command::new(&program)
+        .args(["acme/api", "/v1/from-c", "acme/other"])
+        .env_clear()
+        .env("AIVAULT_SOCKET", &s.socket)
+        .env("AIVAULT_TOKEN", &s.token)
+        .output()
+        .expect("run the remote example");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("status: 200"), "{stdout}");
+    assert!(stdout.contains("/v1/from-c"), "{stdout}");
+    assert!(
+        stdout.contains("outside the token: 15 unauthorized: unauthorized:"),
+        "{stdout}"
+    );
+    let last = s.upstream.requests().last().cloned().expect("a request");
+    assert_eq!(last.target, "/v1/from-c");
+    assert!(
+        last.header("authorization")
+            .unwrap_or_default()
+            .contains(&s.value)
+    );
+    assert!(
+        !stdout.contains(&s.value) && !stderr.contains(&s.value),
+        "{stdout}"
+    );
+}
