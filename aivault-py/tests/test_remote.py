@@ -216,8 +216,17 @@ AGENT = textwrap.dedent("""
         refused = "not refused"
     except openai.APIStatusError as err:
         refused = f"{type(err).__name__} {err.status_code}"
+    forged = openai.OpenAI(api_key="unused", base_url=sys.argv[1], max_retries=0,
+                           http_client=client.Client(transport=transports.Transport(
+                               aivault.connect(token="avt_" + "A" * 43))))
+    try:
+        forged.models.list()
+        forged_refused = "not refused"
+    except openai.APIStatusError as err:
+        forged_refused = f"{type(err).__name__} {err.status_code} {err.body['code']}"
     print(json.dumps({"content": completion.choices[0].message.content,
                       "model": completion.model, "refused": refused,
+                      "forged": forged_refused,
                       "env": sorted(k for k in os.environ if k.startswith("AIVAULT"))}))
 """)
 
@@ -238,6 +247,8 @@ def test_the_openai_sdk_through_a_remote_vault(served: Served, upstream: Upstrea
     report = json.loads(run.stdout)
     assert (report["content"], report["model"]) == ("pong", "remote-model")
     assert report["refused"] == "PermissionDeniedError 403"  # /v2 is outside the token
+    assert report["forged"] == "PermissionDeniedError 403 unauthorized"
+    assert report["env"] == ["AIVAULT_DIR", "AIVAULT_SOCKET", "AIVAULT_TOKEN"]
     got = upstream.last()
     assert got.path == "/v1/chat/completions"
     assert got.headers["authorization"] == f"Bearer {served.value}"
