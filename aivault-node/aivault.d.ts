@@ -7,10 +7,11 @@ import type {
   Audit,
   Capabilities,
   Credentials,
+  RemoteCapabilities,
   Secrets,
 } from './index'
 
-export type { Audit, Capabilities, Credentials, Secrets }
+export type { Audit, Capabilities, Credentials, RemoteCapabilities, Secrets }
 
 /** The stable error kinds (DESIGN §7), the `code` of every aivault error. */
 export type ErrorCode =
@@ -139,3 +140,31 @@ export declare class Vault {
   /** Calls a capability through the broker and waits for the whole response. */
   invoke(request: InvokeRequest): Promise<InvokeResponse>
 }
+
+/**
+ * A running `aivault serve` and a caller token: the same `invoke`, `capabilities` (list,
+ * describe, route) and `fetch` as a {@link Vault}, limited to the token's capabilities and
+ * context. The process never opens the vault.
+ */
+export declare class RemoteVault {
+  /**
+   * Contacts nothing. Throws `invalid_input` without a socket, `unauthorized` without a token.
+   * @param socket the server's socket (default: `AIVAULT_SOCKET`)
+   * @param token the caller token from `aivault token create` (default: `AIVAULT_TOKEN`)
+   */
+  constructor(socket?: string | null, token?: string | null)
+  /** The server's socket. */
+  readonly socket: string
+  /** The token's capabilities: list, describe, route. */
+  readonly capabilities: RemoteCapabilities
+  /** As `Vault.fetch`, routed among the token's capabilities. */
+  readonly fetch: typeof globalThis.fetch
+  /**
+   * Calls a capability through the server; as `Vault.invoke`, plus `unauthorized` (a refused
+   * token, a call outside it) and `io` (no server).
+   */
+  invoke(request: InvokeRequest): Promise<InvokeResponse>
+}
+
+/** A {@link RemoteVault} for `socket` and `token` (defaults: `AIVAULT_SOCKET`, `AIVAULT_TOKEN`). */
+export declare function connect(options?: { socket?: string | null; token?: string | null }): RemoteVault

@@ -55,6 +55,44 @@ export declare class Credentials {
   delete(id: string): Promise<Record<string, any>>
 }
 
+/** The token's capabilities, as the server shows them. */
+export declare class RemoteCapabilities {
+  /** `{capabilities: [...], ...}`: only the token's capabilities. */
+  list(): Promise<Record<string, any>>
+  /** How to call capability `id`; `unauthorized` for one the token does not name. */
+  describe(id: string): Promise<Record<string, any>>
+  /**
+   * The token's capability a plain HTTP request goes through: `{capability, path}`;
+   * `capability_not_found` when none allows it.
+   */
+  route(host: string, method: string, path: string): Promise<{ capability: string; path: string }>
+}
+
+/**
+ * A running `aivault serve` and a caller token. `new RemoteVault(socket?, token?)` (default:
+ * `AIVAULT_SOCKET`, `AIVAULT_TOKEN`) contacts nothing; it throws `invalid_input` without a
+ * socket and `unauthorized` without a token. Every method returns a Promise and runs off the
+ * event loop; calls are limited to the token's capabilities and context.
+ */
+export declare class RemoteVault {
+  /** Names the server and the token; nothing is contacted until the first call. */
+  constructor(socket?: string | null, token?: string | null)
+  /** The server's socket. */
+  get socket(): string
+  /** The token's capabilities: list, describe, route. */
+  get capabilities(): RemoteCapabilities
+  /**
+   * `Vault.invoke` through the server: the same request and result; `unauthorized` for a
+   * refused token or a call outside it, `io` when the server cannot be reached.
+   */
+  invoke(request: { capability: string; method?: string; path?: string; headers?: Record<string, string> | Array<{ name: string; value: string }>; credential?: string; workspaceId?: string; groupId?: string; consumer?: string; timeoutMs?: number }, body?: string | Buffer | Uint8Array | null, json?: unknown): Promise<InvokeResult>
+  /**
+   * A plain HTTP request routed among the token's capabilities and invoked (what `fetch`
+   * does), in one pool task; `capability_not_found` when none allows it.
+   */
+  send(host: string, method: string, path: string, headers: Array<{ name: string; value: string }>, body?: Buffer | Uint8Array | string | null): Promise<InvokeResult>
+}
+
 /** The secrets of a vault. */
 export declare class Secrets {
   /**

@@ -540,3 +540,31 @@ fn lock_takes_effect_in_a_running_server() {
     let _ = server.kill();
     let _ = server.wait();
 }
+
+/// SIGTERM stops the server even when its socket file was deleted meanwhile (and stops the
+/// gateway's listener too).
+#[test]
+fn sigterm_stops_a_server_whose_socket_was_deleted() {
+    let env = Env::new();
+    let socket = env.root.path().join("sock").join("broker.sock");
+    let socket_arg = socket.display().to_string();
+    let mut server = env.spawn(
+        &["serve", "--socket", &socket_arg, "--http", "127.0.0.1:0"],
+        &[],
+    );
+    common::served::wait_for_socket(&socket);
+    std::fs::remove_file(&socket).expect("delete the socket");
+    sigterm(&server);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        if let Some(status) = server.try_wait().expect("wait") {
+            assert!(status.success(), "{status:?}");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the server ignored SIGTERM"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}

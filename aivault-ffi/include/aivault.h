@@ -51,6 +51,10 @@ typedef enum {
   AIVAULT_UNAUTHORIZED = 15,
 } aivault_status;
 
+// A server and a caller token. Opaque to C. Thread-safe: functions may be called on one
+// handle from any number of threads at once (each call is its own connection).
+typedef struct aivault_remote aivault_remote;
+
 // A complete upstream response, redacted. Opaque to C; read it with the `aivault_response_*`
 // functions and release it with [`aivault_response_free`]. Immutable, so it may be read from
 // any thread.
@@ -254,8 +258,70 @@ const uint8_t *aivault_response_body(const aivault_response *response, uintptr_t
 // Releases a response. `NULL` is a no-op.
 //
 // # Safety
-// `response` is NULL or a response from [`aivault_invoke`] not freed yet.
+// `response` is NULL or a response from [`aivault_invoke`] or
+// [`crate::remote::aivault_remote_invoke`] not freed yet.
 void aivault_response_free(aivault_response *response);
+
+// Makes a handle for the server at `socket` with caller token `token` (from `aivault token
+// create`); NULL takes `AIVAULT_SOCKET` / `AIVAULT_TOKEN` from the environment. Nothing is
+// contacted until the first call. `AIVAULT_INVALID_INPUT` without a socket,
+// `AIVAULT_UNAUTHORIZED` without a token. On success `*out` holds a handle to release with
+// [`aivault_remote_free`].
+//
+// # Safety
+// `socket` and `token` are NULL or NUL-terminated strings; `out` points to writable storage
+// for a pointer.
+aivault_status aivault_connect(const char *socket, const char *token, aivault_remote **out);
+
+// Releases a handle. `NULL` is a no-op.
+//
+// # Safety
+// `remote` is NULL or a handle from [`aivault_connect`] that no other thread is using and
+// that was not freed yet.
+void aivault_remote_free(aivault_remote *remote);
+
+// `aivault_invoke` through the server: the same `request_json` and body, the same
+// `aivault_response` (status, headers, body, planned request). Blocks for the whole
+// exchange. A token that is refused, or a call outside its capabilities or context, is
+// `AIVAULT_UNAUTHORIZED`; a server that cannot be reached is `AIVAULT_IO`.
+//
+// # Safety
+// `remote` is a live handle; `request_json` is NUL-terminated; `body` points to `body_len`
+// readable bytes (or is NULL with 0); `out` points to writable storage for a pointer. Release
+// `*out` with `aivault_response_free`.
+aivault_status aivault_remote_invoke(const aivault_remote *remote,
+                                     const char *request_json,
+                                     const uint8_t *body,
+                                     uintptr_t body_len,
+                                     aivault_response **out);
+
+// The token's capabilities as JSON (as `aivault_capability_list`, limited to the token).
+//
+// # Safety
+// `remote` is a live handle; `out` points to writable storage for a pointer. Release `*out`
+// with `aivault_string_free`.
+aivault_status aivault_remote_capability_list(const aivault_remote *remote, char **out);
+
+// How to call capability `id` (one the token names) as JSON; `AIVAULT_UNAUTHORIZED` for
+// one it does not.
+//
+// # Safety
+// As [`aivault_remote_capability_list`]; `id` is NUL-terminated.
+aivault_status aivault_remote_capability_describe(const aivault_remote *remote,
+                                                  const char *id,
+                                                  char **out);
+
+// Which of the token's capabilities a plain HTTP request goes through: `*out` receives
+// `{"capability", "path"}` (as `aivault_capability_route`); `AIVAULT_CAPABILITY_NOT_FOUND`
+// when none does.
+//
+// # Safety
+// As [`aivault_remote_capability_list`]; `host`, `method` and `path` are NUL-terminated.
+aivault_status aivault_remote_capability_route(const aivault_remote *remote,
+                                               const char *host,
+                                               const char *method,
+                                               const char *path,
+                                               char **out);
 
 // Creates a secret named `name` holding the `value_len` bytes at `value`, in the scope given by
 // `scope` (`"global"`, `"workspace"`, `"group"`; NULL: the most specific of the ids given),

@@ -5,7 +5,7 @@
 use std::ffi::{CString, c_char};
 use std::sync::OnceLock;
 
-use aivault_core::Planned;
+use aivault_core::{InvokeResponse, Planned};
 
 use crate::boundary::{aivault_status, bytes, check_out, guard, json_arg, put, vault};
 use crate::vault::aivault_vault;
@@ -69,16 +69,23 @@ pub unsafe extern "C" fn aivault_invoke(
         let request: InvokeRequest = unsafe { json_arg(request_json, "request_json") }?;
         let body = unsafe { bytes(body, body_len, "body") }?.to_vec();
         let response = vault.invoke(&request.into_invocation(body))?;
-        let handle = Box::new(aivault_response {
+        unsafe { put(out, Box::into_raw(aivault_response::new(response)), "out") }
+    })
+}
+
+impl aivault_response {
+    /// The C handle of a core response (local or remote); its JSON texts are encoded at their
+    /// first read.
+    pub(crate) fn new(response: InvokeResponse) -> Box<aivault_response> {
+        Box::new(aivault_response {
             status: response.status,
             headers: response.headers,
             planned: response.planned,
             body: response.body,
             headers_json: OnceLock::new(),
             planned_json: OnceLock::new(),
-        });
-        unsafe { put(out, Box::into_raw(handle), "out") }
-    })
+        })
+    }
 }
 
 /// The upstream HTTP status (0 for a NULL response).
@@ -150,7 +157,8 @@ pub unsafe extern "C" fn aivault_response_body(
 /// Releases a response. `NULL` is a no-op.
 ///
 /// # Safety
-/// `response` is NULL or a response from [`aivault_invoke`] not freed yet.
+/// `response` is NULL or a response from [`aivault_invoke`] or
+/// [`crate::remote::aivault_remote_invoke`] not freed yet.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn aivault_response_free(response: *mut aivault_response) {
     if !response.is_null() {

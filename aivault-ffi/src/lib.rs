@@ -14,6 +14,9 @@
 //!   parameters, released with [`boundary::aivault_string_free`]; a response body comes back
 //!   as bytes in an [`invoke::aivault_response`], released with
 //!   [`invoke::aivault_response_free`]. No function ever returns a secret value.
+//! - the remote form ([`remote`]): an `aivault_remote` handle from [`remote::aivault_connect`]
+//!   (a running `aivault serve`'s socket and a caller token) with the same invoke, list,
+//!   describe and route; the process never opens the vault.
 //! - every call blocks (disk, crypto, network); every entry point catches panics.
 #![deny(unsafe_code)]
 
@@ -22,5 +25,6 @@ pub mod boundary;
 pub mod capabilities;
 pub mod credentials;
 pub mod invoke;
+pub mod remote;
 pub mod secrets;
 pub mod vault;

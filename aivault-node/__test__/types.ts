@@ -1,6 +1,6 @@
 // Compiled (not run) by types.test.mjs with `tsc --noEmit --strict`: the published types
 // describe the API as the README uses it, and reject misuse.
-import { Vault, ERROR_CODES, type AivaultError, type SecretMeta, type InvokeResponse } from '../aivault'
+import { Vault, RemoteVault, connect, ERROR_CODES, type AivaultError, type SecretMeta, type InvokeResponse } from '../aivault'
 
 async function main(): Promise<void> {
   const vault = new Vault('/tmp/vault')
@@ -26,6 +26,15 @@ async function main(): Promise<void> {
   await vault.secrets.create({ name: 'X', value: 42 })
   // @ts-expect-error: capability is required
   await vault.invoke({ path: '/v1' })
-  void [status, text, capability, res, codes]
+  const remote: RemoteVault = connect({ socket: '/run/aivault.sock', token: 'avt_x' })
+  const again: RemoteVault = connect()
+  const remoteResponse: InvokeResponse = await remote.invoke({ capability: 'acme/api', body: 'x' })
+  const listing: Record<string, any> = await again.capabilities.list()
+  const routed: string = (await remote.capabilities.route('h', 'GET', '/v1')).path
+  const remoteFetch: typeof fetch = remote.fetch
+  const socket: string = new RemoteVault(null, 'avt_x').socket
+  // @ts-expect-error: a remote vault cannot create secrets
+  void remote.secrets
+  void [status, text, capability, res, codes, remoteResponse, listing, routed, remoteFetch, socket]
 }
 void main

@@ -87,13 +87,35 @@ where
     T: Reply,
 {
     let handle = Arc::clone(handle);
-    AsyncTask::new(Call {
-        work: Some(Box::new(move || {
-            let args = args?;
-            let vault = handle.vault()?;
-            work(&vault, args)
-        })),
+    task(move || {
+        let args = args?;
+        let vault = handle.vault()?;
+        work(&vault, args)
     })
+}
+
+/// Any blocking work (no vault: the remote form's round trips), run off the event loop.
+pub(crate) fn task<T: Reply>(
+    work: impl FnOnce() -> Result<T, Failure> + Send + 'static,
+) -> AsyncTask<Call<T>> {
+    AsyncTask::new(Call {
+        work: Some(Box::new(work)),
+    })
+}
+
+/// A record as JS-ready JSON (large integers as doubles).
+pub(crate) fn to_json<T: Serialize>(value: &T) -> Result<Json, Failure> {
+    serde_json::to_value(value)
+        .map(|mut value| {
+            js_numbers(&mut value);
+            Json(value)
+        })
+        .map_err(|e| {
+            Failure::Core(aivault_core::Error::new(
+                aivault_core::ErrorKind::Internal,
+                format!("cannot encode JSON: {e}"),
+            ))
+        })
 }
 
 /// As [`call`], for the usual case: a core call whose result goes back as JSON.
@@ -107,17 +129,6 @@ where
     T: Serialize,
 {
     call(handle, args, move |vault, args| {
-        let value = work(vault, args)?;
-        serde_json::to_value(&value)
-            .map(|mut value| {
-                js_numbers(&mut value);
-                Json(value)
-            })
-            .map_err(|e| {
-                Failure::Core(aivault_core::Error::new(
-                    aivault_core::ErrorKind::Internal,
-                    format!("cannot encode JSON: {e}"),
-                ))
-            })
+        to_json(&work(vault, args)?)
     })
 }

@@ -16,5 +16,6 @@ pub mod capabilities;
 pub mod credentials;
 pub mod error;
 pub mod invoke;
+pub mod remote;
 pub mod secrets;
 pub mod vault;

@@ -4,6 +4,7 @@
 //!
 //! - [`vault`]: the `Vault` handle, `status`, `invoke` / `ainvoke` and the namespaces.
 //! - [`secrets`], [`credentials`], [`capabilities`], [`audit`]: one namespace each.
+//! - [`remote`]: `connect` and `RemoteVault`, the same calls through a running `aivault serve`.
 //! - [`records`]: `SecretMeta` and `Response`, whose `repr` never shows a value.
 //! - [`convert`]: Python values to the core's structured arguments (camelCase JSON) and
 //!   JSON records back to Python.
@@ -15,6 +16,7 @@ pub mod convert;
 pub mod credentials;
 pub mod errors;
 pub mod records;
+pub mod remote;
 pub mod secrets;
 pub mod vault;
 
@@ -30,6 +32,9 @@ fn _aivault(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<audit::Audit>()?;
     m.add_class::<records::SecretMeta>()?;
     m.add_class::<records::Response>()?;
+    m.add_class::<remote::RemoteVault>()?;
+    m.add_class::<remote::RemoteCapabilities>()?;
+    m.add_function(wrap_pyfunction!(remote::connect, m)?)?;
     errors::register(m)?;
     Ok(())
 }

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use aivault_core::requests::InvokeRequest;
-use aivault_core::{Config, Result as CoreResult, Vault as CoreVault};
+use aivault_core::{Config, Invocation, Result as CoreResult, Vault as CoreVault};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyString};
@@ -122,27 +122,16 @@ impl Vault {
         consumer: Option<String>,
         timeout: Option<f64>,
     ) -> PyResult<Response> {
-        let body = body_bytes(body, json)?;
-        let timeout_ms = match timeout {
-            None => Value::Null,
-            Some(t) if t.is_finite() && t > 0.0 => Value::from((t * 1000.0).ceil() as u64),
-            Some(_) => return Err(invalid("timeout must be a positive number of seconds")),
-        };
-        let request: InvokeRequest = convert::request(
-            "invoke",
-            vec![
-                ("capability", Value::String(capability)),
-                ("method", opt(method)),
-                ("path", opt(path)),
-                ("headers", header_json(headers)?),
-                ("credential", opt(credential)),
-                ("workspaceId", opt(workspace_id)),
-                ("groupId", opt(group_id)),
-                ("consumer", opt(consumer)),
-                ("timeoutMs", timeout_ms),
-            ],
+        let invocation = invocation(
+            capability,
+            method,
+            path,
+            headers,
+            body,
+            json,
+            [credential, workspace_id, group_id, consumer],
+            timeout,
         )?;
-        let invocation = request.into_invocation(body);
         let response = blocking(py, &self.inner, |v| v.invoke(&invocation))?;
         Response::new(py, response)
     }
@@ -167,28 +156,22 @@ impl Vault {
         consumer: Option<&Bound<'py, PyAny>>,
         timeout: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let py = slf.py();
-        let kwargs = PyDict::new(py);
-        for (name, value) in [
-            ("method", method),
-            ("path", path),
-            ("headers", headers),
-            ("body", body),
-            ("json", json),
-            ("credential", credential),
-            ("workspace_id", workspace_id),
-            ("group_id", group_id),
-            ("consumer", consumer),
-            ("timeout", timeout),
-        ] {
-            if let Some(value) = value {
-                kwargs.set_item(name, value)?;
-            }
-        }
-        let invoke = slf.getattr("invoke")?;
-        py.import("asyncio")?
-            .getattr("to_thread")?
-            .call((invoke, capability), Some(&kwargs))
+        to_thread(
+            slf.as_any(),
+            capability,
+            [
+                method,
+                path,
+                headers,
+                body,
+                json,
+                credential,
+                workspace_id,
+                group_id,
+                consumer,
+                timeout,
+            ],
+        )
     }
 
     fn __repr__(&self) -> String {
@@ -197,6 +180,87 @@ impl Vault {
             self.inner.config().dir.display().to_string()
         )
     }
+}
+
+/// The core invocation of `invoke`'s keyword arguments (shared by `Vault` and `RemoteVault`).
+/// `context` is `[credential, workspace_id, group_id, consumer]`.
+#[allow(clippy::too_many_arguments)] // The keyword arguments of the shared surface.
+pub(crate) fn invocation(
+    capability: String,
+    method: Option<String>,
+    path: Option<String>,
+    headers: Option<&Bound<'_, PyAny>>,
+    body: Option<&Bound<'_, PyAny>>,
+    json: Option<&Bound<'_, PyAny>>,
+    context: [Option<String>; 4],
+    timeout: Option<f64>,
+) -> PyResult<Invocation> {
+    let [credential, workspace_id, group_id, consumer] = context;
+    let body = body_bytes(body, json)?;
+    let timeout_ms = match timeout {
+        None => Value::Null,
+        Some(t) if t.is_finite() && t > 0.0 => Value::from((t * 1000.0).ceil() as u64),
+        Some(_) => return Err(invalid("timeout must be a positive number of seconds")),
+    };
+    let request: InvokeRequest = convert::request(
+        "invoke",
+        vec![
+            ("capability", Value::String(capability)),
+            ("method", opt(method)),
+            ("path", opt(path)),
+            ("headers", header_json(headers)?),
+            ("credential", opt(credential)),
+            ("workspaceId", opt(workspace_id)),
+            ("groupId", opt(group_id)),
+            ("consumer", opt(consumer)),
+            ("timeoutMs", timeout_ms),
+        ],
+    )?;
+    Ok(request.into_invocation(body))
+}
+
+/// `ainvoke`: `asyncio.to_thread(slf.invoke, capability, **kwargs)` (the blocking call in the
+/// default thread pool, so the event loop keeps running). `args` are the keyword arguments
+/// after `capability`, in `invoke`'s order.
+pub(crate) fn to_thread<'py>(
+    slf: &Bound<'py, PyAny>,
+    capability: &Bound<'py, PyAny>,
+    args: [Option<&Bound<'py, PyAny>>; 10],
+) -> PyResult<Bound<'py, PyAny>> {
+    let [
+        method,
+        path,
+        headers,
+        body,
+        json,
+        credential,
+        workspace_id,
+        group_id,
+        consumer,
+        timeout,
+    ] = args;
+    let py = slf.py();
+    let kwargs = PyDict::new(py);
+    for (name, value) in [
+        ("method", method),
+        ("path", path),
+        ("headers", headers),
+        ("body", body),
+        ("json", json),
+        ("credential", credential),
+        ("workspace_id", workspace_id),
+        ("group_id", group_id),
+        ("consumer", consumer),
+        ("timeout", timeout),
+    ] {
+        if let Some(value) = value {
+            kwargs.set_item(name, value)?;
+        }
+    }
+    let invoke = slf.getattr("invoke")?;
+    py.import("asyncio")?
+        .getattr("to_thread")?
+        .call((invoke, capability), Some(&kwargs))
 }
 
 /// The body: `bytes` or `str` (UTF-8), or `json` encoded; not both.

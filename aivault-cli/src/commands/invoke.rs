@@ -66,6 +66,9 @@ pub fn run(args: InvokeArgs, render: Render, config: Config, out: &Output) -> Re
 pub trait Sink {
     /// Called once, with the upstream status and headers (sanitized), before any output.
     fn begin(&mut self, status: u16, headers: &[(String, String)]) -> Result<()>;
+    /// Called once before [`Sink::begin`] with the request the broker made (no secret in
+    /// it); only a caller's connection passes it on.
+    fn planned(&mut self, _planned: &Planned) {}
     /// Writes and flushes output; `Ok(false)` when the reader has gone away (not an error:
     /// the call is still recorded, as incomplete).
     fn output(&mut self, bytes: &[u8]) -> Result<bool>;
@@ -110,6 +113,7 @@ pub fn execute(
 ) -> Result<u16> {
     let mut response = vault.invoke_stream(invocation)?;
     let status = response.status();
+    sink.planned(response.planned());
     sink.begin(status, response.headers())?;
     match render {
         WireRender::Stream => {

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use aivault_core::remote::frame::{self, Kind};
 use aivault_core::remote::wire::{Call, RequestHead, ResponseHead, Trailer, VERSION, WireError};
-use aivault_core::{Error, ErrorKind, Invocation, Result};
+use aivault_core::{Error, ErrorKind, Invocation, Planned, Result};
 
 use super::Shared;
 use crate::commands::invoke::{Sink, execute};
@@ -29,6 +29,7 @@ pub fn handle(stream: UnixStream, shared: &Shared) {
     let mut sink = FrameSink {
         w: BufWriter::with_capacity(frame::MAX_CHUNK + 5, write_half),
         began: false,
+        planned: None,
     };
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         serve(&stream, shared, &mut sink)
@@ -218,13 +219,19 @@ fn read_body(reader: &mut impl std::io::Read, limit: u64) -> Result<Vec<u8>> {
 struct FrameSink {
     w: BufWriter<UnixStream>,
     began: bool,
+    planned: Option<Planned>,
 }
 
 impl Sink for FrameSink {
+    fn planned(&mut self, planned: &Planned) {
+        self.planned = Some(planned.clone());
+    }
+
     fn begin(&mut self, status: u16, headers: &[(String, String)]) -> Result<()> {
         let head = serde_json::to_vec(&ResponseHead {
             status,
             headers: headers.to_vec(),
+            planned: self.planned.take(),
         })
         .map_err(|e| {
             Error::new(

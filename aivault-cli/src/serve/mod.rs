@@ -63,7 +63,7 @@ pub fn run(args: ServeArgs, config: Config, out: &Output) -> Result<()> {
         None => None,
     };
     let gateway_addr = gateway.as_ref().and_then(|l| l.local_addr().ok());
-    watch_signals(&stopping, &socket, gateway_addr)?;
+    watch_signals(&stopping, &listener, gateway.as_ref())?;
     out.note(&format!(
         "aivault serve: listening on {} (pid {})",
         socket.display(),
@@ -169,8 +169,8 @@ fn bind_http(addr: &str) -> Result<std::net::TcpListener> {
 /// On SIGTERM or SIGINT: stop accepting (a connection to each listener wakes its loop).
 fn watch_signals(
     stopping: &Arc<AtomicBool>,
-    socket: &std::path::Path,
-    gateway: Option<std::net::SocketAddr>,
+    listener: &std::os::unix::net::UnixListener,
+    gateway: Option<&std::net::TcpListener>,
 ) -> Result<()> {
     use signal_hook::consts::{SIGINT, SIGTERM};
     let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT]).map_err(|e| {
@@ -180,15 +180,19 @@ fn watch_signals(
         )
     })?;
     let stopping = Arc::clone(stopping);
-    let socket = socket.to_path_buf();
+    // Copies of the listening sockets: shutting one down makes the blocked `accept` on the
+    // other return (this works when the socket file was deleted, unlike connecting to it).
+    let dup = |e: std::io::Error| Error::new(ErrorKind::Internal, format!("aivault serve: {e}"));
+    let listener = listener.try_clone().map_err(dup)?;
+    let gateway = gateway.map(|l| l.try_clone()).transpose().map_err(dup)?;
     std::thread::Builder::new()
         .name("aivault-signals".into())
         .spawn(move || {
             if signals.forever().next().is_some() {
                 stopping.store(true, Ordering::SeqCst);
-                let _ = std::os::unix::net::UnixStream::connect(&socket);
-                if let Some(addr) = gateway {
-                    let _ = std::net::TcpStream::connect(addr);
+                let _ = rustix::net::shutdown(&listener, rustix::net::Shutdown::Read);
+                if let Some(gateway) = &gateway {
+                    let _ = rustix::net::shutdown(gateway, rustix::net::Shutdown::Read);
                 }
             }
         })

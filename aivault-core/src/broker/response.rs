@@ -5,7 +5,7 @@
 use std::io::Read;
 use std::time::Instant;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::audit::{NewEvent, kinds};
 use crate::error::{Error, ErrorKind, Result};
@@ -14,7 +14,7 @@ use crate::vault::Vault;
 use super::redact::{self, RedactingReader};
 
 /// The request the broker made, without any secret: what `aivault json` prints as `planned`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Planned {
     /// The capability.

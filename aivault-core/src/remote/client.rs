@@ -1,11 +1,12 @@
 //! The caller's side: send one call to `aivault serve` and read its answer. The client never
-//! opens the vault; it needs only the socket and a token.
+//! opens the vault; it needs only the socket and a token ([`Remote`] holds the two, for the
+//! bindings' remote form).
 
 use std::io::{BufReader, BufWriter, Write};
 use std::os::unix::net::UnixStream;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use crate::broker::Invocation;
+use crate::broker::{Invocation, InvokeResponse, Planned};
 use crate::catalog::{CapabilityDescription, CapabilityListing};
 use crate::error::{Error, ErrorKind, Result};
 use crate::remote::frame::{self, Kind};
@@ -21,6 +22,7 @@ pub struct RemoteResponse {
     reader: BufReader<UnixStream>,
     status: u16,
     headers: Vec<(String, String)>,
+    planned: Option<Planned>,
     done: bool,
 }
 
@@ -33,6 +35,24 @@ impl RemoteResponse {
     /// The upstream's headers as the broker relays them (sanitized, redacted).
     pub fn headers(&self) -> &[(String, String)] {
         &self.headers
+    }
+
+    /// The request the broker made (no secret in it); `None` from a server that does not
+    /// send it.
+    pub fn planned(&self) -> Option<&Planned> {
+        self.planned.as_ref()
+    }
+
+    /// The rest of the output, whole.
+    ///
+    /// # Errors
+    /// As [`RemoteResponse::next_chunk`].
+    pub fn read_to_end(&mut self) -> Result<Vec<u8>> {
+        let mut bytes = Vec::new();
+        while let Some(chunk) = self.next_chunk()? {
+            bytes.extend_from_slice(&chunk);
+        }
+        Ok(bytes)
     }
 
     /// The next chunk of output; `None` once the server ended the call successfully.
@@ -122,11 +142,28 @@ pub fn route(socket: &Path, token: &str, host: &str, method: &str, path: &str) -
     json_answer(request(socket, token, call, &[])?)
 }
 
+/// Invokes a capability and returns the whole response, as [`crate::Vault::invoke`] does
+/// (status, sanitized headers, redacted body, the planned request).
+///
+/// # Errors
+/// As [`call`].
+pub fn invoke(socket: &Path, token: &str, invocation: &Invocation) -> Result<InvokeResponse> {
+    let mut response = call(socket, token, invocation, Render::Body)?;
+    let body = response.read_to_end()?;
+    let planned = response
+        .planned
+        .take()
+        .ok_or_else(|| protocol("the answer did not say which request was made"))?;
+    Ok(InvokeResponse {
+        planned,
+        status: response.status,
+        headers: std::mem::take(&mut response.headers),
+        body,
+    })
+}
+
 fn json_answer<T: serde::de::DeserializeOwned>(mut response: RemoteResponse) -> Result<T> {
-    let mut bytes = Vec::new();
-    while let Some(chunk) = response.next_chunk()? {
-        bytes.extend_from_slice(&chunk);
-    }
+    let bytes = response.read_to_end()?;
     serde_json::from_slice(&bytes).map_err(|e| protocol(&format!("bad answer: {e}")))
 }
 
@@ -182,6 +219,7 @@ fn request(socket: &Path, token: &str, call: Call, body: &[u8]) -> Result<Remote
                 reader,
                 status: head.status,
                 headers: head.headers,
+                planned: head.planned,
                 done: false,
             })
         }
@@ -190,5 +228,120 @@ fn request(socket: &Path, token: &str, call: Call, body: &[u8]) -> Result<Remote
             Err(protocol("the server ended the call without an answer"))
         }
         (kind, _) => Err(protocol(&format!("unexpected {kind:?} frame"))),
+    }
+}
+
+/// A server and a caller token: what a binding's `connect` returns. Nothing is checked or
+/// opened until the first call (each call is one connection).
+#[derive(Clone)]
+pub struct Remote {
+    socket: PathBuf,
+    token: String,
+}
+
+impl std::fmt::Debug for Remote {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The token is a credential: never shown.
+        f.debug_struct("Remote")
+            .field("socket", &self.socket)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Remote {
+    /// The server at `socket` (else `AIVAULT_SOCKET`) with `token` (else `AIVAULT_TOKEN`).
+    ///
+    /// # Errors
+    /// `invalid_input` when no socket is given or set; `unauthorized` when no token is.
+    pub fn connect(socket: Option<PathBuf>, token: Option<String>) -> Result<Remote> {
+        let socket = socket
+            .filter(|s| !s.as_os_str().is_empty())
+            .or_else(|| std::env::var_os("AIVAULT_SOCKET").map(PathBuf::from))
+            .filter(|s| !s.as_os_str().is_empty())
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorKind::InvalidInput,
+                    "no socket: pass one or set AIVAULT_SOCKET (the path aivault serve listens on)",
+                )
+            })?;
+        let token = token
+            .filter(|t| !t.is_empty())
+            .or_else(|| std::env::var("AIVAULT_TOKEN").ok())
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorKind::Unauthorized,
+                    "no caller token: pass one or set AIVAULT_TOKEN (from aivault token create)",
+                )
+            })?;
+        Ok(Remote { socket, token })
+    }
+
+    /// The server's socket.
+    pub fn socket(&self) -> &Path {
+        &self.socket
+    }
+
+    /// [`invoke`] with this server and token.
+    ///
+    /// # Errors
+    /// As [`call`].
+    pub fn invoke(&self, invocation: &Invocation) -> Result<InvokeResponse> {
+        invoke(&self.socket, &self.token, invocation)
+    }
+
+    /// [`call`] with this server and token.
+    ///
+    /// # Errors
+    /// As [`call`].
+    pub fn call(&self, invocation: &Invocation, render: Render) -> Result<RemoteResponse> {
+        call(&self.socket, &self.token, invocation, render)
+    }
+
+    /// [`list_capabilities`] with this server and token.
+    ///
+    /// # Errors
+    /// As [`call`].
+    pub fn list_capabilities(&self) -> Result<CapabilityListing> {
+        list_capabilities(&self.socket, &self.token)
+    }
+
+    /// [`describe_capability`] with this server and token.
+    ///
+    /// # Errors
+    /// As [`describe_capability`].
+    pub fn describe_capability(&self, id: &str) -> Result<CapabilityDescription> {
+        describe_capability(&self.socket, &self.token, id)
+    }
+
+    /// [`route`] with this server and token.
+    ///
+    /// # Errors
+    /// As [`route`].
+    pub fn route(&self, host: &str, method: &str, path: &str) -> Result<Route> {
+        route(&self.socket, &self.token, host, method, path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_remote_needs_a_socket_and_a_token_and_never_shows_the_token() {
+        let remote = Remote::connect(Some("/run/s.sock".into()), Some("avt_secret".into()))
+            .expect("both given");
+        assert_eq!(remote.socket(), Path::new("/run/s.sock"));
+        assert!(!format!("{remote:?}").contains("avt_secret"));
+        // Empty arguments are missing ones; the environment decides then, so only check the
+        // kinds when it is not set.
+        if std::env::var_os("AIVAULT_TOKEN").is_none() {
+            let err = Remote::connect(Some("/s".into()), Some(String::new())).expect_err("token");
+            assert_eq!(err.kind(), ErrorKind::Unauthorized);
+        }
+        if std::env::var_os("AIVAULT_SOCKET").is_none() {
+            let err = Remote::connect(None, Some("avt_x".into())).expect_err("socket");
+            assert_eq!(err.kind(), ErrorKind::InvalidInput);
+        }
     }
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::broker::{Invocation, MultipartPart, RequestBody};
+use crate::broker::{Invocation, MultipartPart, Planned, RequestBody};
 use crate::error::{Error, ErrorKind, Result};
 
 /// The protocol version this build speaks.
@@ -138,6 +138,10 @@ pub struct ResponseHead {
     /// The upstream's headers as the broker relays them (sanitized, redacted).
     #[serde(default)]
     pub headers: Vec<(String, String)>,
+    /// The request the broker made (no secret in it), for an invoke; absent for a JSON
+    /// answer (list, describe, route).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub planned: Option<Planned>,
 }
 
 /// The end of every answer.

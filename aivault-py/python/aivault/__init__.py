@@ -8,7 +8,14 @@ through the vault's broker, which injects the credential. The native module
     meta = vault.secrets.create(name="OPENAI_API_KEY", value=b"sk-...")
     response = vault.invoke("openai/chat-completions", json={...})
 
-Drop-in transports for HTTP clients: ``aivault.httpx`` and ``aivault.httpx2``.
+An agent on the other side of the boundary (``aivault serve``) holds only a socket and a
+caller token, and uses the same calls:
+
+    remote = aivault.connect(socket="/run/user/1000/aivault/broker.sock", token="avt_...")
+    response = remote.invoke("openai/chat-completions", json={...})
+
+Drop-in transports for HTTP clients: ``aivault.httpx`` and ``aivault.httpx2`` (over a ``Vault``
+or a ``RemoteVault``).
 """
 
 from aivault._aivault import (
@@ -29,12 +36,15 @@ from aivault._aivault import (
     NotFoundError,
     PolicyViolationError,
     RateLimitedError,
+    RemoteCapabilities,
+    RemoteVault,
     Response,
     SecretMeta,
     Secrets,
     UpstreamError,
     Vault,
     VaultLockedError,
+    connect,
 )
 
 __all__ = [
@@ -55,10 +65,13 @@ __all__ = [
     "NotFoundError",
     "PolicyViolationError",
     "RateLimitedError",
+    "RemoteCapabilities",
+    "RemoteVault",
     "Response",
     "SecretMeta",
     "Secrets",
     "UpstreamError",
     "Vault",
     "VaultLockedError",
+    "connect",
 ]

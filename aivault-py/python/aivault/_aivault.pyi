@@ -16,6 +16,9 @@ from typing import Any, ClassVar, Optional, Union, final
 __all__ = [
     "ERROR_KINDS",
     "Vault",
+    "RemoteVault",
+    "RemoteCapabilities",
+    "connect",
     "Secrets",
     "Credentials",
     "Capabilities",
@@ -268,3 +271,59 @@ class Vault:
         consumer: Optional[str] = None,
         timeout: Optional[float] = None,
     ) -> Awaitable[Response]: ...
+
+@final
+class RemoteCapabilities:
+    """The token's capabilities, as a running ``aivault serve`` shows them."""
+
+    def list(self) -> dict[str, Any]: ...
+    def describe(self, id: str) -> dict[str, Any]: ...
+    def route(self, host: str, method: str, path: str) -> dict[str, str]: ...
+
+@final
+class RemoteVault:
+    """A running ``aivault serve`` and a caller token; thread-safe, every call releases the GIL."""
+
+    def __new__(
+        cls,
+        socket: Union[str, os.PathLike[str], None] = None,
+        token: Optional[str] = None,
+    ) -> RemoteVault: ...
+    @property
+    def socket(self) -> pathlib.Path: ...
+    @property
+    def capabilities(self) -> RemoteCapabilities: ...
+    def invoke(
+        self,
+        capability: str,
+        method: Optional[str] = None,
+        path: Optional[str] = None,
+        headers: Optional[_Headers] = None,
+        body: Optional[_Value] = None,
+        json: _Json = None,
+        credential: Optional[str] = None,
+        workspace_id: Optional[str] = None,
+        group_id: Optional[str] = None,
+        consumer: Optional[str] = None,
+        timeout: Optional[float] = None,
+    ) -> Response: ...
+    def ainvoke(
+        self,
+        capability: str,
+        method: Optional[str] = None,
+        path: Optional[str] = None,
+        headers: Optional[_Headers] = None,
+        body: Optional[_Value] = None,
+        json: _Json = None,
+        credential: Optional[str] = None,
+        workspace_id: Optional[str] = None,
+        group_id: Optional[str] = None,
+        consumer: Optional[str] = None,
+        timeout: Optional[float] = None,
+    ) -> Awaitable[Response]: ...
+
+def connect(
+    socket: Union[str, os.PathLike[str], None] = None, token: Optional[str] = None
+) -> RemoteVault:
+    """A ``RemoteVault`` for ``socket`` (else ``AIVAULT_SOCKET``) and ``token`` (else
+    ``AIVAULT_TOKEN``)."""

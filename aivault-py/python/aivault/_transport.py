@@ -1,15 +1,17 @@
 """The one implementation behind ``aivault.httpx`` and ``aivault.httpx2``: a request an SDK
 sends to a URL goes through the broker instead of the network.
 
-For each request: the capability that admits it is found with ``vault.capabilities.route(host,
-method, path)`` (registry or operator capabilities; the most specific wins), then the request is
+The vault is an ``aivault.Vault`` (in-process) or an ``aivault.RemoteVault``
+(``aivault.connect(socket, token)``: the calls go to a running ``aivault serve``, and only the
+token's capabilities are routed to). For each request: the capability that admits it is found
+with ``vault.capabilities.route(host, method, path)`` (registry or operator capabilities; the most specific wins), then the request is
 sent with ``vault.invoke``: the broker checks the capability's policy, injects the vault's
 credential, and redacts the answer. The SDK's own auth headers (a placeholder key such as
 ``api_key="unused"``) and the framing headers the HTTP client adds are dropped first: the broker
 refuses callers' credentials and owns the connection.
 
 Errors (``errors="response"``, the default): a request that no capability admits, or that the
-broker refuses (policy, credential, input), is answered with a synthetic ``403`` (``429`` when
+broker refuses (policy, credential, input, a caller token refused or exceeded), is answered with a synthetic ``403`` (``429`` when
 rate limited) whose JSON body is ``{"error": {"type": "aivault_error", "code": KIND, "message":
 ...}}`` and whose ``x-aivault-error`` header names the kind, so an SDK reports it as a permission
 error instead of retrying; an upstream that cannot be reached raises the client's
@@ -25,7 +27,7 @@ from __future__ import annotations
 
 import functools
 import json
-from typing import Any, Mapping, Optional
+from typing import Any, Mapping, Optional, Union
 
 from aivault._aivault import (
     AivaultError,
@@ -35,9 +37,14 @@ from aivault._aivault import (
     InvalidInputError,
     PolicyViolationError,
     RateLimitedError,
+    RemoteVault,
+    UnauthorizedError,
     UpstreamError,
     Vault,
 )
+
+#: What a transport sends through: a vault opened in-process, or a running server.
+AnyVault = Union[Vault, RemoteVault]
 
 # Header names compared as the broker does: lower case, with "_" and "." read as "-".
 #: Credentials an SDK sets itself (a placeholder key): the vault's credential replaces them.
@@ -77,6 +84,7 @@ _REFUSED = (
     CredentialNotFoundError,
     CredentialAmbiguousError,
     InvalidInputError,
+    UnauthorizedError,
 )
 
 
@@ -91,7 +99,7 @@ class Broker:
     def __init__(
         self,
         client: Any,
-        vault: Vault,
+        vault: AnyVault,
         *,
         credential: Optional[str] = None,
         workspace_id: Optional[str] = None,
@@ -100,8 +108,10 @@ class Broker:
         timeout: Optional[float] = None,
         errors: str = "response",
     ) -> None:
-        if not isinstance(vault, Vault):
-            raise TypeError(f"vault: expected aivault.Vault, got {type(vault).__name__}")
+        if not isinstance(vault, (Vault, RemoteVault)):
+            raise TypeError(
+                f"vault: expected aivault.Vault or aivault.RemoteVault, got {type(vault).__name__}"
+            )
         if errors not in ("response", "raise"):
             raise ValueError('errors: expected "response" or "raise"')
         self._client = client

@@ -6,6 +6,9 @@
     client = httpx2.Client(transport=aivault.httpx2.Transport(vault))
     openai.OpenAI(api_key="unused", base_url=..., http_client=client)
 
+``vault`` is an ``aivault.Vault`` or, for an agent that holds only a socket and a token, an
+``aivault.RemoteVault`` from ``aivault.connect()``.
+
 ``Transport`` serves ``httpx2.Client``, ``AsyncTransport`` serves ``httpx2.AsyncClient``. Each
 request is routed to the capability that admits it (``vault.capabilities.route``) and invoked
 through the broker, which injects the vault's credential; the SDK's placeholder auth headers are
@@ -19,8 +22,7 @@ from typing import Optional
 
 import httpx2 as _client
 
-from aivault._aivault import Vault
-from aivault._transport import Broker
+from aivault._transport import AnyVault, Broker
 
 __all__ = ["AsyncTransport", "Transport"]
 
@@ -35,7 +37,7 @@ class Transport(_client.BaseTransport):
 
     def __init__(
         self,
-        vault: Vault,
+        vault: AnyVault,
         *,
         credential: Optional[str] = None,
         workspace_id: Optional[str] = None,
@@ -68,7 +70,7 @@ class AsyncTransport(_client.AsyncBaseTransport):
 
     def __init__(
         self,
-        vault: Vault,
+        vault: AnyVault,
         *,
         credential: Optional[str] = None,
         workspace_id: Optional[str] = None,
