@@ -477,6 +477,25 @@ fn an_agent_on_the_other_side_of_the_boundary_cannot_reach_the_key() {
             .all(|r| !r.target.starts_with("/admin"))
     );
 
+    // The socket itself: the agent may connect, but cannot delete or replace it (its
+    // directory is the owner's; the agent's group may only traverse it).
+    let socket_arg = s.socket.display().to_string();
+    for (program, args) in [
+        ("/bin/rm", vec!["-f", socket_arg.as_str()]),
+        ("/bin/ln", vec!["-sf", "/tmp", socket_arg.as_str()]),
+        ("/bin/mv", vec![socket_arg.as_str(), "/tmp/stolen.sock"]),
+    ] {
+        let out = s.agent.run(program, &args, &[]);
+        assert!(
+            !out.status.success(),
+            "the agent ran {program} on the socket"
+        );
+    }
+    assert!(
+        s.agent_call(&token, &call).status.success(),
+        "the socket still serves"
+    );
+
     // Files the agent names are read by the agent's own client: the key stays out of reach.
     let key_arg = s.key.display().to_string();
     let out = s.agent_call(
