@@ -561,3 +561,37 @@ fn requests_reuse_one_connection_until_the_caller_closes_it() {
     assert!(raw.starts_with("HTTP/1.1 403"), "{raw}");
     assert_eq!(upstream.requests().len(), 2);
 }
+
+/// A body over the capability's `maxRequestBodyBytes` is refused (403,
+/// `policy_violation`), by `Content-Length` and by chunks alike; nothing reaches the upstream.
+#[test]
+fn bodies_over_the_capabilitys_limit_are_refused() {
+    let upstream = Upstream::http(echo_handler());
+    let (env, _value, token) = acme(&upstream);
+    env.run(&[
+        "capability",
+        "policy",
+        "set",
+        "--capability",
+        "acme/api",
+        "--max-request-body-bytes",
+        "10",
+    ])
+    .ok();
+    let g = start(env, &[]);
+    let auth = format!("Authorization: Bearer {token}\r\nConnection: close\r\n");
+    for raw in [
+        format!("POST /acme/v1/x HTTP/1.1\r\n{auth}Content-Length: 11\r\n\r\n12345678901"),
+        format!(
+            "POST /acme/v1/x HTTP/1.1\r\n{auth}Transfer-Encoding: chunked\r\n\r\n6\r\n123456\r\n6\r\n789012\r\n0\r\n\r\n"
+        ),
+    ] {
+        let (status, _, body) = exchange(g.port, raw.as_bytes());
+        assert_eq!(status, 403, "{}", String::from_utf8_lossy(&body));
+        let json: serde_json::Value = serde_json::from_slice(&body).expect("error json");
+        assert_eq!(json["error"]["kind"], "policy_violation");
+    }
+    let fits = format!("POST /acme/v1/x HTTP/1.1\r\n{auth}Content-Length: 10\r\n\r\n1234567890");
+    assert_eq!(exchange(g.port, fits.as_bytes()).0, 200);
+    assert_eq!(upstream.requests().len(), 1);
+}

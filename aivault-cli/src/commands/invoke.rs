@@ -87,6 +87,20 @@ impl Sink for Stdout {
     }
 }
 
+/// Output collected in memory (the gateway's envelope answer, the MCP tool's text).
+#[derive(Default)]
+pub struct Collect(pub Vec<u8>);
+
+impl Sink for Collect {
+    fn begin(&mut self, _status: u16, _headers: &[(String, String)]) -> Result<()> {
+        Ok(())
+    }
+    fn output(&mut self, bytes: &[u8]) -> Result<bool> {
+        self.0.extend_from_slice(bytes);
+        Ok(true)
+    }
+}
+
 /// A [`Sink`] as a `Write` for the renderers (a reader gone away is a broken pipe).
 struct SinkWriter<'s>(&'s mut dyn Sink);
 

@@ -123,10 +123,7 @@ fn serve(stream: &UnixStream, shared: &Shared, sink: &mut FrameSink) -> Result<(
         ..Invocation::default()
     };
     shared.vault.authorize(&grant, probe)?;
-    let limit = shared
-        .vault
-        .request_body_limit(&call.capability)?
-        .map_or(shared.max_body_bytes, |max| max.min(shared.max_body_bytes));
+    let limit = shared.body_limit(&call.capability)?;
     let body = read_body(&mut reader, limit)?;
     let render = call.render;
     let mut invocation = shared

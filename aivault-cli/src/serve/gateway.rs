@@ -23,7 +23,7 @@ use aivault_core::{Error, ErrorKind, FileReferences, Invocation, RequestBody, Re
 
 use super::Shared;
 use super::http::{self, Head};
-use crate::commands::invoke::{Sink, execute};
+use crate::commands::invoke::{Collect, execute};
 
 /// How long a caller may stay silent while sending its request.
 const IDLE: Duration = Duration::from_secs(10);
@@ -227,10 +227,10 @@ fn envelope(
         &mut out.w,
         200,
         &headers,
-        Some(collected.bytes.len()),
+        Some(collected.0.len()),
         out.keep_alive,
     )
-    .and_then(|()| out.w.write_all(&collected.bytes))
+    .and_then(|()| out.w.write_all(&collected.0))
     .and_then(|()| out.w.flush());
     written.map_err(|e| Error::new(ErrorKind::Io, format!("the caller went away: {e}")))
 }
@@ -279,10 +279,7 @@ fn provider_route(
         .filter(|(n, _)| !DROPPED.iter().any(|d| n.eq_ignore_ascii_case(d)))
         .cloned()
         .collect();
-    let limit = shared
-        .vault
-        .request_body_limit(&route.capability)?
-        .map_or(shared.max_body_bytes, |max| max.min(shared.max_body_bytes));
+    let limit = shared.body_limit(&route.capability)?;
     let body = http::read_body(reader, head, limit)?;
     let invocation = Invocation {
         capability: route.capability,
@@ -331,20 +328,4 @@ struct Answer {
     w: BufWriter<TcpStream>,
     began: bool,
     keep_alive: bool,
-}
-
-/// Rendered output collected in memory (the envelope's JSON answer).
-#[derive(Default)]
-struct Collect {
-    bytes: Vec<u8>,
-}
-
-impl Sink for Collect {
-    fn begin(&mut self, _status: u16, _headers: &[(String, String)]) -> Result<()> {
-        Ok(())
-    }
-    fn output(&mut self, bytes: &[u8]) -> Result<bool> {
-        self.bytes.extend_from_slice(bytes);
-        Ok(true)
-    }
 }

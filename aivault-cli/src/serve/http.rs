@@ -10,7 +10,7 @@ use aivault_core::{Error, ErrorKind, Result};
 pub const MAX_HEAD: usize = 64 * 1024;
 
 /// A request head.
-#[derive(Debug)]
+// No `Debug`: the headers hold the caller's token.
 pub struct Head {
     /// `GET`, `POST`, ...
     pub method: String,

@@ -16,7 +16,7 @@ use aivault_core::remote::wire::Render;
 use aivault_core::{Config, Error, ErrorKind, FileReferences, Invocation, Result, Vault};
 use serde_json::{Value, json};
 
-use crate::commands::invoke::{Sink, execute};
+use crate::commands::invoke::{Collect, execute};
 use crate::commands::open_vault;
 use crate::output::Output;
 
@@ -296,7 +296,7 @@ fn invoke(
         ..Invocation::default()
     };
     invocation.merge_request_json(&envelope.to_string(), FileReferences::Refuse)?;
-    let mut collected = Collected(Vec::new());
+    let mut collected = Collect::default();
     match backend {
         Backend::Remote(socket, token) => {
             let mut response = client::call(socket, token, &invocation, Render::Json)?;
@@ -315,17 +315,4 @@ fn invoke(
     }
     String::from_utf8(collected.0)
         .map_err(|_| Error::new(ErrorKind::Internal, "the rendered answer is not UTF-8"))
-}
-
-/// Output collected in memory.
-struct Collected(Vec<u8>);
-
-impl Sink for Collected {
-    fn begin(&mut self, _status: u16, _headers: &[(String, String)]) -> Result<()> {
-        Ok(())
-    }
-    fn output(&mut self, bytes: &[u8]) -> Result<bool> {
-        self.0.extend_from_slice(bytes);
-        Ok(true)
-    }
 }

@@ -36,6 +36,17 @@ pub(crate) struct Shared {
     pub max_per_uid: usize,
 }
 
+impl Shared {
+    /// The most body bytes a call of `capability` may send: the capability's
+    /// `maxRequestBodyBytes` when it is lower than the server's `--max-body-bytes`.
+    pub fn body_limit(&self, capability: &str) -> Result<u64> {
+        Ok(self
+            .vault
+            .request_body_limit(capability)?
+            .map_or(self.max_body_bytes, |max| max.min(self.max_body_bytes)))
+    }
+}
+
 /// Runs the server until SIGTERM or SIGINT, then finishes the calls in flight (up to 30 s),
 /// flushes the audit log and removes the socket.
 pub fn run(args: ServeArgs, config: Config, out: &Output) -> Result<()> {

@@ -12,7 +12,7 @@ use crate::error::{Error, ErrorKind, Result};
 pub const VERSION: u32 = 1;
 
 /// What the caller asks for.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RequestHead {
     /// [`VERSION`].
@@ -21,6 +21,17 @@ pub struct RequestHead {
     pub token: String,
     /// The call.
     pub call: Call,
+}
+
+/// Never prints the token (a caller's credential).
+impl std::fmt::Debug for RequestHead {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RequestHead")
+            .field("version", &self.version)
+            .field("token", &"[REDACTED]")
+            .field("call", &self.call)
+            .finish()
+    }
 }
 
 /// What a caller may ask of the server: only what a token allows (list, describe, invoke).
@@ -362,6 +373,11 @@ mod tests {
         )
         .expect("describe");
         assert_eq!(head.call, Call::DescribeCapability { id: "a/b".into() });
+        let shown = format!("{head:?}");
+        assert!(
+            shown.contains("[REDACTED]") && !shown.contains("\"t\""),
+            "{shown}"
+        );
         let call = Call::Invoke(Box::new(wire));
         let text = serde_json::to_string(&call).expect("json");
         assert_eq!(serde_json::from_str::<Call>(&text).expect("invoke"), call);
