@@ -226,6 +226,12 @@ impl LazyRegistry {
         })
     }
 
+    /// Whether the registry was loaded (tests: what loads it).
+    #[cfg(test)]
+    pub(crate) fn is_loaded(&self) -> bool {
+        self.loaded.get().is_some()
+    }
+
     /// The registry: built-in providers plus the trusted operator files.
     pub(crate) fn registry(&self) -> &Registry {
         &self.loaded().0
@@ -317,6 +323,80 @@ fn line_column(text: &str, offset: usize) -> (usize, usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const ACME: &str = r#"
+id = "acme"
+name = "Acme"
+hosts = ["api.acme-corp.com"]
+[[credentials]]
+secrets = { secret = "ACME_API_KEY" }
+auth = { kind = "header", header_name = "x-api-key", value_template = "{{secret}}" }
+[[capabilities]]
+id = "acme/items"
+methods = ["GET"]
+paths = ["/v1/items"]
+"#;
+
+    /// Without operator files the vault's store is never asked for trust ids and nothing is
+    /// loaded until the registry is used; warnings and trust ids are known without loading.
+    #[test]
+    fn without_files_nothing_is_read_or_loaded_before_first_use() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut asked = 0;
+        let lazy = LazyRegistry::open(dir.path(), &mut || {
+            asked += 1;
+            Vec::new()
+        });
+        assert_eq!(asked, 0);
+        assert!(lazy.warnings().is_empty());
+        assert!(lazy.in_use().is_empty());
+        assert!(lazy.loaded.get().is_none(), "loaded before first use");
+        assert!(lazy.registry().provider("openai").is_some());
+        assert!(lazy.loaded.get().is_some());
+    }
+
+    /// With files, the trust ids are read at open (the load never needs the store); the files
+    /// are read and checked at first use, exactly as `load` does: an untrusted file is skipped
+    /// with a warning, a trusted one is used and its trust id reported for the keyed check.
+    #[test]
+    fn files_are_checked_at_first_use_against_the_trust_read_at_open() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let registry_dir = operator_registry_dir(dir.path());
+        std::fs::create_dir(&registry_dir).expect("mkdir");
+        std::fs::write(registry_dir.join("acme.toml"), ACME).expect("write");
+        let id = trust_id("acme.toml", ACME.as_bytes());
+
+        let mut asked = 0;
+        let untrusted = LazyRegistry::open(dir.path(), &mut || {
+            asked += 1;
+            Vec::new()
+        });
+        assert_eq!(asked, 1);
+        assert!(untrusted.loaded.get().is_none(), "loaded at open");
+        let warnings = untrusted.warnings();
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(warnings[0].contains("not trusted"), "{warnings:?}");
+        assert!(untrusted.registry().provider("acme").is_none());
+        assert!(untrusted.in_use().is_empty());
+
+        let trusted = LazyRegistry::open(dir.path(), &mut || vec![id.clone()]);
+        assert!(trusted.loaded.get().is_none(), "loaded at open");
+        assert_eq!(trusted.in_use(), std::slice::from_ref(&id));
+        assert!(trusted.warnings().is_empty());
+        assert!(trusted.registry().provider("acme").is_some());
+        assert!(trusted.registry().provider("openai").is_some());
+
+        // Changed between open and first use: its new bytes are not the trusted ones.
+        let changed = LazyRegistry::open(dir.path(), &mut || vec![id.clone()]);
+        std::fs::write(
+            registry_dir.join("acme.toml"),
+            ACME.replace("Acme", "Evil Acme"),
+        )
+        .expect("change");
+        assert!(changed.registry().provider("acme").is_none());
+        assert!(changed.in_use().is_empty());
+        assert_eq!(changed.warnings().len(), 1);
+    }
 
     #[test]
     fn line_and_column_are_one_based() {

@@ -1211,3 +1211,33 @@ fn keys_from_master(tx: &dyn StoreTx, master: &Key32, source: &str) -> Result<Ke
         session: None,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Opening a vault builds no provider: the registry loads at the first call that needs it
+    /// (status, `secrets list` and the like never do).
+    #[test]
+    fn opening_a_vault_does_not_load_the_registry() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = Config::in_dir(dir.path().join("vault"));
+        let vault = Vault::open(config.clone()).expect("open");
+        assert!(vault.registry_warnings().is_empty());
+        assert!(
+            vault
+                .list_secrets(&Default::default())
+                .expect("list")
+                .is_empty()
+        );
+        assert!(
+            !vault.registry.is_loaded(),
+            "registry loaded by open or list"
+        );
+        assert!(vault.registry().claim("OPENAI_API_KEY").is_some());
+        assert!(vault.registry.is_loaded());
+        drop(vault);
+        let status = Vault::status(config).expect("status");
+        assert!(status.state.initialized && !status.state.locked);
+    }
+}
