@@ -47,6 +47,7 @@ mod overlap;
 mod provider_trust;
 pub mod provision;
 pub mod registry;
+mod registry_static;
 pub mod remote;
 pub mod requests;
 mod resolve;

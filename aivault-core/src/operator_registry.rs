@@ -101,7 +101,24 @@ pub fn load(
     vault_dir: &Path,
     trusted: &mut dyn FnMut() -> Vec<String>,
 ) -> (RegistryRef, Vec<String>, Vec<String>) {
-    let builtin = Registry::builtin();
+    match list_files(vault_dir) {
+        Ok(files) if files.is_empty() => (
+            RegistryRef::Builtin(Registry::builtin()),
+            Vec::new(),
+            Vec::new(),
+        ),
+        Ok(files) => load_files(&files, &trusted()),
+        Err(warning) => (
+            RegistryRef::Builtin(Registry::builtin()),
+            vec![warning],
+            Vec::new(),
+        ),
+    }
+}
+
+/// The `*.toml` files of `<vault_dir>/registry/`, sorted by name (none when the directory
+/// does not exist), or the warning that it cannot be read.
+fn list_files(vault_dir: &Path) -> std::result::Result<Vec<PathBuf>, String> {
     let dir = operator_registry_dir(vault_dir);
     let mut files: Vec<PathBuf> = match std::fs::read_dir(&dir) {
         Ok(entries) => entries
@@ -110,21 +127,25 @@ pub fn load(
             .collect(),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
         Err(e) => {
-            let warning = format!("{}: cannot read operator providers: {e}", dir.display());
-            return (RegistryRef::Builtin(builtin), vec![warning], Vec::new());
+            return Err(format!(
+                "{}: cannot read operator providers: {e}",
+                dir.display()
+            ));
         }
     };
-    if files.is_empty() {
-        return (RegistryRef::Builtin(builtin), Vec::new(), Vec::new());
-    }
     files.sort();
-    let trusted = trusted();
+    Ok(files)
+}
+
+/// [`load`] of listed files, given the trust ids the vault holds.
+fn load_files(files: &[PathBuf], trusted: &[String]) -> (RegistryRef, Vec<String>, Vec<String>) {
+    let builtin = Registry::builtin();
     let mut providers = builtin.providers().to_vec();
     let mut warnings = Vec::new();
     let mut in_use = Vec::new();
     for path in files {
-        let provider = load_file(&path, builtin, &providers).and_then(|provider| {
-            let bytes = std::fs::read(&path)
+        let provider = load_file(path, builtin, &providers).and_then(|provider| {
+            let bytes = std::fs::read(path)
                 .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
             let name = path.file_name().unwrap_or_default().to_string_lossy();
             let id = trust_id(&name, &bytes);
@@ -152,6 +173,86 @@ pub fn load(
         Err(e) => {
             warnings.push(format!("operator providers ignored: {}", e.message()));
             (RegistryRef::Builtin(builtin), warnings, Vec::new())
+        }
+    }
+}
+
+/// A vault's registry, loaded at its first use: a command that needs no provider (`status`,
+/// `secrets list`) never builds one. The operator files are listed, and the trust ids the
+/// vault holds for them read, when the vault is opened (so the load never needs the store
+/// and sees exactly what [`load`] would have seen then); the files themselves are read and
+/// checked at the first use, as strictly as [`load`] does.
+#[derive(Debug)]
+pub(crate) struct LazyRegistry {
+    /// The operator files, or the warning that their directory cannot be read.
+    files: std::result::Result<Vec<PathBuf>, String>,
+    /// The trust ids the vault held at open (read only when there are files).
+    trusted: Vec<String>,
+    loaded: std::sync::OnceLock<(RegistryRef, Vec<String>, Vec<String>)>,
+}
+
+impl LazyRegistry {
+    /// Lists the operator files of `vault_dir`; `trusted` is asked only when there are some.
+    pub(crate) fn open(vault_dir: &Path, trusted: &mut dyn FnMut() -> Vec<String>) -> LazyRegistry {
+        let files = list_files(vault_dir);
+        let trusted = match &files {
+            Ok(files) if !files.is_empty() => trusted(),
+            _ => Vec::new(),
+        };
+        LazyRegistry {
+            files,
+            trusted,
+            loaded: std::sync::OnceLock::new(),
+        }
+    }
+
+    fn has_files(&self) -> bool {
+        self.files.as_ref().is_ok_and(|files| !files.is_empty())
+    }
+
+    fn loaded(&self) -> &(RegistryRef, Vec<String>, Vec<String>) {
+        self.loaded.get_or_init(|| match &self.files {
+            Ok(files) if !files.is_empty() => load_files(files, &self.trusted),
+            Ok(_) => (
+                RegistryRef::Builtin(Registry::builtin()),
+                Vec::new(),
+                Vec::new(),
+            ),
+            Err(warning) => (
+                RegistryRef::Builtin(Registry::builtin()),
+                vec![warning.clone()],
+                Vec::new(),
+            ),
+        })
+    }
+
+    /// Whether the registry was loaded (tests: what loads it).
+    #[cfg(test)]
+    pub(crate) fn is_loaded(&self) -> bool {
+        self.loaded.get().is_some()
+    }
+
+    /// The registry: built-in providers plus the trusted operator files.
+    pub(crate) fn registry(&self) -> &Registry {
+        &self.loaded().0
+    }
+
+    /// One line per skipped operator file (loads the registry only when there are files).
+    pub(crate) fn warnings(&self) -> &[String] {
+        match &self.files {
+            Ok(files) if files.is_empty() => &[],
+            Err(warning) => std::slice::from_ref(warning),
+            Ok(_) => &self.loaded().1,
+        }
+    }
+
+    /// The trust ids of the operator files in use (loads the registry only when there are
+    /// files: without files none is in use).
+    pub(crate) fn in_use(&self) -> &[String] {
+        if self.has_files() {
+            &self.loaded().2
+        } else {
+            &[]
         }
     }
 }
@@ -222,6 +323,80 @@ fn line_column(text: &str, offset: usize) -> (usize, usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const ACME: &str = r#"
+id = "acme"
+name = "Acme"
+hosts = ["api.acme-corp.com"]
+[[credentials]]
+secrets = { secret = "ACME_API_KEY" }
+auth = { kind = "header", header_name = "x-api-key", value_template = "{{secret}}" }
+[[capabilities]]
+id = "acme/items"
+methods = ["GET"]
+paths = ["/v1/items"]
+"#;
+
+    /// Without operator files the vault's store is never asked for trust ids and nothing is
+    /// loaded until the registry is used; warnings and trust ids are known without loading.
+    #[test]
+    fn without_files_nothing_is_read_or_loaded_before_first_use() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut asked = 0;
+        let lazy = LazyRegistry::open(dir.path(), &mut || {
+            asked += 1;
+            Vec::new()
+        });
+        assert_eq!(asked, 0);
+        assert!(lazy.warnings().is_empty());
+        assert!(lazy.in_use().is_empty());
+        assert!(lazy.loaded.get().is_none(), "loaded before first use");
+        assert!(lazy.registry().provider("openai").is_some());
+        assert!(lazy.loaded.get().is_some());
+    }
+
+    /// With files, the trust ids are read at open (the load never needs the store); the files
+    /// are read and checked at first use, exactly as `load` does: an untrusted file is skipped
+    /// with a warning, a trusted one is used and its trust id reported for the keyed check.
+    #[test]
+    fn files_are_checked_at_first_use_against_the_trust_read_at_open() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let registry_dir = operator_registry_dir(dir.path());
+        std::fs::create_dir(&registry_dir).expect("mkdir");
+        std::fs::write(registry_dir.join("acme.toml"), ACME).expect("write");
+        let id = trust_id("acme.toml", ACME.as_bytes());
+
+        let mut asked = 0;
+        let untrusted = LazyRegistry::open(dir.path(), &mut || {
+            asked += 1;
+            Vec::new()
+        });
+        assert_eq!(asked, 1);
+        assert!(untrusted.loaded.get().is_none(), "loaded at open");
+        let warnings = untrusted.warnings();
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(warnings[0].contains("not trusted"), "{warnings:?}");
+        assert!(untrusted.registry().provider("acme").is_none());
+        assert!(untrusted.in_use().is_empty());
+
+        let trusted = LazyRegistry::open(dir.path(), &mut || vec![id.clone()]);
+        assert!(trusted.loaded.get().is_none(), "loaded at open");
+        assert_eq!(trusted.in_use(), std::slice::from_ref(&id));
+        assert!(trusted.warnings().is_empty());
+        assert!(trusted.registry().provider("acme").is_some());
+        assert!(trusted.registry().provider("openai").is_some());
+
+        // Changed between open and first use: its new bytes are not the trusted ones.
+        let changed = LazyRegistry::open(dir.path(), &mut || vec![id.clone()]);
+        std::fs::write(
+            registry_dir.join("acme.toml"),
+            ACME.replace("Acme", "Evil Acme"),
+        )
+        .expect("change");
+        assert!(changed.registry().provider("acme").is_none());
+        assert!(changed.in_use().is_empty());
+        assert_eq!(changed.warnings().len(), 1);
+    }
 
     #[test]
     fn line_and_column_are_one_based() {

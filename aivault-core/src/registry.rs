@@ -387,30 +387,42 @@ pub struct Claim<'r> {
 /// The loaded, indexed registry.
 #[derive(Debug)]
 pub struct Registry {
-    providers: Vec<ProviderDef>,
-    by_provider: HashMap<String, usize>,
-    by_secret: HashMap<String, (usize, usize, String, bool)>,
-    by_capability: HashMap<String, usize>,
+    providers: Providers,
     /// Every capability as a view, built at first use (routing scans them on each request).
     views: std::sync::OnceLock<Vec<crate::capabilities::CapabilityView>>,
 }
 
-static BUILTIN_JSON: &str = include_str!(concat!(env!("OUT_DIR"), "/registry.json"));
+/// Where a registry's providers live.
+#[derive(Debug)]
+enum Providers {
+    /// Providers given at run time (operator files, tests), indexed in hash maps.
+    Indexed {
+        list: Vec<ProviderDef>,
+        by_provider: HashMap<String, usize>,
+        by_secret: HashMap<String, (usize, usize, String, bool)>,
+        by_capability: HashMap<String, usize>,
+    },
+    /// The compiled-in providers: static lookup tables, each provider built at its first use.
+    Builtin(crate::registry_static::Builtin),
+}
 
 impl Registry {
-    /// The built-in registry, parsed once per process.
-    ///
-    /// # Panics
-    /// Never in a released build: the embedded registry is checked by this crate's tests.
+    /// The built-in registry, compiled in (`build.rs`): nothing is parsed, and each provider
+    /// is built at its first lookup.
     pub fn builtin() -> &'static Registry {
         static BUILTIN: OnceLock<Registry> = OnceLock::new();
-        BUILTIN.get_or_init(|| match Registry::from_json(BUILTIN_JSON) {
-            Ok(registry) => registry,
-            Err(e) => panic!("embedded registry is invalid: {e}"),
-        })
+        BUILTIN.get_or_init(Registry::compiled)
     }
 
-    /// Parses a JSON array of providers (the embedded form).
+    /// A new instance of the built-in registry (tests build one to see what a lookup builds).
+    pub(crate) fn compiled() -> Registry {
+        Registry {
+            providers: Providers::Builtin(crate::registry_static::Builtin::new()),
+            views: OnceLock::new(),
+        }
+    }
+
+    /// Parses a JSON array of providers (each one a `registry/*.toml` document as JSON).
     pub fn from_json(json: &str) -> Result<Registry> {
         let providers: Vec<ProviderDef> =
             serde_json::from_str(json).map_err(|e| Error::invalid(format!("registry: {e}")))?;
@@ -421,7 +433,7 @@ impl Registry {
     /// after it is loaded).
     pub(crate) fn capability_views(&self) -> &[crate::capabilities::CapabilityView] {
         self.views.get_or_init(|| {
-            self.providers
+            self.providers()
                 .iter()
                 .flat_map(|provider| {
                     provider.capabilities.iter().map(move |capability| {
@@ -435,30 +447,18 @@ impl Registry {
     /// Indexes providers. Fails on duplicate provider ids, capability ids or claimed names
     /// (the full rule set is [`Registry::problems`]).
     pub fn from_providers(providers: Vec<ProviderDef>) -> Result<Registry> {
-        let mut registry = Registry {
-            providers,
-            by_provider: HashMap::new(),
-            by_secret: HashMap::new(),
-            by_capability: HashMap::new(),
-            views: std::sync::OnceLock::new(),
-        };
-        for (p, provider) in registry.providers.iter().enumerate() {
-            if registry
-                .by_provider
-                .insert(provider.id.clone(), p)
-                .is_some()
-            {
+        let mut by_provider = HashMap::new();
+        let mut by_secret = HashMap::new();
+        let mut by_capability = HashMap::new();
+        for (p, provider) in providers.iter().enumerate() {
+            if by_provider.insert(provider.id.clone(), p).is_some() {
                 return Err(Error::invalid(format!(
                     "{}: provider '{}' is defined twice",
                     provider.source, provider.id
                 )));
             }
             for capability in &provider.capabilities {
-                if registry
-                    .by_capability
-                    .insert(capability.id.clone(), p)
-                    .is_some()
-                {
+                if by_capability.insert(capability.id.clone(), p).is_some() {
                     return Err(Error::invalid(format!(
                         "{}: capability '{}' is defined twice",
                         provider.source, capability.id
@@ -472,9 +472,7 @@ impl Registry {
                     .map(|r| (r, false))
                     .chain(credential.optional_secrets.iter().map(|r| (r, true)));
                 for ((role, name), optional) in roles {
-                    let previous = registry
-                        .by_secret
-                        .insert(name.clone(), (p, c, role.clone(), optional));
+                    let previous = by_secret.insert(name.clone(), (p, c, role.clone(), optional));
                     if previous.is_some() {
                         return Err(Error::invalid(format!(
                             "{}: secret name '{name}' is claimed twice",
@@ -484,42 +482,88 @@ impl Registry {
                 }
             }
         }
-        Ok(registry)
+        Ok(Registry {
+            providers: Providers::Indexed {
+                list: providers,
+                by_provider,
+                by_secret,
+                by_capability,
+            },
+            views: std::sync::OnceLock::new(),
+        })
     }
 
     /// All providers, sorted by file name.
     pub fn providers(&self) -> &[ProviderDef] {
-        &self.providers
+        match &self.providers {
+            Providers::Indexed { list, .. } => list,
+            Providers::Builtin(builtin) => builtin.all(),
+        }
     }
 
     /// The provider with this id.
     pub fn provider(&self, id: &str) -> Option<&ProviderDef> {
-        self.by_provider.get(id).map(|&p| &self.providers[p])
+        match &self.providers {
+            Providers::Indexed {
+                list, by_provider, ..
+            } => by_provider.get(id).map(|&p| &list[p]),
+            Providers::Builtin(builtin) => {
+                crate::registry_static::Builtin::provider(id).map(|p| builtin.get(p))
+            }
+        }
     }
 
     /// The provider and capability with this capability id.
     pub fn capability(&self, id: &str) -> Option<(&ProviderDef, &CapabilityDef)> {
-        let provider = &self.providers[*self.by_capability.get(id)?];
+        let provider = match &self.providers {
+            Providers::Indexed {
+                list,
+                by_capability,
+                ..
+            } => &list[*by_capability.get(id)?],
+            Providers::Builtin(builtin) => {
+                builtin.get(crate::registry_static::Builtin::capability(id)?)
+            }
+        };
         let capability = provider.capabilities.iter().find(|c| c.id == id)?;
         Some((provider, capability))
     }
 
     /// Which provider, if any, claims this secret name.
     pub fn claim(&self, secret_name: &str) -> Option<Claim<'_>> {
-        let (p, c, role, optional) = self.by_secret.get(secret_name)?;
-        let provider = &self.providers[*p];
+        let (provider, c, role, optional) = match &self.providers {
+            Providers::Indexed {
+                list, by_secret, ..
+            } => {
+                let (p, c, role, optional) = by_secret.get(secret_name)?;
+                (&list[*p], *c, role.as_str(), *optional)
+            }
+            Providers::Builtin(builtin) => {
+                let (p, c, role, optional) = crate::registry_static::Builtin::claim(secret_name)?;
+                (builtin.get(p), c, role, optional)
+            }
+        };
         Some(Claim {
             provider,
-            credential: &provider.credentials[*c],
+            credential: &provider.credentials[c],
             role,
-            optional: *optional,
+            optional,
         })
+    }
+
+    /// How many built-in providers were built one by one (tests).
+    #[cfg(test)]
+    fn built_one_by_one(&self) -> usize {
+        match &self.providers {
+            Providers::Indexed { .. } => 0,
+            Providers::Builtin(builtin) => builtin.built(),
+        }
     }
 
     /// Problems found by the full set of registry rules; empty when the registry is valid.
     pub fn problems(&self) -> Vec<String> {
         let mut problems = Vec::new();
-        for provider in &self.providers {
+        for provider in self.providers() {
             check_provider(provider, &mut problems);
         }
         problems
@@ -997,6 +1041,93 @@ mod tests {
             problems.join("\n")
         );
         assert!(registry.providers().len() >= 4);
+    }
+
+    /// Every `registry/*.toml` file as serde reads it (the schema's own rules: defaults,
+    /// unknown keys refused), in file-name order.
+    fn providers_from_toml_files() -> Vec<ProviderDef> {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../registry");
+        let mut files: Vec<_> = std::fs::read_dir(&dir)
+            .expect("registry dir")
+            .map(|e| e.expect("entry").path())
+            .filter(|p| p.extension().is_some_and(|ext| ext == "toml"))
+            .collect();
+        files.sort();
+        files
+            .iter()
+            .map(|path| {
+                let text = std::fs::read_to_string(path).expect("readable");
+                let mut provider: ProviderDef =
+                    toml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                let name = path.file_name().expect("name").to_string_lossy();
+                provider.source = format!("registry/{name}");
+                provider
+            })
+            .collect()
+    }
+
+    /// The compiled registry (build.rs) is exactly what serde reads from the TOML files, and
+    /// its static lookup tables answer like the indexed registry of those providers.
+    #[test]
+    fn compiled_registry_equals_the_toml_files() {
+        let parsed = providers_from_toml_files();
+        let indexed = Registry::from_providers(parsed.clone()).expect("indexes");
+        // Lookups on a fresh compiled registry first (providers built one by one), then on
+        // one whose providers were all built at once.
+        let one_by_one = Registry::compiled();
+        let all_at_once = Registry::compiled();
+        assert_eq!(all_at_once.providers(), parsed.as_slice());
+        for compiled in [&one_by_one, &all_at_once] {
+            for provider in &parsed {
+                assert_eq!(compiled.provider(&provider.id), Some(provider));
+                for capability in &provider.capabilities {
+                    let (p, c) = compiled.capability(&capability.id).expect("capability");
+                    assert_eq!((p, c), (provider, capability));
+                }
+                for credential in &provider.credentials {
+                    for name in credential
+                        .secrets
+                        .values()
+                        .chain(credential.optional_secrets.values())
+                    {
+                        let got = compiled.claim(name).expect("claimed");
+                        let want = indexed.claim(name).expect("claimed");
+                        assert_eq!(got.provider, want.provider);
+                        assert_eq!(got.credential, want.credential);
+                        assert_eq!((got.role, got.optional), (want.role, want.optional));
+                    }
+                }
+            }
+            for missing in [
+                "",
+                "OPENAI",
+                "openai/",
+                "zzz",
+                "MY_CUSTOM_KEY",
+                "openai/nope",
+            ] {
+                assert!(compiled.provider(missing).is_none(), "{missing}");
+                assert!(compiled.capability(missing).is_none(), "{missing}");
+                assert!(compiled.claim(missing).is_none(), "{missing}");
+            }
+        }
+        assert_eq!(one_by_one.providers(), parsed.as_slice());
+    }
+
+    /// A lookup builds only the provider it returns; nothing is built before the first one.
+    #[test]
+    fn a_lookup_builds_only_its_provider() {
+        let registry = Registry::compiled();
+        assert_eq!(registry.built_one_by_one(), 0);
+        let claim = registry.claim("OPENAI_API_KEY").expect("claimed");
+        assert_eq!(claim.provider.id, "openai");
+        assert!(registry.capability("openai/chat-completions").is_some());
+        assert!(registry.provider("openai").is_some());
+        assert_eq!(registry.built_one_by_one(), 1);
+        assert!(registry.capability("anthropic/messages").is_some());
+        assert_eq!(registry.built_one_by_one(), 2);
+        assert!(registry.claim("MY_CUSTOM_KEY").is_none());
+        assert_eq!(registry.built_one_by_one(), 2);
     }
 
     #[test]

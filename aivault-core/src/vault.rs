@@ -19,7 +19,7 @@ use crate::envelope::{self, Binding};
 use crate::error::{Error, ErrorKind, Result};
 use crate::integrity::{self, MacTx};
 use crate::keys::{self, KeyProviderKind};
-use crate::operator_registry::{self, RegistryRef};
+use crate::operator_registry::{self, LazyRegistry};
 use crate::registry::Registry;
 use crate::sensitive::{Key32, SecretValue};
 use crate::store::{self, AuditQuery, SqliteStore, Store, StoreTx};
@@ -205,11 +205,10 @@ pub(crate) struct State {
 /// inside the handle and across processes by the store.
 pub struct Vault {
     config: Config,
-    registry: RegistryRef,
-    registry_warnings: Vec<String>,
-    /// Trust ids of the operator provider files in use, and whether their rows were checked
-    /// (once, at the first keyed call).
-    registry_trust: Vec<String>,
+    /// The registry, loaded at its first use (with the operator files listed at open).
+    registry: LazyRegistry,
+    /// Whether the row state and the trust rows of the operator provider files in use were
+    /// checked (once, at the first keyed call).
     registry_checked: std::sync::atomic::AtomicBool,
     state: Mutex<State>,
     audit_queue: AuditQueue,
@@ -374,31 +373,34 @@ impl Vault {
             paths,
             counts: StatusCounts::default(),
         };
-        let vault = match Vault::open_existing(config) {
-            Ok(vault) => vault,
+        // One read transaction on the store alone: status needs no registry, no audit writer
+        // and none of the maintenance a handle does at open (the next command does it).
+        let mut store = match open_existing_store(&config) {
+            Ok(store) => store,
             Err(e) if e.kind() == ErrorKind::NotFound => return Ok(uninitialized),
             Err(e) => return Err(e),
         };
-        let mut state = vault.lock_state();
-        let State { store, keys } = &mut *state;
-        store::read(store.as_mut(), |tx| {
+        let mut keys = None;
+        let status = store::read(&mut store, |tx| {
+            if tx.meta_get(meta::VAULT_ID)?.is_none() {
+                return Ok(None);
+            }
             let provider = KeyProviderKind::parse(&required_meta(tx, meta::KEY_PROVIDER)?)?;
             let vault_id = required_meta(tx, meta::VAULT_ID)?;
             let (secrets, credentials, audit_events) = tx.counts()?;
-            let lock_reason = match ensure_keys(&vault.config, keys, tx) {
+            let lock_reason = match ensure_keys(&config, &mut keys, tx) {
                 Ok(_) => None,
                 Err(e) => Some(e.message().to_string()),
             };
             let mut paths = uninitialized.paths.clone();
             match provider {
-                KeyProviderKind::File => paths.key_file = Some(key_file_path(&vault.config, tx)?),
+                KeyProviderKind::File => paths.key_file = Some(key_file_path(&config, tx)?),
                 KeyProviderKind::Env => paths.key_env_var = tx.meta_get(meta::KEY_ENV_VAR)?,
                 KeyProviderKind::Passphrase => {
-                    paths.session_file =
-                        Some(keys::session_path(&vault.config.runtime_dir, &vault_id))
+                    paths.session_file = Some(keys::session_path(&config.runtime_dir, &vault_id))
                 }
             }
-            Ok(Status {
+            Ok(Some(Status {
                 state: VaultState {
                     initialized: true,
                     locked: lock_reason.is_some(),
@@ -413,8 +415,9 @@ impl Vault {
                     credentials,
                     audit_events,
                 },
-            })
-        })
+            }))
+        })?;
+        Ok(status.unwrap_or(uninitialized))
     }
 
     /// Work left by an older version or an interrupted process, done once at open when the
@@ -450,19 +453,16 @@ impl Vault {
     }
 
     fn from_store(config: Config, mut store: Box<dyn Store>) -> Result<Vault> {
-        let (registry, registry_warnings, registry_trust) =
-            operator_registry::load(&config.dir, &mut || {
-                store::read(store.as_mut(), |tx| {
-                    tx.row_mac_ids(integrity::kind::PROVIDER_FILE)
-                })
-                .unwrap_or_default()
-            });
+        let registry = LazyRegistry::open(&config.dir, &mut || {
+            store::read(store.as_mut(), |tx| {
+                tx.row_mac_ids(integrity::kind::PROVIDER_FILE)
+            })
+            .unwrap_or_default()
+        });
         let transport = Transport::new(&config)?;
         Ok(Vault {
             config,
             registry,
-            registry_warnings,
-            registry_trust,
             registry_checked: std::sync::atomic::AtomicBool::new(false),
             state: Mutex::new(State { store, keys: None }),
             audit_queue: AuditQueue::default(),
@@ -494,12 +494,12 @@ impl Vault {
     /// The provider registry in use: built-in providers plus the operator's
     /// (`<vault dir>/registry/*.toml`).
     pub fn registry(&self) -> &Registry {
-        &self.registry
+        self.registry.registry()
     }
 
     /// One line per operator provider file that was skipped (file, line and reason).
     pub fn registry_warnings(&self) -> &[String] {
-        &self.registry_warnings
+        self.registry.warnings()
     }
 
     fn lock_state(&self) -> MutexGuard<'_, State> {
@@ -577,7 +577,7 @@ impl Vault {
                 ));
             }
         }
-        for id in &self.registry_trust {
+        for id in self.registry.in_use() {
             integrity::check_row(tx, &keys.rows, integrity::kind::PROVIDER_FILE, id, id)?;
         }
         self.registry_checked.store(true, Ordering::Relaxed);
@@ -1210,4 +1210,34 @@ fn keys_from_master(tx: &dyn StoreTx, master: &Key32, source: &str) -> Result<Ke
         check,
         session: None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Opening a vault builds no provider: the registry loads at the first call that needs it
+    /// (status, `secrets list` and the like never do).
+    #[test]
+    fn opening_a_vault_does_not_load_the_registry() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = Config::in_dir(dir.path().join("vault"));
+        let vault = Vault::open(config.clone()).expect("open");
+        assert!(vault.registry_warnings().is_empty());
+        assert!(
+            vault
+                .list_secrets(&Default::default())
+                .expect("list")
+                .is_empty()
+        );
+        assert!(
+            !vault.registry.is_loaded(),
+            "registry loaded by open or list"
+        );
+        assert!(vault.registry().claim("OPENAI_API_KEY").is_some());
+        assert!(vault.registry.is_loaded());
+        drop(vault);
+        let status = Vault::status(config).expect("status");
+        assert!(status.state.initialized && !status.state.locked);
+    }
 }

@@ -20,7 +20,9 @@ fn provider_label(kind: KeyProviderKind) -> &'static str {
     }
 }
 
+/// Prints a status report, assembled first and written at once (one write, not one per line).
 fn print_status(status: &Status, out: &Output) {
+    use std::fmt::Write as _;
     if out.verbose {
         return out.json(status);
     }
@@ -32,41 +34,43 @@ fn print_status(status: &Status, out: &Output) {
     } else {
         out.paint(Style::Good, "unlocked")
     };
-    out.line(&out.paint(Style::Heading, "Vault"));
-    out.line(&format!("  Status: {label}"));
+    let mut text = out.paint(Style::Heading, "Vault");
+    let _ = write!(text, "\n  Status: {label}");
     if let Some(provider) = state.provider_type {
-        out.line(&format!("  Provider: {}", provider_label(provider)));
+        let _ = write!(text, "\n  Provider: {}", provider_label(provider));
     }
     if let Some(kek_id) = &state.kek_id {
-        out.line(&format!(
-            "  KEK identifier: {}",
+        let _ = write!(
+            text,
+            "\n  KEK identifier: {}",
             out.paint(Style::Dim, kek_id)
-        ));
+        );
     }
     if let (true, Some(reason)) = (state.initialized, &state.lock_reason) {
-        out.line(&format!("  Locked because: {reason}"));
+        let _ = write!(text, "\n  Locked because: {reason}");
     }
     if state.initialized {
         let c = &status.counts;
-        out.line(&format!(
-            "  Contents: {} secrets, {} credentials, {} audit events",
+        let _ = write!(
+            text,
+            "\n  Contents: {} secrets, {} credentials, {} audit events",
             c.secrets, c.credentials, c.audit_events
-        ));
+        );
     }
-    out.line("");
-    out.line(&out.paint(Style::Heading, "Paths"));
+    let _ = write!(text, "\n\n{}", out.paint(Style::Heading, "Paths"));
     let p = &status.paths;
-    out.line(&format!("  Root: {}", p.root_dir.display()));
-    out.line(&format!("  Database: {}", p.database.display()));
+    let _ = write!(text, "\n  Root: {}", p.root_dir.display());
+    let _ = write!(text, "\n  Database: {}", p.database.display());
     if let Some(key_file) = &p.key_file {
-        out.line(&format!("  Key file: {}", key_file.display()));
+        let _ = write!(text, "\n  Key file: {}", key_file.display());
     }
     if let Some(var) = &p.key_env_var {
-        out.line(&format!("  Key variable: {var}"));
+        let _ = write!(text, "\n  Key variable: {var}");
     }
     if let Some(session) = &p.session_file {
-        out.line(&format!("  Unlock session: {}", session.display()));
+        let _ = write!(text, "\n  Unlock session: {}", session.display());
     }
+    out.line(&text);
 }
 
 /// `aivault status`: never creates a vault.
