@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use rusqlite::config::DbConfig;
-use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
+use rusqlite::{Connection, FileControl, OptionalExtension, Row, TransactionBehavior, params};
 
 use super::{AuditQuery, Envelope, SecretFilter, SecretRecord, Store, StoreTx, schema};
 use crate::audit::{AuditEvent, AuditRecord};
@@ -17,6 +17,9 @@ use crate::model::{
     SECRET_REF_PREFIX, Scope, ScopeKind, SecretMeta,
 };
 use crate::tokens::TokenRecord;
+
+/// Upper bound (bytes) a persistent WAL file is truncated to after a checkpoint.
+const JOURNAL_SIZE_LIMIT: i64 = 4 << 20;
 
 /// How long a writer waits for another process's transaction before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -62,9 +65,25 @@ impl SqliteStore {
         // `Vault::plan`. The vault has no statistics tables and binds text there, so the plans
         // themselves do not change.
         conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
+        keep_wal_between_processes(&conn)?;
         schema::migrate(&mut conn)?;
         Ok(SqliteStore { conn })
     }
+}
+
+/// Keeps the `-wal`/`-shm` files when the last connection closes: a one-shot CLI process
+/// otherwise created and unlinked the WAL every time. The last close still checkpoints and then
+/// truncates the WAL to zero bytes, so `vault.db` alone stays a complete copy of the vault
+/// between processes (backups, `cp vault.db`), and deleted rows' page images do not linger.
+/// SQLite creates the files with the mode of `vault.db` (0600).
+fn keep_wal_between_processes(conn: &Connection) -> Result<()> {
+    let mut persist: std::os::raw::c_int = 1;
+    conn.file_control(
+        Some(rusqlite::MAIN_DB),
+        FileControl::PersistWal(&mut persist),
+    )?;
+    conn.pragma_update(None, "journal_size_limit", JOURNAL_SIZE_LIMIT)?;
+    Ok(())
 }
 
 fn is_busy(e: &rusqlite::Error) -> bool {
