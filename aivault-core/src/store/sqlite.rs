@@ -9,7 +9,7 @@ use std::time::Duration;
 use rusqlite::config::DbConfig;
 use rusqlite::{Connection, FileControl, OptionalExtension, Row, TransactionBehavior, params};
 
-use super::{AuditQuery, Envelope, SecretFilter, SecretRecord, Store, StoreTx, schema};
+use super::{AuditQuery, Durability, Envelope, SecretFilter, SecretRecord, Store, StoreTx, schema};
 use crate::audit::{AuditEvent, AuditRecord};
 use crate::error::{Error, Result};
 use crate::model::{
@@ -27,6 +27,8 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 /// A connection to one `vault.db`.
 pub struct SqliteStore {
     conn: Connection,
+    /// The connection's current `synchronous` setting (switched only between transactions).
+    durability: Durability,
 }
 
 impl SqliteStore {
@@ -67,7 +69,10 @@ impl SqliteStore {
         conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
         keep_wal_between_processes(&conn)?;
         schema::migrate(&mut conn)?;
-        Ok(SqliteStore { conn })
+        Ok(SqliteStore {
+            conn,
+            durability: Durability::Full,
+        })
     }
 }
 
@@ -103,7 +108,22 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    fn write(&mut self, f: &mut dyn FnMut(&dyn StoreTx) -> Result<()>) -> Result<()> {
+    /// `synchronous` is per connection and cannot change inside a transaction: it is set
+    /// before `BEGIN` when the durability differs from the previous write's. In WAL mode,
+    /// `NORMAL` commits without an fsync (the WAL is synced at checkpoints).
+    fn write_durable(
+        &mut self,
+        durability: Durability,
+        f: &mut dyn FnMut(&dyn StoreTx) -> Result<()>,
+    ) -> Result<()> {
+        if durability != self.durability {
+            let level = match durability {
+                Durability::Full => "FULL",
+                Durability::Normal => "NORMAL",
+            };
+            self.conn.pragma_update(None, "synchronous", level)?;
+            self.durability = durability;
+        }
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
