@@ -10,7 +10,7 @@ mod serve;
 
 use std::process::ExitCode;
 
-use aivault_core::{Config, Error, ErrorKind};
+use aivault_core::{AuditMode, Config, Error, ErrorKind};
 use clap::{CommandFactory, Parser};
 
 use crate::cli::{Cli, Command};
@@ -27,13 +27,25 @@ fn main() -> ExitCode {
         clap_complete::generate(shell, &mut command, "aivault", &mut std::io::stdout());
         return ExitCode::SUCCESS;
     }
-    let result = Config::from_env().and_then(|config| commands::run(cli.command, config, &out));
+    let result = Config::from_env().and_then(|mut config| {
+        config.audit = audit_mode(&cli.command);
+        commands::run(cli.command, config, &out)
+    });
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             out.error(&error);
             ExitCode::from(exit_code(error.kind()))
         }
+    }
+}
+
+/// Long-lived commands (`serve`, `mcp`) keep the background group-commit audit writer; a
+/// one-shot command commits its call's event on its own connection before it exits.
+fn audit_mode(command: &Command) -> AuditMode {
+    match command {
+        Command::Serve(_) | Command::Mcp => AuditMode::Background,
+        _ => AuditMode::Inline,
     }
 }
 

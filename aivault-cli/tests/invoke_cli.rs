@@ -30,6 +30,7 @@ const HEADER_MARKER: &str = "hdr-marker-5f3a9c";
 fn route(req: &Recorded) -> Reply {
     let path = req.target.split('?').next().unwrap_or_default();
     match path {
+        "/v1/models/hang-up" => Reply::close(),
         "/v1/models/gpt-fixed" => Reply::json(FIXED).header("x-upstream-marker", HEADER_MARKER),
         "/v1/models/missing" => Reply::status(404)
             .header("content-type", "application/json")
@@ -1072,6 +1073,39 @@ fn rate_limit_zero_denies_every_call() {
     .ok();
     echoed(&b.run(&["invoke", "openai/models"]));
     assert_eq!(b.received().len(), 1);
+    b.sweep();
+}
+
+/// Proves a one-shot process commits its call's audit event before it exits (the CLI writes it
+/// inline on its own connection), whatever the outcome: a success, an upstream that hangs up
+/// without answering, and a call refused by the rate limit are each in `aivault audit` read by
+/// a later process, in order.
+#[test]
+fn every_one_shot_call_is_audited_after_exit() {
+    let b = Broker::new();
+    b.run(&[
+        "capability",
+        "policy",
+        "set",
+        "--capability",
+        "openai/models",
+        "--rate-limit-per-minute",
+        "2",
+    ])
+    .ok();
+    echoed(&b.run(&["invoke", "openai/models"]));
+    let hung_up = b.run(&["invoke", "openai/models", "--path", "/v1/models/hang-up"]);
+    assert_ne!(hung_up.code, 0, "{}", hung_up.stderr);
+    b.run(&["invoke", "openai/models"])
+        .fails(11, "rate_limited");
+    let audit = b.run(&["audit", "--kind", "capability.invoke"]).ok().json();
+    let events = audit.as_array().expect("events");
+    let notes: Vec<&str> = events
+        .iter()
+        .map(|e| e["note"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(events.len(), 3, "a call left no audit event: {notes:?}");
+    assert!(notes.iter().any(|n| n.contains("status=200")), "{notes:?}");
     b.sweep();
 }
 

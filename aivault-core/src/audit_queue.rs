@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 
 use crate::audit::{self, NewEvent};
 use crate::config::Config;
-use crate::vault::{Keys, State, open_state, write_state};
+use crate::store::Durability;
+use crate::vault::{Keys, State, open_state, write_state_durable};
 
 /// How long the writer gathers events after the first one before committing: one commit
 /// (and one fsync) then serves every call of those milliseconds.
@@ -200,14 +201,15 @@ fn write_now(config: &Config, batch: Vec<(NewEvent, i64)>, context: &dyn std::fm
 
 /// Appends `batch` in one transaction. A failure (vault locked meanwhile, disk full) is
 /// reported on stderr, never silently: the events cannot be kept for ever.
-fn write_batch(
+pub(crate) fn write_batch(
     state: &Mutex<State>,
     config: &Config,
     batch: Vec<(NewEvent, i64)>,
     context: &dyn std::fmt::Display,
 ) {
     let count = batch.len();
-    let result = write_state(state, config, |tx, keys| {
+    // Invoke events: durable against a process crash, not a power loss (README).
+    let result = write_state_durable(state, config, Durability::Normal, |tx, keys| {
         for (event, ts_ms) in batch {
             audit::append(tx, &keys.audit, event, ts_ms)?;
         }

@@ -52,6 +52,20 @@ pub struct Config {
     /// Name resolution of the broker (the system's; tests substitute a table to prove the
     /// network guard refuses what names resolve to).
     pub lookup: Arc<dyn HostLookup>,
+    /// How invoke audit events are written (see [`AuditMode`]).
+    pub audit: AuditMode,
+}
+
+/// How a handle writes the audit events of its broker calls.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum AuditMode {
+    /// A writer thread with its own connection commits them in groups (long-lived handles:
+    /// `aivault serve`, the bindings): one commit serves many calls.
+    #[default]
+    Background,
+    /// Each event is committed on the handle's own connection before the call returns
+    /// (one-shot processes such as a CLI `invoke`: no thread, no second connection).
+    Inline,
 }
 
 impl fmt::Debug for Config {
@@ -64,6 +78,7 @@ impl fmt::Debug for Config {
             .field("dev_routes", &self.dev_routes)
             .field("dev_ca_cert", &self.dev_ca_cert.is_some())
             .field("lookup", &self.lookup)
+            .field("audit", &self.audit)
             .finish_non_exhaustive()
     }
 }
@@ -85,6 +100,7 @@ impl Config {
             dev_routes: DevRoutes::default(),
             dev_ca_cert: None,
             lookup: Arc::new(SystemLookup),
+            audit: AuditMode::Background,
         }
     }
 
@@ -162,6 +178,7 @@ impl Config {
             dev_routes,
             dev_ca_cert,
             lookup: Arc::new(SystemLookup),
+            audit: AuditMode::Background,
         })
     }
 

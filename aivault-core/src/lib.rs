@@ -72,7 +72,7 @@ pub use capabilities::{
 pub use catalog::{
     Allow, CallShape, CapabilityDescription, CapabilityInfo, CapabilityListing, PolicyEntry, Setup,
 };
-pub use config::Config;
+pub use config::{AuditMode, Config};
 pub use credentials::{AuthOptions, CredentialDeletion, NewCredential};
 pub use error::{Error, ErrorKind, Result};
 pub use keys::KeyProviderKind;

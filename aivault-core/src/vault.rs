@@ -13,7 +13,7 @@ use crate::audit::{self, AuditEvent, AuditVerification, NewEvent, kinds};
 use crate::audit_queue::AuditQueue;
 use crate::broker::redact::RedactorCache;
 use crate::broker::transport::Transport;
-use crate::config::{Config, ENV_KEY, ENV_PASSPHRASE};
+use crate::config::{AuditMode, Config, ENV_KEY, ENV_PASSPHRASE};
 use crate::crypto::{self, Argon2Params};
 use crate::envelope::{self, Binding};
 use crate::error::{Error, ErrorKind, Result};
@@ -22,7 +22,7 @@ use crate::keys::{self, KeyProviderKind};
 use crate::operator_registry::{self, LazyRegistry};
 use crate::registry::Registry;
 use crate::sensitive::{Key32, SecretValue};
-use crate::store::{self, AuditQuery, SqliteStore, Store, StoreTx};
+use crate::store::{self, AuditQuery, Durability, SqliteStore, Store, StoreTx};
 
 /// Keys of the vault metadata.
 pub(crate) mod meta {
@@ -236,14 +236,15 @@ pub(crate) fn open_state(config: &Config, keys: Option<Keys>) -> Result<Mutex<St
 }
 
 /// [`Vault::write`] on a state (also used by the audit writer thread).
-pub(crate) fn write_state<T>(
+pub(crate) fn write_state_durable<T>(
     state: &Mutex<State>,
     config: &Config,
+    durability: Durability,
     f: impl FnOnce(&dyn StoreTx, &Keys) -> Result<T>,
 ) -> Result<T> {
     let mut state = lock(state);
     let State { store, keys } = &mut *state;
-    store::write(store.as_mut(), |tx| {
+    store::write_durable(store.as_mut(), durability, |tx| {
         let keys = ensure_keys(config, keys, tx)?;
         upgrade_integrity(config, tx, keys)?;
         f(
@@ -506,8 +507,18 @@ impl Vault {
         lock(&self.state)
     }
 
-    /// Queues an audit event for the background writer (high-rate events: invocations).
+    /// Records a broker call's audit event: queued for the background writer, or committed
+    /// now on this handle's connection in [`AuditMode::Inline`] (one-shot processes).
     pub(crate) fn audit_later(&self, event: NewEvent) {
+        if self.config.audit == AuditMode::Inline {
+            crate::audit_queue::write_batch(
+                &self.state,
+                &self.config,
+                vec![(event, now_ms())],
+                &"inline",
+            );
+            return;
+        }
         // The writer starts with this handle's keys: a passphrase vault opened with
         // AIVAULT_PASSPHRASE does not derive its key (Argon2id) a second time.
         self.audit_queue.push(
@@ -532,21 +543,32 @@ impl Vault {
     /// Runs `f` in a write transaction with the vault's keys, which are (re)loaded if another
     /// process rotated the master key meanwhile.
     pub(crate) fn write<T>(&self, f: impl FnOnce(&dyn StoreTx, &Keys) -> Result<T>) -> Result<T> {
-        let (out, changed) = write_state(&self.state, &self.config, |tx, keys| {
-            self.check_registry_trust(tx, keys)?;
-            let before = integrity::state_row(tx)?;
-            let out = f(tx, keys)?;
-            let changed = if integrity::state_row(tx)? != before {
-                let generation = integrity::generation(tx, &keys.rows)?;
-                Some((
-                    integrity::generation_file(&self.config, &keys.vault_id),
-                    generation,
-                ))
-            } else {
-                None
-            };
-            Ok((out, changed))
-        })?;
+        self.write_durable(Durability::Full, f)
+    }
+
+    /// [`Vault::write`] with the given durability ([`Durability::Normal`] only for the
+    /// broker's per-call records).
+    pub(crate) fn write_durable<T>(
+        &self,
+        durability: Durability,
+        f: impl FnOnce(&dyn StoreTx, &Keys) -> Result<T>,
+    ) -> Result<T> {
+        let (out, changed) =
+            write_state_durable(&self.state, &self.config, durability, |tx, keys| {
+                self.check_registry_trust(tx, keys)?;
+                let before = integrity::state_row(tx)?;
+                let out = f(tx, keys)?;
+                let changed = if integrity::state_row(tx)? != before {
+                    let generation = integrity::generation(tx, &keys.rows)?;
+                    Some((
+                        integrity::generation_file(&self.config, &keys.vault_id),
+                        generation,
+                    ))
+                } else {
+                    None
+                };
+                Ok((out, changed))
+            })?;
         if let Some((path, generation)) = changed {
             integrity::record_generation(&path, generation);
         }

@@ -529,3 +529,29 @@ fn a_schema_1_vault_is_migrated_at_open_to_the_current_schema() {
     assert_audit_ok(&vault);
     assert!(vault.verify().expect("verify").ok);
 }
+
+/// The WAL file is kept between processes (no create + unlink per CLI call), stays 0600, and
+/// holds nothing once the last handle closes: `vault.db` alone is a complete copy.
+#[test]
+fn wal_persists_empty_and_private_after_close() {
+    let t = TestDir::new();
+    let vault = t.open();
+    create(&vault, "MY_CUSTOM_KEY", &canary());
+    drop(vault);
+    let wal = t.dir.join("vault.db-wal");
+    assert!(wal.exists(), "the WAL file is kept after the last close");
+    assert_eq!(mode(&wal), 0o600);
+    assert_eq!(
+        std::fs::metadata(&wal).expect("wal").len(),
+        0,
+        "checkpointed and truncated"
+    );
+    // A copy of vault.db alone holds the secret's row.
+    let copy = t.tmp.path().join("copy.db");
+    std::fs::copy(t.db_path(), &copy).expect("copy");
+    let conn = rusqlite::Connection::open(&copy).expect("open copy");
+    let n: i64 = conn
+        .query_row("SELECT count(*) FROM secrets", [], |r| r.get(0))
+        .expect("count");
+    assert_eq!(n, 1);
+}

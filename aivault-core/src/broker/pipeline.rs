@@ -348,7 +348,8 @@ impl Vault {
             Ok(unsealed)
         };
         if !governing.rate_limits.is_empty() {
-            self.write(work)
+            // A rate-limit hit is a per-call record: durable against a process crash only.
+            self.write_durable(crate::store::Durability::Normal, work)
         } else {
             self.read_keyed(work)
         }

@@ -221,13 +221,33 @@ pub trait StoreTx {
     fn token_list(&self) -> Result<Vec<TokenRecord>>;
 }
 
+/// How durable a committed write transaction must be.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Durability {
+    /// Survives a power loss once committed (the commit waits for the disk). Every write an
+    /// operator makes: secrets, keys, credentials, policies, tokens.
+    Full,
+    /// Survives a process crash once committed; the last such commits (since the previous
+    /// fsync of the WAL) may be lost on a power loss or OS crash. Only for the broker's
+    /// per-call records: invoke audit events and rate-limit hits.
+    Normal,
+}
+
 /// A transactional store.
 pub trait Store: Send {
     /// Runs `f` in a read transaction (a consistent snapshot).
     fn read(&mut self, f: &mut dyn FnMut(&dyn StoreTx) -> Result<()>) -> Result<()>;
     /// Runs `f` in a write transaction, serialized with every other writer, committed only
-    /// if `f` succeeds.
-    fn write(&mut self, f: &mut dyn FnMut(&dyn StoreTx) -> Result<()>) -> Result<()>;
+    /// if `f` succeeds, with the given durability.
+    fn write_durable(
+        &mut self,
+        durability: Durability,
+        f: &mut dyn FnMut(&dyn StoreTx) -> Result<()>,
+    ) -> Result<()>;
+    /// [`Store::write_durable`] with [`Durability::Full`].
+    fn write(&mut self, f: &mut dyn FnMut(&dyn StoreTx) -> Result<()>) -> Result<()> {
+        self.write_durable(Durability::Full, f)
+    }
     /// Makes the bytes of deleted rows unrecoverable from the store's files (best effort
     /// beyond what the engine guarantees).
     fn purge_deleted(&mut self) -> Result<()>;
@@ -235,17 +255,27 @@ pub trait Store: Send {
 
 /// [`Store::read`] for a closure returning a value.
 pub fn read<T>(store: &mut dyn Store, f: impl FnOnce(&dyn StoreTx) -> Result<T>) -> Result<T> {
-    run(store, false, f)
+    run(store, None, f)
 }
 
 /// [`Store::write`] for a closure returning a value.
 pub fn write<T>(store: &mut dyn Store, f: impl FnOnce(&dyn StoreTx) -> Result<T>) -> Result<T> {
-    run(store, true, f)
+    run(store, Some(Durability::Full), f)
 }
 
+/// [`Store::write_durable`] for a closure returning a value.
+pub fn write_durable<T>(
+    store: &mut dyn Store,
+    durability: Durability,
+    f: impl FnOnce(&dyn StoreTx) -> Result<T>,
+) -> Result<T> {
+    run(store, Some(durability), f)
+}
+
+/// Runs `f` in a write transaction of `write`'s durability, else in a read transaction.
 fn run<T>(
     store: &mut dyn Store,
-    write: bool,
+    write: Option<Durability>,
     f: impl FnOnce(&dyn StoreTx) -> Result<T>,
 ) -> Result<T> {
     let mut f = Some(f);
@@ -257,8 +287,8 @@ fn run<T>(
         out = Some(f(tx)?);
         Ok(())
     };
-    if write {
-        store.write(&mut body)?;
+    if let Some(durability) = write {
+        store.write_durable(durability, &mut body)?;
     } else {
         store.read(&mut body)?;
     }

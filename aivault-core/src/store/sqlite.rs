@@ -7,9 +7,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use rusqlite::config::DbConfig;
-use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
+use rusqlite::{Connection, FileControl, OptionalExtension, Row, TransactionBehavior, params};
 
-use super::{AuditQuery, Envelope, SecretFilter, SecretRecord, Store, StoreTx, schema};
+use super::{AuditQuery, Durability, Envelope, SecretFilter, SecretRecord, Store, StoreTx, schema};
 use crate::audit::{AuditEvent, AuditRecord};
 use crate::error::{Error, Result};
 use crate::model::{
@@ -18,12 +18,17 @@ use crate::model::{
 };
 use crate::tokens::TokenRecord;
 
+/// Upper bound (bytes) a persistent WAL file is truncated to after a checkpoint.
+const JOURNAL_SIZE_LIMIT: i64 = 4 << 20;
+
 /// How long a writer waits for another process's transaction before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A connection to one `vault.db`.
 pub struct SqliteStore {
     conn: Connection,
+    /// The connection's current `synchronous` setting (switched only between transactions).
+    durability: Durability,
 }
 
 impl SqliteStore {
@@ -62,9 +67,28 @@ impl SqliteStore {
         // `Vault::plan`. The vault has no statistics tables and binds text there, so the plans
         // themselves do not change.
         conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
+        keep_wal_between_processes(&conn)?;
         schema::migrate(&mut conn)?;
-        Ok(SqliteStore { conn })
+        Ok(SqliteStore {
+            conn,
+            durability: Durability::Full,
+        })
     }
+}
+
+/// Keeps the `-wal`/`-shm` files when the last connection closes: a one-shot CLI process
+/// otherwise created and unlinked the WAL every time. The last close still checkpoints and then
+/// truncates the WAL to zero bytes, so `vault.db` alone stays a complete copy of the vault
+/// between processes (backups, `cp vault.db`), and deleted rows' page images do not linger.
+/// SQLite creates the files with the mode of `vault.db` (0600).
+fn keep_wal_between_processes(conn: &Connection) -> Result<()> {
+    let mut persist: std::os::raw::c_int = 1;
+    conn.file_control(
+        Some(rusqlite::MAIN_DB),
+        FileControl::PersistWal(&mut persist),
+    )?;
+    conn.pragma_update(None, "journal_size_limit", JOURNAL_SIZE_LIMIT)?;
+    Ok(())
 }
 
 fn is_busy(e: &rusqlite::Error) -> bool {
@@ -84,7 +108,22 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    fn write(&mut self, f: &mut dyn FnMut(&dyn StoreTx) -> Result<()>) -> Result<()> {
+    /// `synchronous` is per connection and cannot change inside a transaction: it is set
+    /// before `BEGIN` when the durability differs from the previous write's. In WAL mode,
+    /// `NORMAL` commits without an fsync (the WAL is synced at checkpoints).
+    fn write_durable(
+        &mut self,
+        durability: Durability,
+        f: &mut dyn FnMut(&dyn StoreTx) -> Result<()>,
+    ) -> Result<()> {
+        if durability != self.durability {
+            let level = match durability {
+                Durability::Full => "FULL",
+                Durability::Normal => "NORMAL",
+            };
+            self.conn.pragma_update(None, "synchronous", level)?;
+            self.durability = durability;
+        }
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
