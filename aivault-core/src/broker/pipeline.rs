@@ -16,6 +16,7 @@ use crate::store::StoreTx;
 use crate::vault::{Keys, Vault};
 
 use super::auth::{self, Injection, Secrets};
+use super::call_cache::{PlanKey, Stamp};
 use super::path::{self, RequestTarget};
 use super::redact::Redactor;
 use super::request::{Invocation, PreparedBody};
@@ -119,19 +120,16 @@ impl Vault {
             started,
             outcome: "ok".into(),
         };
-        // Keyed: the rows the plan reads (credential, policy, bindings) are checked against
-        // their MACs; the call needs the key anyway.
-        let plan = self.read_keyed(|tx, _| {
-            plan_in(
-                self.registry(),
-                tx,
-                &invocation.capability,
-                &context,
-                &scope,
-            )
-        });
-        let plan = match plan {
-            Ok(plan) => plan,
+        let key = PlanKey {
+            capability: invocation.capability.clone(),
+            context,
+        };
+        let plan = match self.cached_call(&key) {
+            Some((plan, unsealed)) => Ok((plan, unsealed)),
+            None => self.plan_and_cache(key, &scope).map(|plan| (plan, None)),
+        };
+        let (plan, unsealed) = match plan {
+            Ok(found) => found,
             Err(e) => {
                 // As below: a locked vault cannot append the event.
                 if e.kind() != ErrorKind::VaultLocked {
@@ -147,7 +145,7 @@ impl Vault {
             .first()
             .and_then(|s| parse_secret_ref(&s.secret_ref).ok());
         draft.host = plan.host.clone();
-        match self.call(invocation, &plan, &mut draft) {
+        match self.call(invocation, &plan, unsealed, &mut draft) {
             Ok(stream) => Ok(stream),
             Err(e) => {
                 // The refusal itself is worth recording, unless the vault is locked: without
@@ -160,10 +158,25 @@ impl Vault {
         }
     }
 
+    /// The plan of `key` read through the MAC-checked path (a cache miss), kept in the call
+    /// cache at the vault generation it was read at.
+    fn plan_and_cache(&self, key: PlanKey, scope: &Scope) -> Result<Arc<Plan>> {
+        // Keyed: the rows the plan reads (credential, policy, bindings) are checked against
+        // their MACs; the call needs the key anyway.
+        let (stamp, plan) = self.read_keyed(|tx, keys| {
+            let plan = plan_in(self.registry(), tx, &key.capability, &key.context, scope)?;
+            Ok((stamp_of(tx, keys)?, plan))
+        })?;
+        let plan = Arc::new(plan);
+        self.call_cache_put(|cache| cache.put_plan(stamp, key, Arc::clone(&plan)));
+        Ok(plan)
+    }
+
     fn call<'v>(
         &'v self,
         invocation: &Invocation,
         plan: &Plan,
+        cached: Option<Arc<Unsealed>>,
         draft: &mut AuditDraft,
     ) -> Result<ResponseStream<'v>> {
         let files = if invocation.body.names_files() {
@@ -175,7 +188,22 @@ impl Vault {
         draft.method = checked.method.clone();
         draft.path = checked.target.path.clone();
         draft.request_bytes = checked.body.bytes.len() as u64;
-        let unsealed = self.unseal(plan, &checked.governing)?;
+        let unsealed = match cached {
+            Some(unsealed) => {
+                if !checked.governing.rate_limits.is_empty() {
+                    self.write_unkeyed(|tx| take_rate_limits(tx, plan, &checked.governing))?;
+                }
+                unsealed
+            }
+            None => {
+                let (stamp, unsealed) = self.unseal(plan, &checked.governing)?;
+                let unsealed = Arc::new(unsealed);
+                self.call_cache_put(|cache| {
+                    cache.put_unsealed(stamp, plan, Arc::clone(&unsealed));
+                });
+                unsealed
+            }
+        };
         let mut injection = auth::render(&plan.auth, &unsealed.secrets)?;
         let client_cert = match plan.auth {
             AuthSpec::Mtls {} => Some(super::tls::client_cert(
@@ -286,32 +314,10 @@ impl Vault {
     /// process; a refusal by any of them rolls back the others' counts) and decrypts the
     /// credential's secrets — only those: the cost of a call does not depend on how many other
     /// secrets the vault holds.
-    fn unseal(&self, plan: &Plan, governing: &Governing) -> Result<Unsealed> {
-        let work = |tx: &dyn StoreTx, keys: &Keys| -> Result<Unsealed> {
-            let now = crate::vault::now_ms();
-            for (capability, limit) in &governing.rate_limits {
-                if tx.rate_limit_take(capability, now, RATE_WINDOW_MS, *limit)? {
-                    continue;
-                }
-                let via = if *capability == plan.capability.id {
-                    String::new()
-                } else {
-                    format!(
-                        " (its methods and paths admit this call, so its policy governs '{}' here too)",
-                        plan.capability.id
-                    )
-                };
-                let message = if *limit == 0 {
-                    format!(
-                        "capability '{capability}' denies every call (its policy sets a rate limit of 0 per minute){via}"
-                    )
-                } else {
-                    format!(
-                        "capability '{capability}' allows {limit} calls per minute{via}; try again later"
-                    )
-                };
-                return Err(Error::new(ErrorKind::RateLimited, message));
-            }
+    fn unseal(&self, plan: &Plan, governing: &Governing) -> Result<(Option<Stamp>, Unsealed)> {
+        let work = |tx: &dyn StoreTx, keys: &Keys| -> Result<(Option<Stamp>, Unsealed)> {
+            take_rate_limits(tx, plan, governing)?;
+            let stamp = stamp_of(tx, keys)?;
             let mut unsealed = Unsealed {
                 secrets: Secrets::new(),
                 metas: Vec::new(),
@@ -345,7 +351,7 @@ impl Vault {
                     unsealed.metas.push((link.role.clone(), record.meta));
                 }
             }
-            Ok(unsealed)
+            Ok((stamp, unsealed))
         };
         if !governing.rate_limits.is_empty() {
             self.write(work)
@@ -353,6 +359,44 @@ impl Vault {
             self.read_keyed(work)
         }
     }
+}
+
+/// Where a transaction reads: the vault generation and the key id (for the call cache).
+fn stamp_of(tx: &dyn StoreTx, keys: &Keys) -> Result<Option<Stamp>> {
+    Ok(tx.vault_generation()?.map(|generation| Stamp {
+        generation,
+        key_id: keys.key_id.clone(),
+    }))
+}
+
+/// Counts the call against every governing rate limit, in a write transaction shared by
+/// every process; a refusal by any of them rolls back the others' counts.
+fn take_rate_limits(tx: &dyn StoreTx, plan: &Plan, governing: &Governing) -> Result<()> {
+    let now = crate::vault::now_ms();
+    for (capability, limit) in &governing.rate_limits {
+        if tx.rate_limit_take(capability, now, RATE_WINDOW_MS, *limit)? {
+            continue;
+        }
+        let via = if *capability == plan.capability.id {
+            String::new()
+        } else {
+            format!(
+                " (its methods and paths admit this call, so its policy governs '{}' here too)",
+                plan.capability.id
+            )
+        };
+        let message = if *limit == 0 {
+            format!(
+                "capability '{capability}' denies every call (its policy sets a rate limit of 0 per minute){via}"
+            )
+        } else {
+            format!(
+                "capability '{capability}' allows {limit} calls per minute{via}; try again later"
+            )
+        };
+        return Err(Error::new(ErrorKind::RateLimited, message));
+    }
+    Ok(())
 }
 
 /// Steps 2–4 without secrets: method, path, headers, owned parameters, body size.

@@ -384,6 +384,13 @@ impl Tx<'_> {
 }
 
 impl StoreTx for Tx<'_> {
+    fn vault_generation(&self) -> Result<Option<i64>> {
+        Ok(self
+            .0
+            .prepare_cached("SELECT value FROM vault_generation WHERE id = 1")?
+            .query_row([], |row| row.get(0))
+            .optional()?)
+    }
     fn meta_get(&self, key: &str) -> Result<Option<String>> {
         Ok(self
             .0
