@@ -1,7 +1,7 @@
 //! `Vault::invoke`: the broker pipeline of DESIGN §5, step by step.
 
 use crate::caller_files::ProtectedPaths;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use zeroize::Zeroizing;
@@ -38,10 +38,16 @@ pub(crate) struct Checked<'i> {
     pub governing: Governing,
 }
 
-/// The decrypted secrets of a call and the metadata of each (for OAuth write-back).
+/// The decrypted secrets of a call and the metadata of each (for OAuth write-back), kept in
+/// the call cache with what the calls of its credential reuse.
 pub(crate) struct Unsealed {
     pub secrets: Secrets,
     pub metas: Vec<(String, SecretMeta)>,
+    /// The HTTP agent of the credential (set at its first call).
+    agent: OnceLock<ureq::Agent>,
+    /// The redactor of the injected values with these response-body literals (set at the
+    /// first call without an OAuth token or a signature; other calls use the shared cache).
+    redactor: OnceLock<(Vec<String>, Arc<Redactor>)>,
 }
 
 impl Vault {
@@ -205,26 +211,36 @@ impl Vault {
             }
         };
         let mut injection = auth::render(&plan.auth, &unsealed.secrets)?;
-        let client_cert = match plan.auth {
-            AuthSpec::Mtls {} => Some(super::tls::client_cert(
-                secret(&unsealed.secrets, "certificate")?.expose(),
-                secret(&unsealed.secrets, "private_key")?.expose(),
-            )?),
-            _ => None,
+        let agent = match unsealed.agent.get() {
+            // Within one vault generation the credential's network options and identity do
+            // not change: its calls reuse the agent without the transport's lookup.
+            Some(agent) => agent.clone(),
+            None => {
+                let client_cert = match plan.auth {
+                    AuthSpec::Mtls {} => Some(super::tls::client_cert(
+                        secret(&unsealed.secrets, "certificate")?.expose(),
+                        secret(&unsealed.secrets, "private_key")?.expose(),
+                    )?),
+                    _ => None,
+                };
+                let agent_key =
+                    (!plan.network.is_default() || client_cert.is_some()).then(|| AgentKey {
+                        credential: plan.credential.clone(),
+                        network: serde_json::to_string(&plan.network).unwrap_or_default(),
+                        identity: unsealed
+                            .metas
+                            .iter()
+                            .map(|(role, m)| format!("{role}:{}:{}", m.secret_id, m.value_version))
+                            .collect::<Vec<_>>()
+                            .join(","),
+                    });
+                let agent = self
+                    .transport()
+                    .agent(agent_key, &plan.network, client_cert)?;
+                let _ = unsealed.agent.set(agent.clone());
+                agent
+            }
         };
-        let agent_key = (!plan.network.is_default() || client_cert.is_some()).then(|| AgentKey {
-            credential: plan.credential.clone(),
-            network: serde_json::to_string(&plan.network).unwrap_or_default(),
-            identity: unsealed
-                .metas
-                .iter()
-                .map(|(role, m)| format!("{role}:{}:{}", m.secret_id, m.value_version))
-                .collect::<Vec<_>>()
-                .join(","),
-        });
-        let agent = self
-            .transport()
-            .agent(agent_key, &plan.network, client_cert)?;
         let mut token = match &plan.auth {
             AuthSpec::Oauth2 { account_header, .. } => {
                 let access = oauth2::access_token(self, plan, &unsealed, &agent, false)?;
@@ -251,7 +267,19 @@ impl Vault {
                 &unsealed,
             )?;
             let mut needles: Vec<&[u8]> = injection.injected.iter().map(|v| v.as_slice()).collect();
-            let redactor = if request.signed.is_empty() {
+            let redactor = if request.signed.is_empty() && token.is_none() {
+                // Only the credential's own values: the same redactor on every call.
+                match unsealed.redactor.get() {
+                    Some((kept, redactor)) if kept == literals => Arc::clone(redactor),
+                    _ => {
+                        let redactor = self.redactors().get(&needles, literals);
+                        let _ = unsealed
+                            .redactor
+                            .set((literals.clone(), Arc::clone(&redactor)));
+                        redactor
+                    }
+                }
+            } else if request.signed.is_empty() {
                 self.redactors().get(&needles, literals)
             } else {
                 // A signature is new on every call: its redactor is not worth caching. An
@@ -321,6 +349,8 @@ impl Vault {
             let mut unsealed = Unsealed {
                 secrets: Secrets::new(),
                 metas: Vec::new(),
+                agent: OnceLock::new(),
+                redactor: OnceLock::new(),
             };
             for link in &plan.secrets {
                 let id = parse_secret_ref(&link.secret_ref)?;
