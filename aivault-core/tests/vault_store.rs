@@ -465,7 +465,7 @@ fn misplaced_options_are_refused() {
             force: false,
         },
     ] {
-        let err = Vault::init(t.config(), options).err().expect("refused");
+        let err = Vault::init(t.config(), options).expect_err("refused");
         assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
     }
     assert!(
