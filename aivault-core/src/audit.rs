@@ -153,6 +153,8 @@ impl NewEvent {
 const HEAD_SEQ: &str = "audit_head_seq";
 const HEAD_MAC: &str = "audit_head_mac";
 const HEAD_TAG: &str = "audit_head_tag";
+/// The `meta` keys of the audit head: writing them does not bump the vault generation.
+pub(crate) const HEAD_KEYS: [&str; 3] = [HEAD_SEQ, HEAD_MAC, HEAD_TAG];
 
 /// The tag that authenticates the chain head: HMAC under the audit key over the sequence
 /// number and MAC of the newest event.

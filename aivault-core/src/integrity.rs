@@ -375,6 +375,9 @@ impl StoreTx for MacTx<'_> {
     fn meta_get(&self, key: &str) -> Result<Option<String>> {
         self.inner.meta_get(key)
     }
+    fn vault_generation(&self) -> Result<Option<i64>> {
+        self.inner.vault_generation()
+    }
     fn meta_set(&self, key: &str, value: &str) -> Result<()> {
         self.inner.meta_set(key, value)
     }

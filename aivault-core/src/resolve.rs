@@ -27,7 +27,7 @@ use crate::store::StoreTx;
 use crate::vault::Vault;
 
 /// Who is calling, from where.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct PlanContext {
     /// The caller's workspace.
     pub workspace_id: Option<String>,

@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use crate::audit::{self, AuditEvent, AuditVerification, NewEvent, kinds};
 use crate::audit_queue::AuditQueue;
+use crate::broker::call_cache::{CallCache, PlanKey};
 use crate::broker::redact::RedactorCache;
 use crate::broker::transport::Transport;
 use crate::config::{AuditMode, Config, ENV_KEY, ENV_PASSPHRASE};
@@ -199,6 +200,8 @@ pub(crate) struct Keys {
 pub(crate) struct State {
     store: Box<dyn Store>,
     keys: Option<Keys>,
+    /// Plans and unsealed credentials of recent calls (see `broker/call_cache.rs`).
+    cache: CallCache,
 }
 
 /// An open vault. `Send + Sync`: share one handle across threads; operations are serialized
@@ -214,6 +217,19 @@ pub struct Vault {
     audit_queue: AuditQueue,
     transport: Transport,
     redactors: RedactorCache,
+}
+
+/// Names the vault's directory and the call cache's counts; never a value, key or row.
+impl std::fmt::Debug for Vault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut out = f.debug_struct("Vault");
+        out.field("dir", &self.config.dir);
+        match self.state.try_lock() {
+            Ok(state) => out.field("cache", &state.cache),
+            Err(_) => out.field("cache", &"<in use>"),
+        };
+        out.finish_non_exhaustive()
+    }
 }
 
 /// Locks the shared state. A panic while holding the lock cannot leave the store
@@ -232,6 +248,7 @@ pub(crate) fn open_state(config: &Config, keys: Option<Keys>) -> Result<Mutex<St
     Ok(Mutex::new(State {
         store: Box::new(store),
         keys,
+        cache: CallCache::default(),
     }))
 }
 
@@ -243,7 +260,7 @@ pub(crate) fn write_state_durable<T>(
     f: impl FnOnce(&dyn StoreTx, &Keys) -> Result<T>,
 ) -> Result<T> {
     let mut state = lock(state);
-    let State { store, keys } = &mut *state;
+    let State { store, keys, .. } = &mut *state;
     store::write_durable(store.as_mut(), durability, |tx| {
         let keys = ensure_keys(config, keys, tx)?;
         upgrade_integrity(config, tx, keys)?;
@@ -465,7 +482,11 @@ impl Vault {
             config,
             registry,
             registry_checked: std::sync::atomic::AtomicBool::new(false),
-            state: Mutex::new(State { store, keys: None }),
+            state: Mutex::new(State {
+                store,
+                keys: None,
+                cache: CallCache::default(),
+            }),
             audit_queue: AuditQueue::default(),
             transport,
             redactors: RedactorCache::default(),
@@ -553,11 +574,12 @@ impl Vault {
         durability: Durability,
         f: impl FnOnce(&dyn StoreTx, &Keys) -> Result<T>,
     ) -> Result<T> {
-        let (out, changed) =
+        let (out, changed, generation) =
             write_state_durable(&self.state, &self.config, durability, |tx, keys| {
                 self.check_registry_trust(tx, keys)?;
                 let before = integrity::state_row(tx)?;
                 let out = f(tx, keys)?;
+                let generation = tx.vault_generation()?;
                 let changed = if integrity::state_row(tx)? != before {
                     let generation = integrity::generation(tx, &keys.rows)?;
                     Some((
@@ -567,8 +589,11 @@ impl Vault {
                 } else {
                     None
                 };
-                Ok((out, changed))
+                Ok((out, changed, generation))
             })?;
+        // A write of this handle wipes what it cached at once (other processes' writes are
+        // seen at the next call's generation check).
+        self.lock_state().cache.observe(generation);
         if let Some((path, generation)) = changed {
             integrity::record_generation(&path, generation);
         }
@@ -612,7 +637,7 @@ impl Vault {
         f: impl FnOnce(&dyn StoreTx, &Keys) -> Result<T>,
     ) -> Result<T> {
         let mut state = self.lock_state();
-        let State { store, keys } = &mut *state;
+        let State { store, keys, .. } = &mut *state;
         store::read(store.as_mut(), |tx| {
             let keys = ensure_keys(&self.config, keys, tx)?;
             self.check_registry_trust(tx, keys)?;
@@ -633,11 +658,42 @@ impl Vault {
         f: impl FnOnce(&dyn StoreTx, &Keys) -> Result<T>,
     ) -> Result<T> {
         let mut state = self.lock_state();
-        let State { store, keys } = &mut *state;
+        let State { store, keys, .. } = &mut *state;
         store::read(store.as_mut(), |tx| {
             let keys = ensure_keys(&self.config, keys, tx)?;
             f(tx, keys)
         })
+    }
+
+    /// The call cache's plan of `key` (and its unsealed secrets, when cached), if the cache
+    /// is still valid: one read transaction with one SELECT of the vault generation, under
+    /// the state lock for that read only. `None` sends the call down the MAC-checked path.
+    pub(crate) fn cached_call(
+        &self,
+        key: &PlanKey,
+    ) -> Option<(
+        std::sync::Arc<crate::resolve::Plan>,
+        Option<std::sync::Arc<crate::broker::Unsealed>>,
+    )> {
+        let mut state = self.lock_state();
+        let State { store, keys, cache } = &mut *state;
+        let generation = store::read(store.as_mut(), |tx| tx.vault_generation()).ok();
+        if !cache.validate(generation.flatten(), keys.as_ref()) {
+            return None;
+        }
+        cache.get(key)
+    }
+
+    /// Updates the call cache (briefly under the state lock).
+    pub(crate) fn call_cache_put(&self, f: impl FnOnce(&mut CallCache)) {
+        f(&mut self.lock_state().cache);
+    }
+
+    /// A write transaction without keys or row checks (rate-limit hits: no authenticated
+    /// row, nothing cached depends on them).
+    pub(crate) fn write_unkeyed<T>(&self, f: impl FnOnce(&dyn StoreTx) -> Result<T>) -> Result<T> {
+        let mut state = self.lock_state();
+        store::write(state.store.as_mut(), f)
     }
 
     /// Makes deleted rows unrecoverable from the database files.
@@ -664,7 +720,7 @@ impl Vault {
     /// passphrase provider or the passphrase is empty.
     pub fn unlock(&self, passphrase: &SecretValue) -> Result<()> {
         let mut state = self.lock_state();
-        let State { store, keys } = &mut *state;
+        let State { store, keys, .. } = &mut *state;
         store::write(store.as_mut(), |tx| {
             require_passphrase_vault(tx, "unlocked")?;
             let master = passphrase_master(tx, passphrase)?;
@@ -691,8 +747,8 @@ impl Vault {
     pub fn lock(&self) -> Result<bool> {
         self.flush_audit();
         let mut state = self.lock_state();
-        let State { store, keys } = &mut *state;
-        store::write(store.as_mut(), |tx| {
+        let State { store, keys, .. } = &mut *state;
+        let result = store::write(store.as_mut(), |tx| {
             require_passphrase_vault(tx, "locked")?;
             let vault_id = required_vault_id(tx)?;
             let loaded = ensure_keys(&self.config, keys, tx).ok();
@@ -709,7 +765,9 @@ impl Vault {
             }
             *keys = None;
             Ok(removed)
-        })
+        });
+        state.cache.clear();
+        result
     }
 
     /// Rotates the master key: every DEK and the audit key are re-wrapped in one transaction
@@ -730,7 +788,7 @@ impl Vault {
     pub fn rotate_master(&self, new: NewMasterKey) -> Result<String> {
         self.flush_audit();
         let mut state = self.lock_state();
-        let State { store, keys } = &mut *state;
+        let State { store, keys, .. } = &mut *state;
         let info = store::read(store.as_mut(), |tx| {
             Ok((
                 KeyProviderKind::parse(&required_meta(tx, meta::KEY_PROVIDER)?)?,
@@ -851,6 +909,7 @@ impl Vault {
             return Err(e);
         }
         *keys = None; // reloaded from the new key on next use
+        state.cache.clear();
         self.stall("rotate-master-after-commit");
         if let Some(path) = &staged_file {
             keys::promote_staged_key(path, &new_key_id)?;

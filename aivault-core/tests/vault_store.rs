@@ -465,7 +465,7 @@ fn misplaced_options_are_refused() {
             force: false,
         },
     ] {
-        let err = Vault::init(t.config(), options).err().expect("refused");
+        let err = Vault::init(t.config(), options).expect_err("refused");
         assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
     }
     assert!(
@@ -493,6 +493,20 @@ fn a_schema_1_vault_is_migrated_at_open_to_the_current_schema() {
         create(&vault, "OPENAI_API_KEY", "sk-old-value");
     }
     // Turn the fresh vault back into what schema 1 wrote.
+    let db = t.db();
+    let triggers: Vec<String> = db
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'trigger'")
+        .expect("triggers")
+        .query_map([], |row| row.get(0))
+        .expect("triggers")
+        .collect::<Result<_, _>>()
+        .expect("triggers");
+    for name in triggers {
+        db.execute_batch(&format!("DROP TRIGGER {name}"))
+            .expect("drop trigger");
+    }
+    db.execute_batch("DROP TABLE vault_generation")
+        .expect("drop vault_generation");
     t.db()
         .execute_batch(
             "DROP TABLE tokens; DROP TABLE row_macs; DELETE FROM meta WHERE key IN ('key_check', 'audit_head_tag'); \
@@ -525,7 +539,7 @@ fn a_schema_1_vault_is_migrated_at_open_to_the_current_schema() {
         .db()
         .pragma_query_value(None, "user_version", |row| row.get(0))
         .expect("version");
-    assert_eq!(version, 5);
+    assert_eq!(version, 6);
     assert_audit_ok(&vault);
     assert!(vault.verify().expect("verify").ok);
 }

@@ -9,6 +9,7 @@
 
 mod auth;
 mod buffered;
+pub(crate) mod call_cache;
 mod fields;
 pub(crate) mod headers;
 pub(crate) mod hmac_sign;
@@ -31,6 +32,7 @@ pub(crate) mod transport;
 
 pub use buffered::{BufferedResponse, DEFAULT_BUFFERED_CAP, Decoded};
 pub use json_tree::Json;
+pub(crate) use pipeline::Unsealed;
 pub use request::{Invocation, MultipartPart, RequestBody};
 pub use request_json::FileReferences;
 pub use response::{InvokeResponse, Planned, ResponseStream};

@@ -1,7 +1,7 @@
 //! `Vault::invoke`: the broker pipeline of DESIGN §5, step by step.
 
 use crate::caller_files::ProtectedPaths;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use zeroize::Zeroizing;
@@ -16,6 +16,7 @@ use crate::store::StoreTx;
 use crate::vault::{Keys, Vault};
 
 use super::auth::{self, Injection, Secrets};
+use super::call_cache::{PlanKey, Stamp};
 use super::path::{self, RequestTarget};
 use super::redact::Redactor;
 use super::request::{Invocation, PreparedBody};
@@ -37,10 +38,16 @@ pub(crate) struct Checked<'i> {
     pub governing: Governing,
 }
 
-/// The decrypted secrets of a call and the metadata of each (for OAuth write-back).
+/// The decrypted secrets of a call and the metadata of each (for OAuth write-back), kept in
+/// the call cache with what the calls of its credential reuse.
 pub(crate) struct Unsealed {
     pub secrets: Secrets,
     pub metas: Vec<(String, SecretMeta)>,
+    /// The HTTP agent of the credential (set at its first call).
+    agent: OnceLock<ureq::Agent>,
+    /// The redactor of the injected values with these response-body literals (set at the
+    /// first call without an OAuth token or a signature; other calls use the shared cache).
+    redactor: OnceLock<(Vec<String>, Arc<Redactor>)>,
 }
 
 impl Vault {
@@ -119,19 +126,16 @@ impl Vault {
             started,
             outcome: "ok".into(),
         };
-        // Keyed: the rows the plan reads (credential, policy, bindings) are checked against
-        // their MACs; the call needs the key anyway.
-        let plan = self.read_keyed(|tx, _| {
-            plan_in(
-                self.registry(),
-                tx,
-                &invocation.capability,
-                &context,
-                &scope,
-            )
-        });
-        let plan = match plan {
-            Ok(plan) => plan,
+        let key = PlanKey {
+            capability: invocation.capability.clone(),
+            context,
+        };
+        let plan = match self.cached_call(&key) {
+            Some((plan, unsealed)) => Ok((plan, unsealed)),
+            None => self.plan_and_cache(key, &scope).map(|plan| (plan, None)),
+        };
+        let (plan, unsealed) = match plan {
+            Ok(found) => found,
             Err(e) => {
                 // As below: a locked vault cannot append the event.
                 if e.kind() != ErrorKind::VaultLocked {
@@ -147,7 +151,7 @@ impl Vault {
             .first()
             .and_then(|s| parse_secret_ref(&s.secret_ref).ok());
         draft.host = plan.host.clone();
-        match self.call(invocation, &plan, &mut draft) {
+        match self.call(invocation, &plan, unsealed, &mut draft) {
             Ok(stream) => Ok(stream),
             Err(e) => {
                 // The refusal itself is worth recording, unless the vault is locked: without
@@ -160,10 +164,25 @@ impl Vault {
         }
     }
 
+    /// The plan of `key` read through the MAC-checked path (a cache miss), kept in the call
+    /// cache at the vault generation it was read at.
+    fn plan_and_cache(&self, key: PlanKey, scope: &Scope) -> Result<Arc<Plan>> {
+        // Keyed: the rows the plan reads (credential, policy, bindings) are checked against
+        // their MACs; the call needs the key anyway.
+        let (stamp, plan) = self.read_keyed(|tx, keys| {
+            let plan = plan_in(self.registry(), tx, &key.capability, &key.context, scope)?;
+            Ok((stamp_of(tx, keys)?, plan))
+        })?;
+        let plan = Arc::new(plan);
+        self.call_cache_put(|cache| cache.put_plan(stamp, key, Arc::clone(&plan)));
+        Ok(plan)
+    }
+
     fn call<'v>(
         &'v self,
         invocation: &Invocation,
         plan: &Plan,
+        cached: Option<Arc<Unsealed>>,
         draft: &mut AuditDraft,
     ) -> Result<ResponseStream<'v>> {
         let files = if invocation.body.names_files() {
@@ -175,28 +194,53 @@ impl Vault {
         draft.method = checked.method.clone();
         draft.path = checked.target.path.clone();
         draft.request_bytes = checked.body.bytes.len() as u64;
-        let unsealed = self.unseal(plan, &checked.governing)?;
-        let mut injection = auth::render(&plan.auth, &unsealed.secrets)?;
-        let client_cert = match plan.auth {
-            AuthSpec::Mtls {} => Some(super::tls::client_cert(
-                secret(&unsealed.secrets, "certificate")?.expose(),
-                secret(&unsealed.secrets, "private_key")?.expose(),
-            )?),
-            _ => None,
+        let unsealed = match cached {
+            Some(unsealed) => {
+                if !checked.governing.rate_limits.is_empty() {
+                    self.write_unkeyed(|tx| take_rate_limits(tx, plan, &checked.governing))?;
+                }
+                unsealed
+            }
+            None => {
+                let (stamp, unsealed) = self.unseal(plan, &checked.governing)?;
+                let unsealed = Arc::new(unsealed);
+                self.call_cache_put(|cache| {
+                    cache.put_unsealed(stamp, plan, Arc::clone(&unsealed));
+                });
+                unsealed
+            }
         };
-        let agent_key = (!plan.network.is_default() || client_cert.is_some()).then(|| AgentKey {
-            credential: plan.credential.clone(),
-            network: serde_json::to_string(&plan.network).unwrap_or_default(),
-            identity: unsealed
-                .metas
-                .iter()
-                .map(|(role, m)| format!("{role}:{}:{}", m.secret_id, m.value_version))
-                .collect::<Vec<_>>()
-                .join(","),
-        });
-        let agent = self
-            .transport()
-            .agent(agent_key, &plan.network, client_cert)?;
+        let mut injection = auth::render(&plan.auth, &unsealed.secrets)?;
+        let agent = match unsealed.agent.get() {
+            // Within one vault generation the credential's network options and identity do
+            // not change: its calls reuse the agent without the transport's lookup.
+            Some(agent) => agent.clone(),
+            None => {
+                let client_cert = match plan.auth {
+                    AuthSpec::Mtls {} => Some(super::tls::client_cert(
+                        secret(&unsealed.secrets, "certificate")?.expose(),
+                        secret(&unsealed.secrets, "private_key")?.expose(),
+                    )?),
+                    _ => None,
+                };
+                let agent_key =
+                    (!plan.network.is_default() || client_cert.is_some()).then(|| AgentKey {
+                        credential: plan.credential.clone(),
+                        network: serde_json::to_string(&plan.network).unwrap_or_default(),
+                        identity: unsealed
+                            .metas
+                            .iter()
+                            .map(|(role, m)| format!("{role}:{}:{}", m.secret_id, m.value_version))
+                            .collect::<Vec<_>>()
+                            .join(","),
+                    });
+                let agent = self
+                    .transport()
+                    .agent(agent_key, &plan.network, client_cert)?;
+                let _ = unsealed.agent.set(agent.clone());
+                agent
+            }
+        };
         let mut token = match &plan.auth {
             AuthSpec::Oauth2 { account_header, .. } => {
                 let access = oauth2::access_token(self, plan, &unsealed, &agent, false)?;
@@ -223,7 +267,19 @@ impl Vault {
                 &unsealed,
             )?;
             let mut needles: Vec<&[u8]> = injection.injected.iter().map(|v| v.as_slice()).collect();
-            let redactor = if request.signed.is_empty() {
+            let redactor = if request.signed.is_empty() && token.is_none() {
+                // Only the credential's own values: the same redactor on every call.
+                match unsealed.redactor.get() {
+                    Some((kept, redactor)) if kept == literals => Arc::clone(redactor),
+                    _ => {
+                        let redactor = self.redactors().get(&needles, literals);
+                        let _ = unsealed
+                            .redactor
+                            .set((literals.clone(), Arc::clone(&redactor)));
+                        redactor
+                    }
+                }
+            } else if request.signed.is_empty() {
                 self.redactors().get(&needles, literals)
             } else {
                 // A signature is new on every call: its redactor is not worth caching. An
@@ -286,35 +342,15 @@ impl Vault {
     /// process; a refusal by any of them rolls back the others' counts) and decrypts the
     /// credential's secrets — only those: the cost of a call does not depend on how many other
     /// secrets the vault holds.
-    fn unseal(&self, plan: &Plan, governing: &Governing) -> Result<Unsealed> {
-        let work = |tx: &dyn StoreTx, keys: &Keys| -> Result<Unsealed> {
-            let now = crate::vault::now_ms();
-            for (capability, limit) in &governing.rate_limits {
-                if tx.rate_limit_take(capability, now, RATE_WINDOW_MS, *limit)? {
-                    continue;
-                }
-                let via = if *capability == plan.capability.id {
-                    String::new()
-                } else {
-                    format!(
-                        " (its methods and paths admit this call, so its policy governs '{}' here too)",
-                        plan.capability.id
-                    )
-                };
-                let message = if *limit == 0 {
-                    format!(
-                        "capability '{capability}' denies every call (its policy sets a rate limit of 0 per minute){via}"
-                    )
-                } else {
-                    format!(
-                        "capability '{capability}' allows {limit} calls per minute{via}; try again later"
-                    )
-                };
-                return Err(Error::new(ErrorKind::RateLimited, message));
-            }
+    fn unseal(&self, plan: &Plan, governing: &Governing) -> Result<(Option<Stamp>, Unsealed)> {
+        let work = |tx: &dyn StoreTx, keys: &Keys| -> Result<(Option<Stamp>, Unsealed)> {
+            take_rate_limits(tx, plan, governing)?;
+            let stamp = stamp_of(tx, keys)?;
             let mut unsealed = Unsealed {
                 secrets: Secrets::new(),
                 metas: Vec::new(),
+                agent: OnceLock::new(),
+                redactor: OnceLock::new(),
             };
             for link in &plan.secrets {
                 let id = parse_secret_ref(&link.secret_ref)?;
@@ -345,7 +381,7 @@ impl Vault {
                     unsealed.metas.push((link.role.clone(), record.meta));
                 }
             }
-            Ok(unsealed)
+            Ok((stamp, unsealed))
         };
         if !governing.rate_limits.is_empty() {
             // A rate-limit hit is a per-call record: durable against a process crash only.
@@ -354,6 +390,44 @@ impl Vault {
             self.read_keyed(work)
         }
     }
+}
+
+/// Where a transaction reads: the vault generation and the key id (for the call cache).
+fn stamp_of(tx: &dyn StoreTx, keys: &Keys) -> Result<Option<Stamp>> {
+    Ok(tx.vault_generation()?.map(|generation| Stamp {
+        generation,
+        key_id: keys.key_id.clone(),
+    }))
+}
+
+/// Counts the call against every governing rate limit, in a write transaction shared by
+/// every process; a refusal by any of them rolls back the others' counts.
+fn take_rate_limits(tx: &dyn StoreTx, plan: &Plan, governing: &Governing) -> Result<()> {
+    let now = crate::vault::now_ms();
+    for (capability, limit) in &governing.rate_limits {
+        if tx.rate_limit_take(capability, now, RATE_WINDOW_MS, *limit)? {
+            continue;
+        }
+        let via = if *capability == plan.capability.id {
+            String::new()
+        } else {
+            format!(
+                " (its methods and paths admit this call, so its policy governs '{}' here too)",
+                plan.capability.id
+            )
+        };
+        let message = if *limit == 0 {
+            format!(
+                "capability '{capability}' denies every call (its policy sets a rate limit of 0 per minute){via}"
+            )
+        } else {
+            format!(
+                "capability '{capability}' allows {limit} calls per minute{via}; try again later"
+            )
+        };
+        return Err(Error::new(ErrorKind::RateLimited, message));
+    }
+    Ok(())
 }
 
 /// Steps 2–4 without secrets: method, path, headers, owned parameters, body size.

@@ -88,6 +88,10 @@ pub trait StoreTx {
     fn meta_set(&self, key: &str, value: &str) -> Result<()>;
     /// Removes a vault-level setting (absent is fine).
     fn meta_delete(&self, key: &str) -> Result<()>;
+    /// The vault generation: a counter every write to a row a call reads bumps (triggers
+    /// of schema migration 6, whatever process writes), or `None` when its row is missing
+    /// (altered database: nothing cached may then be trusted).
+    fn vault_generation(&self) -> Result<Option<i64>>;
 
     /// Inserts a new secret with its aliases. Callers check label uniqueness first.
     fn secret_insert(&self, record: &SecretRecord) -> Result<()>;

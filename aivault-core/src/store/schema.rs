@@ -152,6 +152,75 @@ const MIGRATIONS: &[&str] = &[
         record TEXT NOT NULL
     ) STRICT;
     "#,
+    // 6: the vault generation (issue 13): one counter that every write to a row a call's plan
+    //    or unsealed credential is read from bumps, through triggers, whatever process or
+    //    connection writes it; a handle's call cache is valid only at the generation it was
+    //    filled at. Audit appends, rate-limit hits and caller tokens do not bump it, so calls
+    //    do not invalidate each other's caches. `meta` has no trigger: a trigger on it made
+    //    every audit append (three head updates) cost about ten times more; the store bumps
+    //    the counter itself when it writes a `meta` key other than the audit head
+    //    (`Tx::meta_set`, `Tx::meta_delete`).
+    r#"
+    CREATE TABLE vault_generation (
+        id    INTEGER PRIMARY KEY CHECK (id = 1),
+        value INTEGER NOT NULL
+    ) STRICT;
+    INSERT INTO vault_generation (id, value) VALUES (1, 1);
+    CREATE TRIGGER vault_generation_secrets_insert AFTER INSERT ON secrets
+    BEGIN UPDATE vault_generation SET value = value + 1; END;
+    CREATE TRIGGER vault_generation_secrets_update AFTER UPDATE ON secrets
+    BEGIN UPDATE vault_generation SET value = value + 1; END;
+    CREATE TRIGGER vault_generation_secrets_delete AFTER DELETE ON secrets
+    BEGIN UPDATE vault_generation SET value = value + 1; END;
+    CREATE TRIGGER vault_generation_secret_aliases_insert AFTER INSERT ON secret_aliases
+    BEGIN UPDATE vault_generation SET value = value + 1; END;
+    CREATE TRIGGER vault_generation_secret_aliases_update AFTER UPDATE ON secret_aliases
+    BEGIN UPDATE vault_generation SET value = value + 1; END;
+    CREATE TRIGGER vault_generation_secret_aliases_delete AFTER DELETE ON secret_aliases
+    BEGIN UPDATE vault_generation SET value = value + 1; END;
+    CREATE TRIGGER vault_generation_secret_groups_insert AFTER INSERT ON secret_groups
+    BEGIN UPDATE vault_generation SET value = value + 1; END;
+    CREATE TRIGGER vault_generation_secret_groups_update AFTER UPDATE ON secret_groups
+    BEGIN UPDATE vault_generation SET value = value + 1; END;
+    CREATE TRIGGER vault_generation_secret_groups_delete AFTER DELETE ON secret_groups
+    BEGIN UPDATE vault_generation SET value = value + 1; END;
+    CREATE TRIGGER vault_generation_credentials_insert AFTER INSERT ON credentials
+    BEGIN UPDATE vault_generation SET value = value + 1; END;
+    CREATE TRIGGER vault_generation_credentials_update AFTER UPDATE ON credentials
+    BEGIN UPDATE vault_generation SET value = value + 1; END;
+    CREATE TRIGGER vault_generation_credentials_delete AFTER DELETE ON credentials
+    BEGIN UPDATE vault_generation SET value = value + 1; END;
+    CREATE TRIGGER vault_generation_credential_secrets_insert AFTER INSERT ON credential_secrets
+    BEGIN UPDATE vault_generation SET value = value + 1; END;
+    CREATE TRIGGER vault_generation_credential_secrets_update AFTER UPDATE ON credential_secrets
+    BEGIN UPDATE vault_generation SET value = value + 1; END;
+    CREATE TRIGGER vault_generation_credential_secrets_delete AFTER DELETE ON credential_secrets
+    BEGIN UPDATE vault_generation SET value = value + 1; END;
+    CREATE TRIGGER vault_generation_capabilities_insert AFTER INSERT ON capabilities
+    BEGIN UPDATE vault_generation SET value = value + 1; END;
+    CREATE TRIGGER vault_generation_capabilities_update AFTER UPDATE ON capabilities
+    BEGIN UPDATE vault_generation SET value = value + 1; END;
+    CREATE TRIGGER vault_generation_capabilities_delete AFTER DELETE ON capabilities
+    BEGIN UPDATE vault_generation SET value = value + 1; END;
+    CREATE TRIGGER vault_generation_capability_policies_insert AFTER INSERT ON capability_policies
+    BEGIN UPDATE vault_generation SET value = value + 1; END;
+    CREATE TRIGGER vault_generation_capability_policies_update AFTER UPDATE ON capability_policies
+    BEGIN UPDATE vault_generation SET value = value + 1; END;
+    CREATE TRIGGER vault_generation_capability_policies_delete AFTER DELETE ON capability_policies
+    BEGIN UPDATE vault_generation SET value = value + 1; END;
+    CREATE TRIGGER vault_generation_bindings_insert AFTER INSERT ON bindings
+    BEGIN UPDATE vault_generation SET value = value + 1; END;
+    CREATE TRIGGER vault_generation_bindings_update AFTER UPDATE ON bindings
+    BEGIN UPDATE vault_generation SET value = value + 1; END;
+    CREATE TRIGGER vault_generation_bindings_delete AFTER DELETE ON bindings
+    BEGIN UPDATE vault_generation SET value = value + 1; END;
+    CREATE TRIGGER vault_generation_row_macs_insert AFTER INSERT ON row_macs
+    BEGIN UPDATE vault_generation SET value = value + 1; END;
+    CREATE TRIGGER vault_generation_row_macs_update AFTER UPDATE ON row_macs
+    BEGIN UPDATE vault_generation SET value = value + 1; END;
+    CREATE TRIGGER vault_generation_row_macs_delete AFTER DELETE ON row_macs
+    BEGIN UPDATE vault_generation SET value = value + 1; END;
+    "#,
 ];
 
 /// The schema version this build writes.

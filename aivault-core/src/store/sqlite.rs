@@ -143,6 +143,20 @@ impl Store for SqliteStore {
 
 struct Tx<'c>(&'c Connection);
 
+impl Tx<'_> {
+    /// Bumps the vault generation after a write of `meta` key `key`, unless it is the audit
+    /// head (the other tables a call reads bump it by trigger, see schema migration 6).
+    fn bump_generation(&self, key: &str) -> Result<()> {
+        if crate::audit::HEAD_KEYS.contains(&key) {
+            return Ok(());
+        }
+        self.0
+            .prepare_cached("UPDATE vault_generation SET value = value + 1 WHERE id = 1")?
+            .execute([])?;
+        Ok(())
+    }
+}
+
 fn scope_columns(scope: &Scope) -> (&'static str, &str, &str) {
     (
         scope.kind().as_str(),
@@ -423,6 +437,13 @@ impl Tx<'_> {
 }
 
 impl StoreTx for Tx<'_> {
+    fn vault_generation(&self) -> Result<Option<i64>> {
+        Ok(self
+            .0
+            .prepare_cached("SELECT value FROM vault_generation WHERE id = 1")?
+            .query_row([], |row| row.get(0))
+            .optional()?)
+    }
     fn meta_get(&self, key: &str) -> Result<Option<String>> {
         Ok(self
             .0
@@ -435,7 +456,7 @@ impl StoreTx for Tx<'_> {
         self.0
             .prepare_cached("INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = ?2")?
             .execute([key, value])?;
-        Ok(())
+        self.bump_generation(key)
     }
 
     fn row_mac_get(&self, kind: &str, id: &str) -> Result<Option<Vec<u8>>> {
@@ -515,7 +536,7 @@ impl StoreTx for Tx<'_> {
         self.0
             .prepare_cached("DELETE FROM meta WHERE key = ?")?
             .execute([key])?;
-        Ok(())
+        self.bump_generation(key)
     }
 
     fn secret_insert(&self, record: &SecretRecord) -> Result<()> {
