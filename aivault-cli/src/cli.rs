@@ -97,6 +97,10 @@ pub enum Command {
     #[command(subcommand)]
     Token(TokenCommand),
 
+    /// The local CA of `aivault serve --proxy` (print, export, rotate).
+    #[command(subcommand)]
+    Proxy(ProxyCommand),
+
     /// Write (or print) a service definition that runs `aivault serve` for this user.
     #[command(subcommand)]
     Setup(SetupCommand),
@@ -504,6 +508,15 @@ pub struct ServeArgs {
     /// one): `/<provider>/<path>` for unchanged SDKs and `POST /v1/invoke`.
     #[arg(long, value_name = "ADDR")]
     pub http: Option<String>,
+    /// Also serve the HTTPS forward proxy on this loopback address (`127.0.0.1:PORT`; port 0
+    /// picks one): tools set `HTTPS_PROXY=http://aivault:<token>@127.0.0.1:PORT` and trust
+    /// `aivault proxy ca`; hosts of the token's capabilities get the vault's credentials.
+    #[arg(long, value_name = "ADDR")]
+    pub proxy: Option<String>,
+    /// With --proxy: tunnel CONNECTs to hosts matching PATTERN blind, with no credential
+    /// (`git.example.com`, `*.example.com`, `*`; public addresses only). Repeatable.
+    #[arg(long = "passthrough-host", value_name = "PATTERN")]
+    pub passthrough_hosts: Vec<String>,
     /// The largest request body accepted (a capability's maxRequestBodyBytes may lower it).
     #[arg(long, value_name = "BYTES", default_value_t = 64 * 1024 * 1024)]
     pub max_body_bytes: u64,
@@ -515,7 +528,34 @@ Examples:
   aivault serve &
   TOKEN=$(aivault token create --name agent --capability openai/chat-completions)
   AIVAULT_SOCKET=/run/user/1000/aivault/broker.sock AIVAULT_TOKEN=$TOKEN aivault json openai/chat-completions --body '{...}'
-  aivault serve --socket /srv/aivault/broker.sock --socket-mode 0660 --socket-group agents --allow-uid 1001";
+  aivault serve --socket /srv/aivault/broker.sock --socket-mode 0660 --socket-group agents --allow-uid 1001
+  aivault serve --proxy 127.0.0.1:8788 &   # then, for any tool:
+  aivault proxy ca --out ~/.aivault/proxy-ca.pem
+  HTTPS_PROXY=http://aivault:$TOKEN@127.0.0.1:8788 curl --cacert ~/.aivault/proxy-ca.pem https://api.openai.com/v1/models";
+
+/// `aivault proxy ...`.
+#[derive(Debug, Subcommand)]
+pub enum ProxyCommand {
+    /// Print (or write) the certificate of the local CA that `aivault serve --proxy` signs
+    /// its leaf certificates with (generated at first use; its key never leaves the vault).
+    #[command(
+        after_help = "The CA's X.509 name constraints permit only the hosts of the vault's capabilities when it was made: after adding a capability on a new host, run --rotate and give clients the new certificate.\n\nExamples:\n  aivault proxy ca > aivault-ca.pem\n  aivault proxy ca --out ~/.aivault/proxy-ca.pem\n  aivault proxy ca --rotate --out ~/.aivault/proxy-ca.pem\n  aivault proxy ca -v      # id and permitted hosts as JSON"
+    )]
+    Ca(ProxyCaArgs),
+}
+
+/// `aivault proxy ca`.
+#[derive(Debug, Args)]
+pub struct ProxyCaArgs {
+    /// Write the PEM to this file (mode 0644; never through a symlink or over anything but a
+    /// regular file) instead of printing it.
+    #[arg(long, value_name = "PATH")]
+    pub out: Option<PathBuf>,
+    /// Replace the CA with a new one (its constraints follow the capabilities of now); leaf
+    /// certificates of the old one stop verifying once clients trust the new one.
+    #[arg(long)]
+    pub rotate: bool,
+}
 
 /// `aivault token ...`.
 #[derive(Debug, Subcommand)]

@@ -72,6 +72,14 @@ pub mod kinds {
     /// A call was refused for its token: missing, unknown, expired, revoked, or outside
     /// the token's capabilities or context.
     pub const TOKEN_REFUSED: &str = "token.refused";
+    /// The proxy's local CA was generated at first use (its id and how many host patterns
+    /// its name constraints permit; never key material).
+    pub const PROXY_CA_CREATE: &str = "proxy.ca_create";
+    /// The proxy's local CA was replaced (`aivault proxy ca --rotate`).
+    pub const PROXY_CA_ROTATE: &str = "proxy.ca_rotate";
+    /// The proxy tunnelled a `CONNECT` blind to a `--passthrough-host` (token, host, port;
+    /// no credential is ever injected into a tunnel).
+    pub const PROXY_PASSTHROUGH: &str = "proxy.passthrough";
 }
 
 /// One audit event as printed by `aivault audit`.

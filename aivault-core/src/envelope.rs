@@ -127,6 +127,108 @@ fn unwrap_dek(wrapping_key: &Key32, binding: &Binding<'_>, envelope: &Envelope) 
     Key32::from_slice(&raw).ok_or_else(|| tampered(binding))
 }
 
+/// What a vault-held key that is not a secret (the proxy CA's private key) is bound to: its
+/// purpose and the id of the object it belongs to, in this vault. Sealed like a secret value
+/// (fresh DEK, wrapped under the wrapping key), with its own AAD layout, so a blob can never be
+/// opened as a secret value or as a blob of another purpose or object.
+#[derive(Debug, Clone, Copy)]
+pub struct BlobBinding<'a> {
+    /// The vault's id.
+    pub vault_id: &'a str,
+    /// What the blob is (`proxy-ca-key`).
+    pub purpose: &'a str,
+    /// The id of the object it belongs to (the CA's id).
+    pub id: &'a str,
+}
+
+impl BlobBinding<'_> {
+    /// `"aivault-blob" | version | role | lp(vault) | lp(purpose) | lp(id)`.
+    fn aad(&self, role: u8) -> Vec<u8> {
+        let mut aad = Vec::with_capacity(96);
+        aad.extend_from_slice(b"aivault-blob");
+        aad.push(FORMAT_VERSION);
+        aad.push(role);
+        for field in [self.vault_id, self.purpose, self.id] {
+            push_lp(&mut aad, field.as_bytes());
+        }
+        aad
+    }
+}
+
+/// Encrypts a blob under a fresh DEK and wraps the DEK (as [`seal_value`]).
+pub fn seal_blob(
+    wrapping_key: &Key32,
+    binding: &BlobBinding<'_>,
+    value: &[u8],
+) -> Result<Envelope> {
+    let dek = crypto::random_key()?;
+    let (value_nonce, value_ciphertext) = crypto::seal(&dek, &binding.aad(ROLE_VALUE), value)?;
+    let (dek_nonce, wrapped_dek) =
+        crypto::seal(wrapping_key, &binding.aad(ROLE_DEK), dek.expose())?;
+    Ok(Envelope {
+        value_nonce: value_nonce.to_vec(),
+        value_ciphertext,
+        dek_nonce: dek_nonce.to_vec(),
+        wrapped_dek,
+    })
+}
+
+/// Unwraps the DEK and decrypts a blob; `decrypt_failed` on any mismatch.
+pub fn open_blob(
+    wrapping_key: &Key32,
+    binding: &BlobBinding<'_>,
+    envelope: &Envelope,
+) -> Result<SecretValue> {
+    let dek = unwrap_blob_dek(wrapping_key, binding, envelope)?;
+    crypto::open(
+        &dek,
+        &envelope.value_nonce,
+        &binding.aad(ROLE_VALUE),
+        &envelope.value_ciphertext,
+    )
+    .map_err(|_| blob_tampered(binding))
+}
+
+/// Re-wraps a blob's DEK under a new wrapping key (master-key rotation), after checking the
+/// blob still decrypts. Returns the new DEK nonce and wrapped DEK.
+pub fn rewrap_blob(
+    old_key: &Key32,
+    new_key: &Key32,
+    binding: &BlobBinding<'_>,
+    envelope: &Envelope,
+) -> Result<(Vec<u8>, Vec<u8>)> {
+    open_blob(old_key, binding, envelope)?;
+    let dek = unwrap_blob_dek(old_key, binding, envelope)?;
+    let (nonce, wrapped) = crypto::seal(new_key, &binding.aad(ROLE_DEK), dek.expose())?;
+    Ok((nonce.to_vec(), wrapped))
+}
+
+fn unwrap_blob_dek(
+    wrapping_key: &Key32,
+    binding: &BlobBinding<'_>,
+    envelope: &Envelope,
+) -> Result<Key32> {
+    let raw = crypto::open(
+        wrapping_key,
+        &envelope.dek_nonce,
+        &binding.aad(ROLE_DEK),
+        &envelope.wrapped_dek,
+    )
+    .map_err(|_| blob_tampered(binding))?;
+    let raw = Zeroizing::new(raw.expose().to_vec());
+    Key32::from_slice(&raw).ok_or_else(|| blob_tampered(binding))
+}
+
+fn blob_tampered(binding: &BlobBinding<'_>) -> Error {
+    Error::new(
+        ErrorKind::DecryptFailed,
+        format!(
+            "the {} of {} cannot be decrypted: wrong master key, or its stored ciphertext was altered",
+            binding.purpose, binding.id
+        ),
+    )
+}
+
 fn tampered(binding: &Binding<'_>) -> Error {
     Error::new(
         ErrorKind::DecryptFailed,
@@ -228,5 +330,42 @@ mod tests {
         env.value_ciphertext[0] ^= 1;
         let err = rewrap_dek(&new, &old, &b, &env).expect_err("tampered value");
         assert_eq!(err.kind(), ErrorKind::DecryptFailed);
+    }
+
+    #[test]
+    fn blobs_are_bound_to_purpose_and_id_and_never_open_as_values() {
+        let key = Key32::from_bytes([5; 32]);
+        let b = BlobBinding {
+            vault_id: "vault-1",
+            purpose: "proxy-ca-key",
+            id: "pca_1",
+        };
+        let env = seal_blob(&key, &b, b"pkcs8").expect("seal");
+        assert_eq!(open_blob(&key, &b, &env).expect("open").expose(), b"pkcs8");
+        for other in [
+            BlobBinding { id: "pca_2", ..b },
+            BlobBinding {
+                purpose: "other",
+                ..b
+            },
+            BlobBinding {
+                vault_id: "vault-2",
+                ..b
+            },
+        ] {
+            let err = open_blob(&key, &other, &env).expect_err("bound");
+            assert_eq!(err.kind(), ErrorKind::DecryptFailed);
+        }
+        let scope = Scope::Global;
+        assert!(open_value(&key, &binding(&scope, None, 1), &env).is_err());
+        let new = Key32::from_bytes([6; 32]);
+        let mut moved = env.clone();
+        let (nonce, wrapped) = rewrap_blob(&key, &new, &b, &env).expect("rewrap");
+        moved.dek_nonce = nonce;
+        moved.wrapped_dek = wrapped;
+        assert_eq!(
+            open_blob(&new, &b, &moved).expect("open").expose(),
+            b"pkcs8"
+        );
     }
 }

@@ -27,6 +27,8 @@ pub(crate) mod kind {
     /// A trusted operator provider file: the id is `<file name>:<sha256>`, the row the id.
     pub const PROVIDER_FILE: &str = "provider_file";
     pub const TOKEN: &str = "token";
+    /// The proxy's local CA (`meta` key `proxy_ca`; one row, id `current`).
+    pub const PROXY_CA: &str = "proxy_ca";
 }
 
 /// The row MAC key of a vault.
@@ -147,6 +149,14 @@ pub(crate) fn check_all(tx: &dyn StoreTx, key: &Key32) -> Result<(u64, Vec<Strin
     }
     for t in tx.token_list()? {
         check(kind::TOKEN, t.id.clone(), &t)?;
+    }
+    if let Some(text) = tx.meta_get(crate::proxy_ca::META_KEY)? {
+        let id = crate::proxy_ca::ROW_ID.to_string();
+        match serde_json::from_str::<crate::proxy_ca::StoredCa>(&text) {
+            Ok(ca) => check(kind::PROXY_CA, id, &ca)?,
+            // Not even the shape of the row: its text cannot match the MAC either.
+            Err(_) => check(kind::PROXY_CA, id, &text)?,
+        }
     }
     for id in tx.row_mac_ids(kind::PROVIDER_FILE)? {
         check(kind::PROVIDER_FILE, id.clone(), &id)?;

@@ -34,6 +34,7 @@ pub mod crypto;
 pub mod dotenv;
 pub mod envelope;
 pub mod error;
+mod forwarded;
 #[doc(hidden)]
 pub mod fuzzing;
 mod hosts;
@@ -46,6 +47,7 @@ pub mod operator_registry;
 mod overlap;
 mod provider_trust;
 pub mod provision;
+mod proxy_ca;
 pub mod registry;
 mod registry_static;
 pub mod remote;
@@ -82,6 +84,7 @@ pub use model::{
 };
 pub use provider_trust::TrustedProviderFile;
 pub use provision::Provisioning;
+pub use proxy_ca::{ProxyCa, ProxyLeaf};
 pub use registry::Registry;
 pub use resolve::{Plan, PlanContext};
 pub use route::Route;

@@ -59,6 +59,29 @@ impl Vault {
         self.route_where(&admits, &host, method, path_and_query)
     }
 
+    /// Whether a capability that `allowed` accepts names `host` (`host` or `host:port`, as
+    /// capability hosts are written) among its hosts: the HTTPS proxy terminates TLS for such a
+    /// host only.
+    ///
+    /// # Errors
+    /// `integrity_failed` when an operator capability row was edited outside aivault.
+    pub fn covers_host(&self, host: &str, allowed: &dyn Fn(&str) -> bool) -> Result<bool> {
+        let host = host.trim().to_ascii_lowercase();
+        let custom: Vec<CapabilityView> = self
+            .read(|tx| tx.capability_list())?
+            .into_iter()
+            .map(custom_view)
+            .collect();
+        let covers = |view: &CapabilityView| {
+            allowed(&view.id)
+                && view
+                    .hosts
+                    .iter()
+                    .any(|pattern| *pattern == host || host_matches(pattern, &host))
+        };
+        Ok(self.registry().capability_views().iter().any(covers) || custom.iter().any(covers))
+    }
+
     /// As [`Vault::route`], among the capabilities of `provider` that `allowed` accepts (the
     /// HTTP gateway's `/<provider>/<path>`: among a caller token's capabilities).
     ///

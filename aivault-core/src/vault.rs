@@ -217,6 +217,8 @@ pub struct Vault {
     audit_queue: AuditQueue,
     transport: Transport,
     redactors: RedactorCache,
+    /// The proxy's CA, unsealed at its first use by this handle (see `proxy_ca.rs`).
+    proxy_ca: Mutex<Option<crate::proxy_ca::ProxyCa>>,
 }
 
 /// Names the vault's directory and the call cache's counts; never a value, key or row.
@@ -490,6 +492,7 @@ impl Vault {
             audit_queue: AuditQueue::default(),
             transport,
             redactors: RedactorCache::default(),
+            proxy_ca: Mutex::new(None),
         })
     }
 
@@ -548,6 +551,11 @@ impl Vault {
             event,
             now_ms(),
         );
+    }
+
+    /// This handle's unsealed proxy CA (see `proxy_ca.rs`).
+    pub(crate) fn proxy_ca_cache(&self) -> &Mutex<Option<crate::proxy_ca::ProxyCa>> {
+        &self.proxy_ca
     }
 
     /// Waits until every queued audit event is written.
@@ -869,6 +877,7 @@ impl Vault {
                     envelope::rewrap_dek(&old.wrapping, &new_wrapping, &binding, &record.envelope)?;
                 tx.secret_set_wrapped_dek(&id, &nonce, &wrapped)?;
             }
+            crate::proxy_ca::rewrap(tx, old, &new_wrapping)?;
             let (nonce, wrapped) = crypto::seal(
                 &new_wrapping,
                 &audit_key_aad(&old.vault_id),

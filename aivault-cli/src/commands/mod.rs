@@ -6,6 +6,7 @@ mod credentials;
 pub(crate) mod invoke;
 mod lifecycle;
 mod migrate;
+mod proxy;
 mod secrets;
 mod setup;
 mod tokens;
@@ -34,6 +35,7 @@ pub fn run(command: Command, config: Config, out: &Output) -> Result<()> {
         Command::Serve(args) => crate::serve::run(args, config, out),
         Command::Mcp => crate::serve::mcp::run(config, out),
         Command::Setup(command) => setup::run(command, config, out),
+        Command::Proxy(command) => proxy::run(command, config, out),
         Command::Migrate(args) => migrate::run(args, config, out),
         Command::Invoke(args) => invoke::run(args, invoke::Render::Body, config, out),
         Command::Json(args) => invoke::run(args, invoke::Render::Json, config, out),

@@ -7,7 +7,9 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use aivault_core::remote::frame::{self, Kind};
-use aivault_core::remote::wire::{Call, RequestHead, ResponseHead, Trailer, VERSION, WireError};
+use aivault_core::remote::wire::{
+    Call, ProxyInfo, RequestHead, ResponseHead, Trailer, VERSION, WireError,
+};
 use aivault_core::{Error, ErrorKind, Invocation, Planned, Result};
 
 use super::Shared;
@@ -113,6 +115,14 @@ fn serve(stream: &UnixStream, shared: &Shared, sink: &mut FrameSink) -> Result<(
                 .vault
                 .route_allowed(&host, &method, &path, &|id| grant.allows(id))?;
             return answer_json(sink, &route);
+        }
+        Call::ProxyInfo => {
+            read_body(&mut reader, 0)?;
+            let info = ProxyInfo {
+                address: shared.proxy_address.get().map(|a| a.to_string()),
+                ca_certificate_pem: shared.vault.proxy_ca()?.certificate_pem(),
+            };
+            return answer_json(sink, &info);
         }
     };
     let probe = Invocation {

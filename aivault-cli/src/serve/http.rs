@@ -47,8 +47,18 @@ pub fn closed(r: &mut impl BufRead) -> bool {
     r.fill_buf().map_or(true, |buf| buf.is_empty())
 }
 
-/// Reads a request head (at most [`MAX_HEAD`] bytes).
+/// Reads a request head (at most [`MAX_HEAD`] bytes) whose target is a path (origin form).
 pub fn read_head(r: &mut impl BufRead) -> Result<Head> {
+    let head = read_any_head(r)?;
+    if !head.target.starts_with('/') {
+        return Err(bad("malformed request line"));
+    }
+    Ok(head)
+}
+
+/// Reads a request head whose target may also be a proxy's: an absolute URL or, for
+/// `CONNECT`, `host:port` (the caller checks which).
+pub fn read_any_head(r: &mut impl BufRead) -> Result<Head> {
     let mut total = 0usize;
     let mut line = |r: &mut dyn BufRead| -> Result<String> {
         let mut buf = Vec::new();
@@ -79,7 +89,8 @@ pub fn read_head(r: &mut impl BufRead) -> Result<Head> {
     if !matches!(version, "HTTP/1.1" | "HTTP/1.0")
         || method.is_empty()
         || !method.bytes().all(|b| b.is_ascii_uppercase())
-        || !target.starts_with('/')
+        || target.is_empty()
+        || !target.bytes().all(|b| b.is_ascii_graphic())
     {
         return Err(bad("malformed request line"));
     }
@@ -201,6 +212,7 @@ fn reason(status: u16) -> &'static str {
         401 => "Unauthorized",
         403 => "Forbidden",
         404 => "Not Found",
+        407 => "Proxy Authentication Required",
         409 => "Conflict",
         413 => "Payload Too Large",
         429 => "Too Many Requests",

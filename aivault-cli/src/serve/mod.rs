@@ -6,10 +6,13 @@
 
 pub mod client;
 mod connection;
+mod exchange;
 mod gateway;
 mod http;
 mod listener;
 pub mod mcp;
+pub(crate) mod proxy;
+mod proxy_tls;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -34,6 +37,8 @@ pub(crate) struct Shared {
     /// Connections open per peer uid, so one caller's idle connections cannot starve others.
     pub per_uid: std::sync::Mutex<std::collections::HashMap<u32, usize>>,
     pub max_per_uid: usize,
+    /// Where the HTTPS proxy listens, once it does (`--proxy`, or `aivault run`'s own).
+    pub proxy_address: std::sync::OnceLock<std::net::SocketAddr>,
 }
 
 impl Shared {
@@ -67,14 +72,27 @@ pub fn run(args: ServeArgs, config: Config, out: &Output) -> Result<()> {
         max_body_bytes: args.max_body_bytes,
         per_uid: Default::default(),
         max_per_uid: args.max_connections_per_uid,
+        proxy_address: std::sync::OnceLock::new(),
     });
     let stopping = Arc::new(AtomicBool::new(false));
     let gateway = match &args.http {
-        Some(addr) => Some(bind_http(addr)?),
+        Some(addr) => Some(bind_loopback("--http", addr)?),
+        None => None,
+    };
+    let passthrough = proxy::passthrough_patterns(&args.passthrough_hosts)?;
+    if !passthrough.is_empty() && args.proxy.is_none() {
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            "--passthrough-host needs --proxy",
+        ));
+    }
+    let proxy_listener = match &args.proxy {
+        Some(addr) => Some(bind_loopback("--proxy", addr)?),
         None => None,
     };
     let gateway_addr = gateway.as_ref().and_then(|l| l.local_addr().ok());
-    watch_signals(&stopping, &listener, gateway.as_ref())?;
+    let tcp: Vec<&std::net::TcpListener> = gateway.iter().chain(proxy_listener.iter()).collect();
+    watch_signals(&stopping, &listener, &tcp)?;
     out.note(&format!(
         "aivault serve: listening on {} (pid {})",
         socket.display(),
@@ -92,6 +110,22 @@ pub fn run(args: ServeArgs, config: Config, out: &Output) -> Result<()> {
                     .spawn(move || gateway::serve(listener, shared, stopping))
                     .map_err(|e| Error::new(ErrorKind::Internal, format!("aivault serve: {e}")))?,
             )
+        }
+        None => None,
+    };
+    let proxy_thread = match proxy_listener {
+        Some(listener) => {
+            if let Ok(addr) = listener.local_addr() {
+                out.note(&format!(
+                    "aivault serve: HTTPS proxy on http://{addr} (CONNECT)"
+                ));
+            }
+            Some(proxy::start_proxy(
+                Arc::clone(&shared),
+                listener,
+                passthrough,
+                Arc::clone(&stopping),
+            )?)
         }
         None => None,
     };
@@ -117,7 +151,7 @@ pub fn run(args: ServeArgs, config: Config, out: &Output) -> Result<()> {
     }
     drop(listener);
     let _ = std::fs::remove_file(&socket);
-    if let Some(thread) = gateway_thread {
+    for thread in gateway_thread.into_iter().chain(proxy_thread) {
         let _ = thread.join();
     }
     let deadline = Instant::now() + DRAIN;
@@ -154,19 +188,19 @@ fn forbid_inspection() -> Result<()> {
     .map_err(|e| fail("disable core files", e))
 }
 
-/// Binds the gateway's listener: a loopback address only (callers authenticate with a token
-/// only, so it must never face a network).
-fn bind_http(addr: &str) -> Result<std::net::TcpListener> {
+/// Binds the gateway's or the proxy's listener (`flag` names which): a loopback address only
+/// (callers authenticate with a token only, so it must never face a network).
+pub(crate) fn bind_loopback(flag: &str, addr: &str) -> Result<std::net::TcpListener> {
     let parsed: std::net::SocketAddr = addr.parse().map_err(|_| {
         Error::new(
             ErrorKind::InvalidInput,
-            format!("--http {addr:?}: use a loopback address and port, such as 127.0.0.1:8787"),
+            format!("{flag} {addr:?}: use a loopback address and port, such as 127.0.0.1:8787"),
         )
     })?;
     if !parsed.ip().is_loopback() {
         return Err(Error::new(
             ErrorKind::PolicyViolation,
-            format!("--http {addr}: the gateway listens on loopback addresses only"),
+            format!("{flag} {addr}: aivault serve listens on loopback addresses only"),
         ));
     }
     std::net::TcpListener::bind(parsed).map_err(|e| {
@@ -181,7 +215,7 @@ fn bind_http(addr: &str) -> Result<std::net::TcpListener> {
 fn watch_signals(
     stopping: &Arc<AtomicBool>,
     listener: &std::os::unix::net::UnixListener,
-    gateway: Option<&std::net::TcpListener>,
+    tcp: &[&std::net::TcpListener],
 ) -> Result<()> {
     use signal_hook::consts::{SIGINT, SIGTERM};
     let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT]).map_err(|e| {
@@ -195,15 +229,19 @@ fn watch_signals(
     // other return (this works when the socket file was deleted, unlike connecting to it).
     let dup = |e: std::io::Error| Error::new(ErrorKind::Internal, format!("aivault serve: {e}"));
     let listener = listener.try_clone().map_err(dup)?;
-    let gateway = gateway.map(|l| l.try_clone()).transpose().map_err(dup)?;
+    let tcp = tcp
+        .iter()
+        .map(|l| l.try_clone())
+        .collect::<std::io::Result<Vec<_>>>()
+        .map_err(dup)?;
     std::thread::Builder::new()
         .name("aivault-signals".into())
         .spawn(move || {
             if signals.forever().next().is_some() {
                 stopping.store(true, Ordering::SeqCst);
                 let _ = rustix::net::shutdown(&listener, rustix::net::Shutdown::Read);
-                if let Some(gateway) = &gateway {
-                    let _ = rustix::net::shutdown(gateway, rustix::net::Shutdown::Read);
+                for l in &tcp {
+                    let _ = rustix::net::shutdown(l, rustix::net::Shutdown::Read);
                 }
             }
         })

@@ -29,6 +29,7 @@ pub(crate) mod sigv4;
 pub(crate) mod tls;
 pub(crate) mod token_state;
 pub(crate) mod transport;
+pub(crate) mod tunnel;
 
 pub use buffered::{BufferedResponse, DEFAULT_BUFFERED_CAP, Decoded};
 pub use json_tree::Json;

@@ -164,6 +164,31 @@ impl Vault {
         }
     }
 
+    /// The plan `invocation` would run with (its capability in its context), from the call
+    /// cache when valid (the HTTPS proxy reads which names the credential's auth owns).
+    ///
+    /// # Errors
+    /// As [`Vault::invoke_stream`] before any request is made.
+    pub(crate) fn plan_of(&self, invocation: &Invocation) -> Result<Arc<Plan>> {
+        let scope = Scope::from_context(
+            invocation.workspace_id.as_deref(),
+            invocation.group_id.as_deref(),
+        )?;
+        let key = PlanKey {
+            capability: invocation.capability.clone(),
+            context: PlanContext {
+                workspace_id: invocation.workspace_id.clone(),
+                group_id: invocation.group_id.clone(),
+                consumer: invocation.consumer.clone(),
+                credential: invocation.credential.clone(),
+            },
+        };
+        match self.cached_call(&key) {
+            Some((plan, _)) => Ok(plan),
+            None => self.plan_and_cache(key, &scope),
+        }
+    }
+
     /// The plan of `key` read through the MAC-checked path (a cache miss), kept in the call
     /// cache at the vault generation it was read at.
     fn plan_and_cache(&self, key: PlanKey, scope: &Scope) -> Result<Arc<Plan>> {

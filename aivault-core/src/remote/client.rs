@@ -11,7 +11,7 @@ use crate::catalog::{CapabilityDescription, CapabilityListing};
 use crate::error::{Error, ErrorKind, Result};
 use crate::remote::frame::{self, Kind};
 use crate::remote::wire::{
-    Call, Render, RequestHead, ResponseHead, Trailer, VERSION, WireInvocation,
+    Call, ProxyInfo, Render, RequestHead, ResponseHead, Trailer, VERSION, WireInvocation,
 };
 use crate::route::Route;
 
@@ -140,6 +140,14 @@ pub fn route(socket: &Path, token: &str, host: &str, method: &str, path: &str) -
         path: path.to_string(),
     };
     json_answer(request(socket, token, call, &[])?)
+}
+
+/// Where the server's HTTPS proxy listens (`None` without `--proxy`) and its CA certificate.
+///
+/// # Errors
+/// As [`call`].
+pub fn proxy_info(socket: &Path, token: &str) -> Result<ProxyInfo> {
+    json_answer(request(socket, token, Call::ProxyInfo, &[])?)
 }
 
 /// Invokes a capability and returns the whole response, as [`crate::Vault::invoke`] does
@@ -320,6 +328,14 @@ impl Remote {
     /// As [`route`].
     pub fn route(&self, host: &str, method: &str, path: &str) -> Result<Route> {
         route(&self.socket, &self.token, host, method, path)
+    }
+
+    /// [`proxy_info`] with this server and token.
+    ///
+    /// # Errors
+    /// As [`call`].
+    pub fn proxy_info(&self) -> Result<ProxyInfo> {
+        proxy_info(&self.socket, &self.token)
     }
 }
 

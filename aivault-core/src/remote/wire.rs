@@ -57,6 +57,21 @@ pub enum Call {
         /// Path and query.
         path: String,
     },
+    /// Where the server's HTTPS proxy listens and the certificate of its local CA (answered
+    /// with a [`ProxyInfo`] as JSON), so `aivault run` on the caller's side can point tools at
+    /// it.
+    ProxyInfo,
+}
+
+/// The answer to [`Call::ProxyInfo`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ProxyInfo {
+    /// `127.0.0.1:PORT`, or `None` when the server runs no proxy (`aivault serve` without
+    /// `--proxy`).
+    pub address: Option<String>,
+    /// The local CA's certificate (PEM), which tools must trust.
+    pub ca_certificate_pem: String,
 }
 
 /// How the server renders the response (what the CLI command would print).
