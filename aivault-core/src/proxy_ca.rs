@@ -670,4 +670,154 @@ mod tests {
         assert_eq!(without_port("[::1]:8443"), "::1");
         assert_eq!(without_port("::1"), "::1");
     }
+
+    use crate::config::Config;
+    use crate::vault::NewMasterKey;
+    use rustls::client::WebPkiServerVerifier;
+    use rustls::client::danger::ServerCertVerifier;
+    use rustls_pki_types::{ServerName, UnixTime};
+
+    fn vault() -> (tempfile::TempDir, Vault) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let vault = Vault::open(Config::in_dir(dir.path().join("vault"))).expect("open");
+        (dir, vault)
+    }
+
+    /// A real verifier (rustls' WebPKI) that trusts only `ca`.
+    fn verifies(ca: &ProxyCa, leaf: &ProxyLeaf, name: &str) -> std::result::Result<(), String> {
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(ca.certificate_der().clone()).expect("root");
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let verifier = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
+            .build()
+            .expect("verifier");
+        verifier
+            .verify_server_cert(
+                &leaf.chain()[0],
+                &[],
+                &ServerName::try_from(name.to_string()).expect("name"),
+                &[],
+                UnixTime::now(),
+            )
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn the_name_constraints_hold_even_against_the_cas_own_key() {
+        let (_dir, vault) = vault();
+        let ca = vault.proxy_ca().expect("ca");
+        assert!(ca.permitted_hosts().iter().any(|h| h == "api.openai.com"));
+        let started = std::time::Instant::now();
+        let leaf = ca.mint_leaf("api.openai.com").expect("mint");
+        let took = started.elapsed();
+        assert!(took < Duration::from_millis(20), "minting took {took:?}");
+        verifies(&ca, &leaf, "api.openai.com").expect("an in-constraint leaf verifies");
+        // Wildcard capability hosts: one label under the suffix.
+        let azure = ca.mint_leaf("x.openai.azure.com").expect("mint");
+        verifies(&ca, &azure, "x.openai.azure.com").expect("wildcard host verifies");
+        // mint_leaf refuses a host outside, naming the way out.
+        let err = ca.mint_leaf("bank.example.com").expect_err("outside");
+        assert_eq!(err.kind(), ErrorKind::PolicyViolation);
+        assert!(err.message().contains("aivault proxy ca --rotate"), "{err}");
+        // A leaf signed for it anyway with the CA's key (a stolen key) fails verification.
+        for host in ["bank.example.com", "127.0.0.1", "openai.com.evil.test"] {
+            let forged = ca.sign_leaf_unchecked(host).expect("signed");
+            let err = verifies(&ca, &forged, host).expect_err("outside the constraints");
+            assert!(
+                err.to_lowercase().contains("name") || err.to_lowercase().contains("constraint"),
+                "{host}: {err}"
+            );
+        }
+        // Cached: the same leaf again, fast.
+        let again = ca.mint_leaf("API.openai.com.").expect("cached");
+        assert_eq!(again.chain()[0], leaf.chain()[0]);
+        assert!(!format!("{again:?}{ca:?}").contains("PRIVATE"));
+    }
+
+    #[test]
+    fn the_key_is_never_stored_in_plaintext_and_survives_master_rotation() {
+        let (dir, vault) = vault();
+        let ca = vault.proxy_ca().expect("ca");
+        let pkcs8 = ca.inner.key.serialize_der();
+        let pem = ca.inner.key.serialize_pem();
+        let scalar = &pkcs8[pkcs8.len() - 32 - 70..][..32].to_vec();
+        vault.rotate_master(NewMasterKey::Random).expect("rotate");
+        vault.flush_audit();
+        let mut stack = vec![dir.path().to_path_buf()];
+        let mut seen = 0;
+        while let Some(path) = stack.pop() {
+            if path.is_dir() {
+                for entry in std::fs::read_dir(&path).expect("dir") {
+                    stack.push(entry.expect("entry").path());
+                }
+                continue;
+            }
+            let bytes = std::fs::read(&path).expect("read");
+            seen += 1;
+            for needle in [&pkcs8[..], pem.as_bytes(), &scalar[..], b"PRIVATE KEY"] {
+                assert!(
+                    !bytes.windows(needle.len()).any(|w| w == needle),
+                    "key material in {}",
+                    path.display()
+                );
+            }
+        }
+        assert!(seen >= 2);
+        // A fresh handle (new master key) unseals the same CA.
+        let reopened = Vault::open(vault.config().clone()).expect("reopen");
+        let same = reopened.proxy_ca().expect("ca after rotation");
+        assert_eq!(same.id(), ca.id());
+        let leaf = same.mint_leaf("api.openai.com").expect("mint");
+        verifies(&ca, &leaf, "api.openai.com").expect("signed by the same key");
+    }
+
+    #[test]
+    fn an_edited_or_swapped_row_fails_integrity() {
+        let (dir, vault) = vault();
+        let first = vault.proxy_ca().expect("ca");
+        let db = dir.path().join("vault").join("vault.db");
+        let read = || -> String {
+            let conn = rusqlite::Connection::open(&db).expect("db");
+            conn.query_row("SELECT value FROM meta WHERE key = 'proxy_ca'", [], |r| {
+                r.get(0)
+            })
+            .expect("row")
+        };
+        let write = |text: &str| {
+            let conn = rusqlite::Connection::open(&db).expect("db");
+            conn.execute("UPDATE meta SET value = ?1 WHERE key = 'proxy_ca'", [text])
+                .expect("update");
+        };
+        let old = read();
+        let second = vault.rotate_proxy_ca().expect("rotate");
+        assert_ne!(first.id(), second.id());
+        let current = read();
+        // Widening the permitted hosts in the row.
+        write(&current.replace("\"api.openai.com\"", "\"bank.example.com\""));
+        let fresh = Vault::open(vault.config().clone()).expect("open");
+        assert_eq!(
+            fresh.proxy_ca().expect_err("edited").kind(),
+            ErrorKind::IntegrityFailed
+        );
+        // The previous CA's row put back.
+        write(&old);
+        let fresh = Vault::open(vault.config().clone()).expect("open");
+        assert_eq!(
+            fresh.proxy_ca().expect_err("swapped").kind(),
+            ErrorKind::IntegrityFailed
+        );
+        write(&current);
+        let fresh = Vault::open(vault.config().clone()).expect("open");
+        assert_eq!(fresh.proxy_ca().expect("restored").id(), second.id());
+        // Deleted, with its MAC left behind: refused, not silently regenerated.
+        let conn = rusqlite::Connection::open(&db).expect("db");
+        conn.execute("DELETE FROM meta WHERE key = 'proxy_ca'", [])
+            .expect("delete");
+        let fresh = Vault::open(vault.config().clone()).expect("open");
+        assert_eq!(
+            fresh.proxy_ca().expect_err("deleted").kind(),
+            ErrorKind::IntegrityFailed
+        );
+    }
 }
