@@ -16,10 +16,11 @@ venv() { # venv DIR PACKAGES...: creates DIR if missing and installs the package
   "$dir/bin/python" -m pip install --quiet --disable-pip-version-check "$@"
 }
 
-echo "== python: virtualenv .venv (maturin, pytest, mypy, httpx, httpx2, openai latest, mcp)"
-# mcp: the client the `aivault mcp` test drives (aivault-cli/tests/mcp_cli.rs).
+echo "== python: virtualenv .venv (maturin, pytest, mypy, httpx, httpx2, openai latest, mcp, requests)"
+# mcp: the client the `aivault mcp` test drives (aivault-cli/tests/mcp_cli.rs); requests: a
+# tool `aivault run` runs unchanged (aivault-cli/tests/run_cli.rs).
 venv .venv "maturin>=1.9.4,<2" "pytest>=8,<10" "mypy>=1.10" "httpx>=0.27,<1" "httpx2>=2,<3" \
-  "openai>=3" "mcp>=1.10"
+  "openai>=3" "mcp>=1.10" "requests>=2.31,<3"
 
 echo "== python: the aivault CLI (the concurrency and drop-in tests run it)"
 cargo build --locked -q -p aivault-cli

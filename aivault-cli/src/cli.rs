@@ -101,6 +101,11 @@ pub enum Command {
     #[command(subcommand)]
     Proxy(ProxyCommand),
 
+    /// Run any tool (curl, git, an SDK, an agent) with its HTTPS traffic sent through
+    /// aivault's proxy: it holds placeholders, never a key; the proxy injects the real one.
+    #[command(after_help = RUN_HELP)]
+    Run(RunArgs),
+
     /// Write (or print) a service definition that runs `aivault serve` for this user.
     #[command(subcommand)]
     Setup(SetupCommand),
@@ -555,6 +560,71 @@ pub struct ProxyCaArgs {
     /// certificates of the old one stop verifying once clients trust the new one.
     #[arg(long)]
     pub rotate: bool,
+}
+
+const RUN_HELP: &str = "\
+The child gets HTTPS_PROXY/HTTP_PROXY (and lower-case) = http://aivault:<token>@127.0.0.1:PORT,
+NO_PROXY=localhost,127.0.0.1,::1, a CA bundle (the system roots plus aivault's CA) in
+SSL_CERT_FILE, REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE, NODE_EXTRA_CA_CERTS, GIT_SSL_CAINFO and
+CODEX_CA_CERTIFICATE, and `aivault-placeholder-<NAME>` for each secret name (OPENAI_API_KEY...)
+the token's capabilities use. Every secret name the registry knows, every secret name of the
+vault and the vault's own key variables are removed from its environment.
+
+Without AIVAULT_SOCKET the proxy runs inside this command, on the vault here; with it (and a
+token) the command asks that `aivault serve --proxy` for its address and CA. The exit code is
+the child's (128+N when a signal N ended it); SIGTERM, SIGHUP, SIGINT and SIGQUIT are passed on
+(SIGINT and SIGQUIT from the terminal already reach the child).
+
+Examples:
+  aivault run --capability openai/models -- curl -s https://api.openai.com/v1/models
+  aivault run --capability 'openai/*' -- python agent.py
+  AIVAULT_SOCKET=$XDG_RUNTIME_DIR/aivault/broker.sock AIVAULT_TOKEN=$TOKEN aivault run -- curl -s https://api.openai.com/v1/models
+  aivault run --token \"$TOKEN\" --print-env > ~/.config/aivault/agent.env   # for a harness";
+
+/// `aivault run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The caller token the child uses (default: AIVAULT_TOKEN). Visible in the process
+    /// list: prefer AIVAULT_TOKEN.
+    #[arg(long, value_name = "TOKEN", conflicts_with = "capabilities")]
+    pub token: Option<String>,
+    /// Mint a token for this capability id or glob (repeatable), revoked when the child
+    /// exits (needs the vault here, not AIVAULT_SOCKET).
+    #[arg(long = "capability", value_name = "ID_OR_GLOB")]
+    pub capabilities: Vec<String>,
+    /// With --capability: the minted token's lifetime, a backstop should this command be
+    /// killed before it can revoke the token (default 12h; 45s, 30m, 1h, 7d).
+    #[arg(long, value_name = "DURATION", requires = "capabilities")]
+    pub ttl: Option<String>,
+    /// With --capability: the workspace the minted token's calls run in.
+    #[arg(long, value_name = "ID", requires = "capabilities")]
+    pub workspace_id: Option<String>,
+    /// With --capability: the group (of that workspace) its calls run in.
+    #[arg(long, value_name = "ID", requires = "workspace_id")]
+    pub group_id: Option<String>,
+    /// With --capability: the consumer its calls run as.
+    #[arg(long, requires = "capabilities")]
+    pub consumer: Option<String>,
+    /// Print the variables as `export NAME='value'` lines (-v: one JSON object) and run
+    /// nothing: for a harness, with a long-lived token and a running `aivault serve --proxy`.
+    #[arg(long)]
+    pub print_env: bool,
+    /// With --print-env: where to write the CA bundle (default
+    /// $XDG_CACHE_HOME/aivault/proxy-ca-bundle.pem, else ~/.cache/aivault/...).
+    #[arg(long, value_name = "PATH", requires = "print_env")]
+    pub ca_bundle: Option<PathBuf>,
+    /// Use the proxy of the `aivault serve` at this socket instead of the vault here (needs a
+    /// token). --print-env uses the default socket when this is unset.
+    #[arg(long, env = "AIVAULT_SOCKET", value_name = "PATH")]
+    pub socket: Option<PathBuf>,
+    /// The command and its arguments (after `--`).
+    #[arg(
+        value_name = "CMD",
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        required_unless_present = "print_env"
+    )]
+    pub command: Vec<String>,
 }
 
 /// `aivault token ...`.

@@ -29,10 +29,14 @@ fn main() -> ExitCode {
     }
     let result = Config::from_env().and_then(|mut config| {
         config.audit = audit_mode(&cli.command);
-        commands::run(cli.command, config, &out)
+        match cli.command {
+            // `aivault run` exits with its child's code.
+            Command::Run(args) => commands::run::main(args, config, &out),
+            command => commands::run(command, config, &out).map(|()| 0),
+        }
     });
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => ExitCode::from(code),
         Err(error) => {
             out.error(&error);
             ExitCode::from(exit_code(error.kind()))
@@ -40,11 +44,12 @@ fn main() -> ExitCode {
     }
 }
 
-/// Long-lived commands (`serve`, `mcp`) keep the background group-commit audit writer; a
-/// one-shot command commits its call's event on its own connection before it exits.
+/// Long-lived commands (`serve`, `mcp`, `run` with its proxy) keep the background
+/// group-commit audit writer; a one-shot command commits its call's event on its own
+/// connection before it exits.
 fn audit_mode(command: &Command) -> AuditMode {
     match command {
-        Command::Serve(_) | Command::Mcp => AuditMode::Background,
+        Command::Serve(_) | Command::Mcp | Command::Run(_) => AuditMode::Background,
         _ => AuditMode::Inline,
     }
 }

@@ -19,13 +19,16 @@
 //! - [`Recorded`]: one received request, byte-exact; [`Reply`]: what the handler answers.
 //! - [`echo_handler`]: reflects the request back in the body and in `x-echo-*` headers.
 //! - [`read_response`]: a minimal HTTP/1.1 response reader for raw-socket tests.
+//! - [`git_refs_handler`]: a git smart-HTTP ref advertisement (`git ls-remote`).
 
 #![allow(clippy::unwrap_used)] // Test support: failing loudly is the point.
 
+mod git;
 mod http;
 mod pki;
 mod server;
 
+pub use git::{git_refs_handler, pkt_line, upload_pack_advertisement};
 pub use http::{RawResponse, Recorded, Reply, read_response};
 pub use pki::Pki;
 pub use server::Upstream;

@@ -7,6 +7,7 @@ pub(crate) mod invoke;
 mod lifecycle;
 mod migrate;
 mod proxy;
+pub(crate) mod run;
 mod secrets;
 mod setup;
 mod tokens;
@@ -68,6 +69,8 @@ pub fn run(command: Command, config: Config, out: &Output) -> Result<()> {
             Ok(())
         }
         Command::Completions { .. } => unreachable!("handled before the vault is opened"),
+        // Its exit code is the child's: main calls `run::main` directly.
+        Command::Run(args) => run::main(args, config, out).map(|_| ()),
     }
 }
 

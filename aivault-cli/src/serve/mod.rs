@@ -14,6 +14,8 @@ pub mod mcp;
 pub(crate) mod proxy;
 mod proxy_tls;
 
+pub(crate) use listener::socket_path;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
