@@ -17,10 +17,13 @@ const RENEW_BEFORE: Duration = Duration::from_secs(3600);
 /// The most configurations kept (a full cache is emptied).
 const MAX_CONFIGS: usize = 4096;
 
+/// A host's configuration and the end of its leaf, by (CA id, host).
+type Configs = HashMap<(String, String), (Arc<ServerConfig>, SystemTime)>;
+
 /// Server configurations by (CA id, host).
 #[derive(Default)]
 pub struct TlsCache {
-    configs: Mutex<HashMap<(String, String), (Arc<ServerConfig>, SystemTime)>>,
+    configs: Mutex<Configs>,
 }
 
 impl TlsCache {
