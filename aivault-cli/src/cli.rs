@@ -605,6 +605,11 @@ pub struct RunArgs {
     /// With --capability: the consumer its calls run as.
     #[arg(long, requires = "capabilities")]
     pub consumer: Option<String>,
+    /// Without AIVAULT_SOCKET: tunnel CONNECTs to hosts matching PATTERN blind, with no
+    /// credential (`telemetry.example.com`, `*.example.com`, `*`; public addresses only).
+    /// Repeatable. Through aivault serve, the server's --passthrough-host applies.
+    #[arg(long = "passthrough-host", value_name = "PATTERN")]
+    pub passthrough_hosts: Vec<String>,
     /// Print the variables as `export NAME='value'` lines (-v: one JSON object) and run
     /// nothing: for a harness, with a long-lived token and a running `aivault serve --proxy`.
     #[arg(long)]

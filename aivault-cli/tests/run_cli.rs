@@ -596,6 +596,19 @@ fn signals_to_run_reach_the_child_and_the_token_is_revoked() {
 fn local_run_needs_a_token_or_capabilities() {
     let w = World::new();
     w.run(&["run", "--", "true"], &[]).fails(2, "invalid_input");
+    w.run(
+        &[
+            "run",
+            "--capability",
+            "openai/models",
+            "--passthrough-host",
+            "a b",
+            "--",
+            "true",
+        ],
+        &[],
+    )
+    .fails(2, "invalid_input");
     w.run(&["run", "--token", "not-a-token", "--", "true"], &[])
         .fails(15, "unauthorized");
     let unknown = format!("avt_{}", "A".repeat(43));
@@ -705,6 +718,14 @@ fn through_aivault_serve_and_print_env_for_a_harness() {
         &socket,
         &token,
         &["run", "--capability", "openai/models", "--", "true"],
+    )
+    .fails(2, "invalid_input");
+    // The server's proxy has its own passthrough hosts.
+    client(
+        &w,
+        &socket,
+        &token,
+        &["run", "--passthrough-host", "x.example.com", "--", "true"],
     )
     .fails(2, "invalid_input");
     // A run through the server: curl gets the key injected, sees only placeholders.

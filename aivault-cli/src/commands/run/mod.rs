@@ -133,6 +133,12 @@ fn remote(args: &RunArgs, socket: &Path) -> Result<Target> {
             "aivault run: --capability mints a token, which needs the vault; through aivault serve (AIVAULT_SOCKET) pass a token with --token or AIVAULT_TOKEN (aivault token create, on the vault's side)",
         ));
     }
+    if !args.passthrough_hosts.is_empty() {
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            "aivault run: --passthrough-host configures the proxy run starts itself; through aivault serve (AIVAULT_SOCKET), give it to aivault serve --proxy",
+        ));
+    }
     let token = given_token(args)?.ok_or_else(|| {
         Error::new(
             ErrorKind::Unauthorized,
@@ -214,6 +220,7 @@ fn local(args: &RunArgs, config: Config, system: Option<&str>, out: &Output) -> 
                 format!("aivault run: cannot make the process non-dumpable: {e}"),
             )
         })?;
+    let passthrough = crate::serve::proxy::passthrough_patterns(&args.passthrough_hosts)?;
     let key_var = Vault::status(config.clone())
         .ok()
         .and_then(|s| s.paths.key_env_var);
@@ -264,7 +271,7 @@ fn local(args: &RunArgs, config: Config, system: Option<&str>, out: &Output) -> 
     let proxy = crate::serve::proxy::start_proxy(
         Arc::clone(&shared),
         listener,
-        Vec::new(),
+        passthrough,
         Arc::clone(&stopping),
     )?;
     let target = Target {
