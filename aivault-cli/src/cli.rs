@@ -576,6 +576,7 @@ the child's (128+N when a signal N ended it); SIGTERM, SIGHUP, SIGINT and SIGQUI
 (SIGINT and SIGQUIT from the terminal already reach the child).
 
 Examples:
+  aivault run -- curl -s https://api.openai.com/v1/models      # every ready capability
   aivault run --capability openai/models -- curl -s https://api.openai.com/v1/models
   aivault run --capability 'openai/*' -- python agent.py
   AIVAULT_SOCKET=$XDG_RUNTIME_DIR/aivault/broker.sock AIVAULT_TOKEN=$TOKEN aivault run -- curl -s https://api.openai.com/v1/models
@@ -589,7 +590,8 @@ pub struct RunArgs {
     #[arg(long, value_name = "TOKEN", conflicts_with = "capabilities")]
     pub token: Option<String>,
     /// Mint a token for this capability id or glob (repeatable), revoked when the child
-    /// exits (needs the vault here, not AIVAULT_SOCKET).
+    /// exits (needs the vault here, not AIVAULT_SOCKET). Without it and without a token:
+    /// every capability a credential of this vault enables.
     #[arg(long = "capability", value_name = "ID_OR_GLOB")]
     pub capabilities: Vec<String>,
     /// With --capability: the minted token's lifetime, a backstop should this command be

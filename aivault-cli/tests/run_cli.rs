@@ -593,9 +593,57 @@ fn signals_to_run_reach_the_child_and_the_token_is_revoked() {
 }
 
 #[test]
-fn local_run_needs_a_token_or_capabilities() {
+fn local_run_without_a_grant_uses_the_vaults_ready_capabilities() {
     let w = World::new();
-    w.run(&["run", "--", "true"], &[]).fails(2, "invalid_input");
+    // The issue's own example: no token, no --capability.
+    let out = w
+        .run(
+            &[
+                "run",
+                "--",
+                "sh",
+                "-c",
+                "curl -sS --max-time 20 https://api.openai.com/v1/models; echo; env",
+            ],
+            &[],
+        )
+        .ok();
+    assert!(out.stdout.contains("gpt-loopback"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("ready capabilities") && out.stderr.contains("--capability"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(
+        w.upstream.requests()[0].header("authorization"),
+        Some(format!("Bearer {}", w.key).as_str())
+    );
+    w.assert_no_key(&out.stdout);
+    w.assert_no_key(&out.stderr);
+    let tokens = w.tokens();
+    assert_eq!(tokens.as_array().map(Vec::len), Some(1), "{tokens}");
+    assert_eq!(tokens[0]["state"], "revoked", "{tokens}");
+    let granted = tokens[0]["capabilities"].to_string();
+    assert!(
+        granted.contains("openai/models") && granted.contains("acme/git"),
+        "{granted}"
+    );
+    // A vault with no credential has nothing to grant.
+    let empty = Env::new();
+    let out = to_run(
+        empty
+            .command(&["run", "--", "true"])
+            .stdin(Stdio::null())
+            .output()
+            .expect("run aivault"),
+    );
+    let out = out.fails(8, "capability_not_found");
+    assert!(out.stderr.contains("--token"), "{}", out.stderr);
+}
+
+#[test]
+fn local_run_token_rules() {
+    let w = World::new();
     w.run(
         &[
             "run",

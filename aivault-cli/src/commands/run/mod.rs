@@ -3,8 +3,9 @@
 //! credentials for the hosts of the token's capabilities; the tool holds placeholders only.
 //!
 //! - Local (no `AIVAULT_SOCKET`): the proxy runs in this process on `127.0.0.1:0`, serving
-//!   the vault here. `--capability` mints a token for exactly those capabilities, revoked
-//!   when the child exits (with a lifetime as a backstop should this process be killed).
+//!   the vault here. `--capability` (default: every ready capability of the vault) mints a
+//!   token for exactly those capabilities, revoked when the child exits (with a lifetime as
+//!   a backstop should this process be killed).
 //!   Same-user: a convenience, not a boundary (the child could read the vault's files).
 //! - Remote (`AIVAULT_SOCKET` and a token): asks that `aivault serve --proxy` for its address
 //!   and CA (`proxyInfo`); the vault and its key stay in the server's process.
@@ -237,17 +238,18 @@ fn local(args: &RunArgs, config: Config, system: Option<&str>, out: &Output) -> 
         proxy_address: std::sync::OnceLock::new(),
     });
     let program = args.command.first().map(String::as_str).unwrap_or("cmd");
-    let (token, revoke) = if args.capabilities.is_empty() {
-        let token = given_token(args)?.ok_or_else(|| {
-            Error::new(
-                ErrorKind::InvalidInput,
-                "aivault run: name what the command may use: --capability ID (repeatable) or --token TOKEN",
-            )
-        })?;
-        (token, None)
+    let given = if args.capabilities.is_empty() {
+        given_token(args)?
     } else {
-        let (token, revoke) = mint(&shared, args, program)?;
-        (token, Some(revoke))
+        None
+    };
+    let (token, revoke) = match given {
+        Some(token) => (token, None),
+        None => {
+            let capabilities = granted_capabilities(&shared.vault, args, out)?;
+            let (token, revoke) = mint(&shared, args, &capabilities, program)?;
+            (token, Some(revoke))
+        }
     };
     let grant = shared.vault.authenticate(&token)?;
     let listing = shared.vault.list_capabilities_granted(&grant)?;
@@ -303,9 +305,41 @@ fn local(args: &RunArgs, config: Config, system: Option<&str>, out: &Output) -> 
     code
 }
 
-/// Mints the token of `--capability`, named `run.<cmd>.<pid>` (a suffix when that name was
+/// What the minted token grants: the `--capability` ids and globs; without them (and
+/// without a token), every capability a credential of this vault enables — same-user local
+/// mode is no boundary against the vault's owner, so this grants nothing `aivault invoke`
+/// does not — said on stderr so the narrowing flag is one look away.
+fn granted_capabilities(vault: &Vault, args: &RunArgs, out: &Output) -> Result<Vec<String>> {
+    if !args.capabilities.is_empty() {
+        return Ok(args.capabilities.clone());
+    }
+    let ready: Vec<String> = vault
+        .list_capabilities()?
+        .ready
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
+    if ready.is_empty() {
+        return Err(Error::new(
+            ErrorKind::CapabilityNotFound,
+            "aivault run: no capability of this vault has a credential yet: add one (aivault secrets create --name OPENAI_API_KEY ...), or pass --token",
+        ));
+    }
+    out.note(&format!(
+        "aivault run: the command may use this vault's {} ready capabilities; narrow them with --capability ID",
+        ready.len()
+    ));
+    Ok(ready)
+}
+
+/// Mints the token for `capabilities`, named `run.<cmd>.<pid>` (a suffix when that name was
 /// used before), and the guard that revokes it.
-fn mint(shared: &Arc<Shared>, args: &RunArgs, program: &str) -> Result<(String, Revoke)> {
+fn mint(
+    shared: &Arc<Shared>,
+    args: &RunArgs,
+    capabilities: &[String],
+    program: &str,
+) -> Result<(String, Revoke)> {
     let ttl = match &args.ttl {
         Some(text) => parse_ttl(text)?,
         None => DEFAULT_TTL,
@@ -319,7 +353,7 @@ fn mint(shared: &Arc<Shared>, args: &RunArgs, program: &str) -> Result<(String, 
         };
         let created = shared.vault.create_token(NewToken {
             name,
-            capabilities: args.capabilities.clone(),
+            capabilities: capabilities.to_vec(),
             workspace_id: args.workspace_id.clone(),
             group_id: args.group_id.clone(),
             consumer: args.consumer.clone(),
