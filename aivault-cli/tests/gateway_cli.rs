@@ -595,3 +595,56 @@ fn bodies_over_the_capabilitys_limit_are_refused() {
     assert_eq!(exchange(g.port, fits.as_bytes()).0, 200);
     assert_eq!(upstream.requests().len(), 1);
 }
+
+/// Answers are relayed as they arrive: a stream without an announced length (SSE) reaches
+/// the caller piece by piece while the upstream is still sending, and a body with an announced
+/// length spanning many reads (200,000 bytes) arrives whole and intact.
+#[test]
+fn streams_are_relayed_as_they_arrive_and_long_bodies_whole() {
+    const GAP: Duration = Duration::from_secs(3);
+    let upstream = Upstream::http(
+        |req: &aivault_testkit::Recorded| match req.target.as_str() {
+            "/v1/events" => Reply::ok("")
+                .header("content-type", "text/event-stream")
+                .chunks(vec!["data: one\n\n", "data: two\n\n"], GAP),
+            _ => Reply::stream_zeros(200_000),
+        },
+    );
+    let (env, _value, token) = acme(&upstream);
+    let g = start(env, &[]);
+    let auth = format!("Authorization: Bearer {token}\r\nConnection: close\r\n");
+    let mut stream = TcpStream::connect(("127.0.0.1", g.port)).expect("connect");
+    stream
+        .write_all(format!("GET /acme/v1/events HTTP/1.1\r\n{auth}\r\n").as_bytes())
+        .expect("send");
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 4096];
+    let mut first_piece = None;
+    loop {
+        let n = stream.read(&mut buf).expect("read");
+        if n == 0 {
+            break;
+        }
+        raw.extend_from_slice(&buf[..n]);
+        if first_piece.is_none() && String::from_utf8_lossy(&raw).contains("data: one") {
+            first_piece = Some(Instant::now());
+        }
+    }
+    let first_piece = first_piece.expect("the first event");
+    let text = String::from_utf8_lossy(&raw).to_string();
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(
+        text.contains("data: two") && text.ends_with("0\r\n\r\n"),
+        "{text}"
+    );
+    // The first event came while the upstream waited before the second one.
+    assert!(
+        first_piece.elapsed() >= GAP / 2,
+        "the first event arrived only {:?} before the end",
+        first_piece.elapsed()
+    );
+    let (status, head, body) = get(g.port, "/acme/v1/zeros", &auth);
+    assert_eq!(status, 200, "{head}");
+    assert_eq!(body.len(), 200_000);
+    assert!(body.iter().all(|b| *b == 0));
+}

@@ -162,8 +162,13 @@ pub fn forward<S: Read + Write>(
         .filter(|(n, _)| !DROPPED.iter().any(|d| n.eq_ignore_ascii_case(d)))
         .cloned()
         .collect();
-    let limit = shared.body_limit(&route.capability)?;
-    let body = http::read_body(&mut conn.reader, head, limit)?;
+    // A request without a body needs no limit (one store read less per call).
+    let body = if http::announces_body(head) {
+        let limit = shared.body_limit(&route.capability)?;
+        http::read_body(&mut conn.reader, head, limit)?
+    } else {
+        Vec::new()
+    };
     let invocation = Invocation {
         capability: route.capability,
         method: Some(head.method.clone()),
@@ -192,7 +197,18 @@ pub fn forward<S: Read + Write>(
         keep_alive,
     )
     .map_err(io)?;
-    w.flush().map_err(io)?;
+    // Every piece goes out as soon as it is read, unless the next read cannot wait on the
+    // upstream: so a stream (no announced length: SSE, NDJSON) gets its head at once and
+    // each piece as it arrives, while an announced body goes out with its head and its end
+    // in as few writes as it has pieces (one, for a small answer), each a TLS record and a
+    // wake-up of the caller fewer.
+    let announced = response.announced_length();
+    let all_in = |response: &aivault_core::ResponseStream<'_>| {
+        announced.is_some_and(|length| response.upstream_bytes() >= length)
+    };
+    if announced.is_none() {
+        w.flush().map_err(io)?;
+    }
     let mut buf = vec![0u8; 16 * 1024];
     loop {
         let n = match response.read(&mut buf) {
@@ -204,6 +220,9 @@ pub fn forward<S: Read + Write>(
             break;
         }
         http::write_chunk(&mut w, &buf[..n]).map_err(io)?;
+        if !all_in(&response) {
+            w.flush().map_err(io)?;
+        }
     }
     http::end_chunks(&mut w).map_err(io)
 }

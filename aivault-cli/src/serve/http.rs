@@ -130,6 +130,14 @@ pub fn read_any_head(r: &mut impl BufRead) -> Result<Head> {
     })
 }
 
+/// Whether `head` announces a body (any `Content-Length` or `Transfer-Encoding`; a request
+/// with neither has none).
+pub fn announces_body(head: &Head) -> bool {
+    head.headers.iter().any(|(n, _)| {
+        n.eq_ignore_ascii_case("content-length") || n.eq_ignore_ascii_case("transfer-encoding")
+    })
+}
+
 /// Reads the body `head` announces, refusing more than `limit` bytes (`policy_violation`).
 pub fn read_body(r: &mut impl BufRead, head: &Head, limit: u64) -> Result<Vec<u8>> {
     let count = |name: &str| {
@@ -248,15 +256,15 @@ pub fn write_head(
     w.write_all(head.as_bytes())
 }
 
-/// One chunk of a chunked body (an empty `bytes` is skipped: it would end the body).
+/// One chunk of a chunked body (an empty `bytes` is skipped: it would end the body), not
+/// flushed: the caller decides when it goes out.
 pub fn write_chunk(w: &mut impl Write, bytes: &[u8]) -> std::io::Result<()> {
     if bytes.is_empty() {
         return Ok(());
     }
     write!(w, "{:x}\r\n", bytes.len())?;
     w.write_all(bytes)?;
-    w.write_all(b"\r\n")?;
-    w.flush()
+    w.write_all(b"\r\n")
 }
 
 /// The end of a chunked body.

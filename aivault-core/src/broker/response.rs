@@ -79,6 +79,19 @@ impl ResponseStream<'_> {
         &self.headers
     }
 
+    /// The body length the upstream announced (`Content-Length`), if it did. The redacted
+    /// body can be longer or shorter; with [`ResponseStream::upstream_bytes`] it tells a relay
+    /// when the upstream body is all in (the reads left return what redaction held back, then
+    /// the end, without waiting on the network).
+    pub fn announced_length(&self) -> Option<u64> {
+        self.length_hint
+    }
+
+    /// Bytes of the body read from the upstream so far (before redaction).
+    pub fn upstream_bytes(&self) -> u64 {
+        self.reader.upstream_bytes()
+    }
+
     /// Reads the rest of the body into memory and writes the audit event.
     ///
     /// # Errors
