@@ -261,6 +261,175 @@ fn one_connect_serves_several_requests() {
     assert!(!out.stdout.contains(&p.key) && !out.stderr.contains(&p.key));
 }
 
+/// Reads one chunked answer from `r`: (status line, body text).
+fn read_chunked(r: &mut impl BufRead) -> (String, String) {
+    let mut status = String::new();
+    r.read_line(&mut status).expect("status");
+    let mut chunked = false;
+    loop {
+        let mut line = String::new();
+        r.read_line(&mut line).expect("head");
+        if line == "\r\n" || line.is_empty() {
+            break;
+        }
+        chunked |= line
+            .to_ascii_lowercase()
+            .starts_with("transfer-encoding: chunked");
+    }
+    let mut body = Vec::new();
+    if chunked {
+        loop {
+            let mut size = String::new();
+            r.read_line(&mut size).expect("chunk size");
+            let n = usize::from_str_radix(size.trim(), 16).expect("hex size");
+            let mut chunk = vec![0u8; n + 2];
+            r.read_exact(&mut chunk).expect("chunk");
+            if n == 0 {
+                break;
+            }
+            body.extend_from_slice(&chunk[..n]);
+        }
+    } else {
+        let _ = r.read_to_end(&mut body);
+    }
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+#[test]
+fn a_token_revoked_while_its_tunnel_is_open_is_refused_on_the_next_request() {
+    let p = start(&[], "");
+    let mut s_client = Command::new("openssl")
+        .args([
+            "s_client",
+            "-proxy",
+            &format!("127.0.0.1:{}", p.port),
+            "-proxy_user",
+            "aivault",
+            "-proxy_pass",
+            &format!("pass:{}", p.token),
+            "-connect",
+            "api.openai.com:443",
+            "-servername",
+            "api.openai.com",
+            "-CAfile",
+            &p.ca.display().to_string(),
+            "-verify_return_error",
+            "-quiet",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("openssl");
+    let mut stdin = s_client.stdin.take().expect("stdin");
+    let mut stdout = BufReader::new(s_client.stdout.take().expect("stdout"));
+    let request = "GET /v1/models HTTP/1.1\r\nHost: api.openai.com\r\n\r\n";
+    stdin.write_all(request.as_bytes()).expect("first request");
+    let (status, _) = read_chunked(&mut stdout);
+    assert!(status.contains(" 200 "), "{status}");
+    p.env.run(&["token", "revoke", "tool"]).ok();
+    // The same tunnel, after the revocation: refused, and the tunnel closed.
+    stdin.write_all(request.as_bytes()).expect("second request");
+    let (status, body) = read_chunked(&mut stdout);
+    assert!(status.contains(" 403 "), "{status} {body}");
+    assert!(body.contains("unauthorized"), "{body}");
+    assert_eq!(p.upstream.requests().len(), 1);
+    let _ = s_client.kill();
+    let _ = s_client.wait();
+}
+
+#[test]
+fn an_answer_to_head_has_no_body_framing_and_the_connection_stays_usable() {
+    let p = start(&[], "");
+    p.env
+        .run(&[
+            "capability",
+            "create",
+            "acme/models-head",
+            "--credential",
+            "openai",
+            "--method",
+            "HEAD",
+            "--path",
+            "/v1/models",
+        ])
+        .ok();
+    let token = p
+        .env
+        .run(&[
+            "token",
+            "create",
+            "--name",
+            "head",
+            "--capability",
+            "acme/models-head",
+            "--capability",
+            "openai/models",
+        ])
+        .ok()
+        .stdout
+        .trim()
+        .to_string();
+    let mut s_client = Command::new("openssl")
+        .args([
+            "s_client",
+            "-proxy",
+            &format!("127.0.0.1:{}", p.port),
+            "-proxy_user",
+            "aivault",
+            "-proxy_pass",
+            &format!("pass:{token}"),
+            "-connect",
+            "api.openai.com:443",
+            "-servername",
+            "api.openai.com",
+            "-CAfile",
+            &p.ca.display().to_string(),
+            "-verify_return_error",
+            "-quiet",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("openssl");
+    let mut stdin = s_client.stdin.take().expect("stdin");
+    let mut stdout = BufReader::new(s_client.stdout.take().expect("stdout"));
+    stdin
+        .write_all(
+            b"HEAD /v1/models HTTP/1.1\r\nHost: api.openai.com\r\n\r\nGET /v1/models HTTP/1.1\r\nHost: api.openai.com\r\n\r\n",
+        )
+        .expect("requests");
+    let mut head = String::new();
+    loop {
+        let mut line = String::new();
+        stdout.read_line(&mut line).expect("head");
+        if line == "\r\n" || line.is_empty() {
+            break;
+        }
+        head.push_str(&line);
+    }
+    assert!(head.starts_with("HTTP/1.1 200 "), "{head}");
+    let framed = head
+        .to_ascii_lowercase()
+        .lines()
+        .any(|l| l.starts_with("transfer-encoding:") || l.starts_with("content-length:"));
+    assert!(!framed, "{head}");
+    // The next answer on the same connection starts right after that head.
+    let (status, body) = read_chunked(&mut stdout);
+    assert!(status.starts_with("HTTP/1.1 200 "), "{status:?}");
+    assert!(!body.contains(&p.key), "{body}");
+    let methods: Vec<String> = p
+        .upstream
+        .requests()
+        .iter()
+        .map(|r| r.method.clone())
+        .collect();
+    assert_eq!(methods, ["HEAD", "GET"]);
+    let _ = s_client.kill();
+    let _ = s_client.wait();
+}
+
 #[test]
 fn callers_without_a_good_token_get_407() {
     let p = start(&[], "");

@@ -189,6 +189,17 @@ pub fn forward<S: Read + Write>(
     let keep_alive = conn.keep_alive;
     let io = |e: std::io::Error| Error::new(ErrorKind::Io, format!("the caller went away: {e}"));
     let mut w = conn.writer();
+    if http::bodiless(&head.method, response.status()) {
+        // Nothing to relay; whatever the upstream sent after the head is not a body.
+        let _ = std::io::copy(&mut response, &mut std::io::sink());
+        return http::write_bodiless_head(
+            &mut w,
+            response.status(),
+            response.headers(),
+            keep_alive,
+        )
+        .map_err(io);
+    }
     http::write_head(
         &mut w,
         response.status(),

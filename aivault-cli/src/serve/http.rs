@@ -256,6 +256,35 @@ pub fn write_head(
     w.write_all(head.as_bytes())
 }
 
+/// The head of an answer that has no body by definition (to `HEAD`, or `1xx`, `204`, `304`):
+/// no `Content-Length` or chunked framing, so a kept-alive connection's next answer is not
+/// read as this one's body.
+pub fn write_bodiless_head(
+    w: &mut impl Write,
+    status: u16,
+    headers: &[(String, String)],
+    keep_alive: bool,
+) -> std::io::Result<()> {
+    let mut head = format!("HTTP/1.1 {status} {}\r\n", reason(status));
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str(if keep_alive {
+        "Connection: keep-alive\r\n\r\n"
+    } else {
+        "Connection: close\r\n\r\n"
+    });
+    w.write_all(head.as_bytes())?;
+    w.flush()
+}
+
+/// Whether the answer to `method` with `status` has no body (RFC 9110 §6.4.1).
+pub fn bodiless(method: &str, status: u16) -> bool {
+    method.eq_ignore_ascii_case("HEAD")
+        || (100..200).contains(&status)
+        || matches!(status, 204 | 304)
+}
+
 /// One chunk of a chunked body (an empty `bytes` is skipped: it would end the body), not
 /// flushed: the caller decides when it goes out.
 pub fn write_chunk(w: &mut impl Write, bytes: &[u8]) -> std::io::Result<()> {

@@ -158,7 +158,9 @@ enum Tunnel {
     Terminate {
         host: String,
         host_key: String,
-        grant: TokenGrant,
+        /// The caller's token, authenticated again for every request in the tunnel: a
+        /// revocation or expiry takes effect on the next request, as everywhere else.
+        token: String,
         config: Arc<rustls::ServerConfig>,
     },
     /// Bytes copied both ways to `upstream`.
@@ -195,7 +197,7 @@ fn handle(stream: TcpStream, proxy: &Proxy) {
         Tunnel::Terminate {
             host,
             host_key,
-            grant,
+            token,
             config,
         } => {
             let Ok(tls) = proxy_tls::accept(client, &buffered, &host, config) else {
@@ -204,7 +206,7 @@ fn handle(stream: TcpStream, proxy: &Proxy) {
             let mut conn = Conn::new(tls);
             serve_requests(
                 &mut conn,
-                |conn| tunnelled_request(conn, shared, &host, &host_key, &grant),
+                |conn| tunnelled_request(conn, shared, &host, &host_key, &token),
                 &|_| Vec::new(),
             );
             let tls = conn.reader.get_mut();
@@ -233,7 +235,7 @@ fn proxy_request(
         .map_err(at(Phase::ProxyToken))?;
     if head.method == "CONNECT" {
         conn.keep_alive = false;
-        let found = connect(proxy, &head, &grant).map_err(at(Phase::Call))?;
+        let found = connect(proxy, &head, &grant, token).map_err(at(Phase::Call))?;
         conn.began = true;
         let mut w = conn.writer();
         w.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
@@ -334,7 +336,7 @@ fn host_key(host: &str, port: u16, default: u16) -> String {
 /// Decides a `CONNECT`: terminate TLS for a host a capability of the token names (its leaf
 /// minted now, so a host outside the CA's constraints is refused before `200`), tunnel blind
 /// to a passthrough host, refuse anything else.
-fn connect(proxy: &Proxy, head: &Head, grant: &TokenGrant) -> Result<Tunnel> {
+fn connect(proxy: &Proxy, head: &Head, grant: &TokenGrant, token: String) -> Result<Tunnel> {
     let shared = &proxy.shared;
     let (host, port) = split_authority(&head.target, 0)?;
     if port == 0 {
@@ -350,7 +352,7 @@ fn connect(proxy: &Proxy, head: &Head, grant: &TokenGrant) -> Result<Tunnel> {
         return Ok(Tunnel::Terminate {
             host,
             host_key: key,
-            grant: grant.clone(),
+            token,
             config,
         });
     }
@@ -379,11 +381,15 @@ fn tunnelled_request<S: Read + Write>(
     shared: &Shared,
     host: &str,
     host_key: &str,
-    grant: &TokenGrant,
+    token: &str,
 ) -> Result<(), Failure> {
     let at = |phase| move |e: Error| (e, phase);
     let head = http::read_head(&mut conn.reader).map_err(at(Phase::Call))?;
     conn.keep_alive = head.keep_alive;
+    // Inside the tunnel there is no Proxy-Authorization to answer 407 to: a token revoked
+    // since the CONNECT is refused with the error JSON (403) and the tunnel closed.
+    let grant = shared.vault.authenticate(token).map_err(at(Phase::Call))?;
+    let grant = &grant;
     if let Some(named) = head.header("host") {
         let named = split_authority(named, 443).map(|(h, _)| h);
         if named.as_deref().ok() != Some(host) {
