@@ -34,6 +34,9 @@ const WAL_CHECKPOINT_BYTES: u64 = 1 << 20;
 /// frames to the next checkpoint (the WAL stays part of the database either way).
 const DROP_CHECKPOINT_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// Reads the vault generation (schema migration 6).
+const VAULT_GENERATION_SQL: &str = "SELECT value FROM vault_generation WHERE id = 1";
+
 /// How long a writer waits for another process's transaction before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -198,6 +201,17 @@ impl Store for SqliteStore {
             }
         }
         Ok(())
+    }
+
+    /// One cached statement in autocommit mode: SQLite runs it in its own read snapshot, so
+    /// the `BEGIN`/`COMMIT` pair (each parsed again by every transaction) is not needed. A
+    /// fifth of the broker's own time per cached call went to that pair.
+    fn vault_generation(&mut self) -> Result<Option<i64>> {
+        Ok(self
+            .conn
+            .prepare_cached(VAULT_GENERATION_SQL)?
+            .query_row([], |row| row.get(0))
+            .optional()?)
     }
 
     /// `secure_delete` already zeroes freed pages; a truncating checkpoint also drops the old
@@ -509,7 +523,7 @@ impl StoreTx for Tx<'_> {
     fn vault_generation(&self) -> Result<Option<i64>> {
         Ok(self
             .0
-            .prepare_cached("SELECT value FROM vault_generation WHERE id = 1")?
+            .prepare_cached(VAULT_GENERATION_SQL)?
             .query_row([], |row| row.get(0))
             .optional()?)
     }
