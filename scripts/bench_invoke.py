@@ -37,8 +37,12 @@ With --criterion the script also runs the in-process criterion bench
 vs plain ureq over HTTP and HTTPS, two-thread throughput, the breakdown of the broker's own
 time, and invoke cost vs vault size) from target/criterion/*/new/estimates.json.
 
+With --baseline PATH the first comparison also times another aivault binary (an earlier build,
+on its own vault of 1 secret set up by that binary), interleaved with the two others, so a
+change can be judged against its predecessor in the same run.
+
 Usage: scripts/bench_invoke.py [--runs N] [--rss-runs N] [--stream-mib N] [--skip-build]
-                               [--criterion] [--tmpdir DIR] [--keep]
+                               [--criterion] [--baseline PATH] [--tmpdir DIR] [--keep]
 """
 
 from __future__ import annotations
@@ -88,6 +92,11 @@ class Result:
     @property
     def median_ms(self) -> float:
         return statistics.median(self.wall_ms)
+
+    @property
+    def mean_ms(self) -> float:
+        """The mean: unlike the median it includes the occasional WAL checkpoint's cost."""
+        return statistics.fmean(self.wall_ms)
 
     @property
     def min_ms(self) -> float:
@@ -245,6 +254,8 @@ def main() -> int:
     parser.add_argument("--skip-build", action="store_true", help="use the existing binaries")
     parser.add_argument("--criterion", action="store_true",
                         help="also run the in-process criterion bench and print its ratios")
+    parser.add_argument("--baseline", type=Path,
+                        help="another aivault binary to time beside this one (same run)")
     parser.add_argument("--tmpdir", type=Path, help="where the vaults live (default: $TMPDIR)")
     parser.add_argument("--keep", action="store_true", help="keep the vaults afterwards")
     args = parser.parse_args()
@@ -285,6 +296,10 @@ def main() -> int:
     # Measure private copies: a concurrent `cargo build` cannot swap a binary mid-run.
     aivault = work / "aivault"
     shutil.copy2(binary, aivault)
+    baseline: Path | None = None
+    if args.baseline:
+        baseline = work / "aivault-baseline"
+        shutil.copy2(args.baseline, baseline)
     serve_copy = work / "serve"
     shutil.copy2(serve_bin, serve_copy)
     server = subprocess.Popen([str(serve_copy), str(work)], stdin=subprocess.PIPE,
@@ -312,6 +327,9 @@ def main() -> int:
         many_env = aivault_env(many, port, ca)
         key = "OPENAI_API_KEY=sk-bench-openai-0123456789abcdefghijklmnopqrstuv"
         setup_output(aivault, ["secrets", "import", "--entry", key], small_env)
+        base_env = aivault_env(work / "vault-1-baseline", port, ca)
+        if baseline:
+            setup_output(baseline, ["secrets", "import", "--entry", key], base_env)
         entries = ["--entry", key]
         for i, name in enumerate(registry_secret_names(PROVIDERS - 1)):
             entries += ["--entry", f"{name}=sk-provider-{i:03}-0123456789"]
@@ -342,7 +360,13 @@ def main() -> int:
         a_curl = Result("curl GET /v1/models", curl_argv)
         a_inv = Result("aivault invoke openai/models (1 secret)", invoke, env_note)
         print(f"timing aivault vs curl ({args.runs} interleaved runs each) ...", file=sys.stderr)
-        runner.interleaved([(a_inv, small_env), (a_curl, curl_env)], args.runs, args.rss_runs)
+        first = [(a_inv, small_env), (a_curl, curl_env)]
+        a_base = None
+        if baseline:
+            a_base = Result(f"baseline {args.baseline}: invoke openai/models (1 secret)",
+                            [str(baseline), "invoke", CAPABILITY], env_note)
+            first.append((a_base, base_env))
+        runner.interleaved(first, args.runs, args.rss_runs)
 
         b_small = Result("aivault invoke, vault of 1 secret", invoke, env_note)
         b_creds = Result(f"aivault invoke, vault of {n_credentials} credentials", invoke,
@@ -398,13 +422,18 @@ def main() -> int:
           f"= VmHWM of {args.rss_runs} traced runs\n")
     if criterion_lines:
         print("\n".join(criterion_lines) + "\n")
-    print("| whole process | median ms | min ms | peak RSS MB | ratio | target |")
-    print("|---|---:|---:|---:|---:|---|")
+    print("| whole process | median ms | mean ms | min ms | peak RSS MB | ratio | target |")
+    print("|---|---:|---:|---:|---:|---:|---|")
     ratio = a_inv.median_ms / a_curl.median_ms
     rows = [
         (a_inv, f"{ratio:.2f} (aivault/curl)",
          f"<= {CURL_RATIO_TARGET} {'met' if ratio <= CURL_RATIO_TARGET else '**MISSED**'}"),
         (a_curl, "", ""),
+    ]
+    if a_base:
+        rows.append((a_base, f"{a_base.median_ms / a_curl.median_ms:.2f} (baseline/curl); "
+                     f"{a_inv.median_ms / a_base.median_ms:.2f} (aivault/baseline)", ""))
+    rows += [
         (b_small, "", ""),
         flat(b_creds, b_small, "credentials/1"),
         (c_small, "", ""),
@@ -416,7 +445,8 @@ def main() -> int:
     rows.append((s_inv, f"{mbps(s_inv):.0f} MB/s", f"< {MEMORY_TARGET_MB:g} MB {verdict}"))
     rows.append((s_curl, f"{mbps(s_curl):.0f} MB/s", ""))
     for r, ratio_text, target in rows:
-        print(f"| {r.label} | {r.median_ms:.1f} | {r.min_ms:.1f} | {fmt(r.peak_rss_mb, 1)} | "
+        print(f"| {r.label} | {r.median_ms:.2f} | {r.mean_ms:.2f} | {r.min_ms:.2f} | "
+              f"{fmt(r.peak_rss_mb, 1)} | "
               f"{ratio_text} | {target} |")
     print("\nCommands (PORT and CA of the run's upstream; stdout to /dev/null):")
     for cmd in build_cmds:

@@ -223,22 +223,41 @@ fn head(tx: &dyn StoreTx) -> Result<(u64, [u8; 32])> {
 
 /// Appends an event to the chain inside the caller's transaction.
 pub(crate) fn append(tx: &dyn StoreTx, key: &Key32, event: NewEvent, now_ms: i64) -> Result<()> {
-    let (seq, previous) = head(tx)?;
-    let event = AuditEvent {
-        seq: seq + 1,
-        ts_ms: now_ms,
-        kind: event.kind.to_string(),
-        secret_id: event.secret_id,
-        credential_id: event.credential_id,
-        capability: event.capability,
-        scope: event.scope,
-        note: event.note,
-    };
-    let mac = event_mac(key, &previous, &event);
-    tx.audit_append(&AuditRecord { event, mac })?;
-    tx.meta_set(HEAD_SEQ, &(seq + 1).to_string())?;
-    tx.meta_set(HEAD_MAC, &crypto::to_hex(&mac))?;
-    tx.meta_set(HEAD_TAG, &crypto::to_hex(&head_tag(key, seq + 1, &mac)))?;
+    append_all(tx, key, std::iter::once((event, now_ms)))
+}
+
+/// Appends events (each with its time) to the chain in order inside the caller's
+/// transaction: the head is read once and written once for the whole batch (the background
+/// writer's group commits), each event still chained to the one before it.
+pub(crate) fn append_all(
+    tx: &dyn StoreTx,
+    key: &Key32,
+    events: impl IntoIterator<Item = (NewEvent, i64)>,
+) -> Result<()> {
+    let (mut seq, mut previous) = head(tx)?;
+    let start = seq;
+    for (event, now_ms) in events {
+        seq += 1;
+        let event = AuditEvent {
+            seq,
+            ts_ms: now_ms,
+            kind: event.kind.to_string(),
+            secret_id: event.secret_id,
+            credential_id: event.credential_id,
+            capability: event.capability,
+            scope: event.scope,
+            note: event.note,
+        };
+        let mac = event_mac(key, &previous, &event);
+        tx.audit_append(&AuditRecord { event, mac })?;
+        previous = mac;
+    }
+    if seq == start {
+        return Ok(());
+    }
+    tx.meta_set(HEAD_SEQ, &seq.to_string())?;
+    tx.meta_set(HEAD_MAC, &crypto::to_hex(&previous))?;
+    tx.meta_set(HEAD_TAG, &crypto::to_hex(&head_tag(key, seq, &previous)))?;
     Ok(())
 }
 

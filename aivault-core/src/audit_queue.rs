@@ -210,10 +210,7 @@ pub(crate) fn write_batch(
     let count = batch.len();
     // Invoke events: durable against a process crash, not a power loss (README).
     let result = write_state_durable(state, config, Durability::Normal, |tx, keys| {
-        for (event, ts_ms) in batch {
-            audit::append(tx, &keys.audit, event, ts_ms)?;
-        }
-        Ok(())
+        audit::append_all(tx, &keys.audit, batch)
     });
     if let Err(e) = result {
         eprintln!(

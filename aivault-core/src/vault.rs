@@ -674,7 +674,7 @@ impl Vault {
     }
 
     /// The call cache's plan of `key` (and its unsealed secrets, when cached), if the cache
-    /// is still valid: one read transaction with one SELECT of the vault generation, under
+    /// is still valid: one SELECT of the vault generation (its own read snapshot), under
     /// the state lock for that read only. `None` sends the call down the MAC-checked path.
     pub(crate) fn cached_call(
         &self,
@@ -685,7 +685,7 @@ impl Vault {
     )> {
         let mut state = self.lock_state();
         let State { store, keys, cache } = &mut *state;
-        let generation = store::read(store.as_mut(), |tx| tx.vault_generation()).ok();
+        let generation = store.vault_generation().ok();
         if !cache.validate(generation.flatten(), keys.as_ref()) {
             return None;
         }
@@ -698,10 +698,11 @@ impl Vault {
     }
 
     /// A write transaction without keys or row checks (rate-limit hits: no authenticated
-    /// row, nothing cached depends on them).
+    /// row, nothing cached depends on them), committed as a per-call record
+    /// ([`Durability::Normal`], as on the unsealing path).
     pub(crate) fn write_unkeyed<T>(&self, f: impl FnOnce(&dyn StoreTx) -> Result<T>) -> Result<T> {
         let mut state = self.lock_state();
-        store::write(state.store.as_mut(), f)
+        store::write_durable(state.store.as_mut(), Durability::Normal, f)
     }
 
     /// Makes deleted rows unrecoverable from the database files.

@@ -193,3 +193,58 @@ fn invoke_events_are_written_by_the_time_the_handle_is_dropped() {
     assert_eq!(upstream.requests().len(), 20);
     common::assert_audit_ok(&other);
 }
+
+/// Calls made in a burst are appended by the background writer in batches (one head read and
+/// one head write per batch): every call has its own event, chained in order, and the chain
+/// and its head verify in this handle and in a new one, and accept later events.
+#[test]
+fn a_burst_of_calls_is_audited_event_by_event_in_one_chain() {
+    let t = TestDir::new();
+    let (upstream, config) = openai_upstream(&t);
+    let vault = Vault::open(config.clone()).unwrap();
+    vault
+        .create_secret(new_secret("OPENAI_API_KEY", &canary(), Scope::Global))
+        .unwrap();
+    let calls = 40;
+    std::thread::scope(|s| {
+        for _ in 0..2 {
+            s.spawn(|| {
+                for _ in 0..calls / 2 {
+                    let response = vault
+                        .invoke(&Invocation {
+                            capability: "openai/models".into(),
+                            ..Default::default()
+                        })
+                        .unwrap();
+                    assert_eq!(response.status, 200);
+                }
+            });
+        }
+    });
+    assert_eq!(upstream.requests().len(), calls);
+    let events = vault
+        .audit(&aivault_core::AuditQuery {
+            limit: Some(1000),
+            ..Default::default()
+        })
+        .unwrap();
+    let invokes: Vec<_> = events
+        .iter()
+        .filter(|e| e.kind == "capability.invoke")
+        .collect();
+    assert_eq!(invokes.len(), calls);
+    let mut seqs: Vec<u64> = events.iter().map(|e| e.seq).collect();
+    seqs.sort_unstable();
+    let first = seqs[0];
+    assert_eq!(seqs, (first..first + seqs.len() as u64).collect::<Vec<_>>());
+    assert!(vault.verify_audit().unwrap().ok);
+    drop(vault);
+    let reopened = Vault::open(config).unwrap();
+    assert!(reopened.verify_audit().unwrap().ok);
+    reopened
+        .create_secret(new_secret("MY_CUSTOM_KEY", &canary(), Scope::Global))
+        .unwrap();
+    let verification = reopened.verify_audit().unwrap();
+    assert!(verification.ok, "{verification:?}");
+    assert_eq!(verification.events, seqs.len() as u64 + 1);
+}

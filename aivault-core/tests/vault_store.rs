@@ -545,7 +545,8 @@ fn a_schema_1_vault_is_migrated_at_open_to_the_current_schema() {
 }
 
 /// The WAL file is kept between processes (no create + unlink per CLI call), stays 0600, and
-/// holds nothing once the last handle closes: `vault.db` alone is a complete copy.
+/// holds nothing once a handle that made an operator change closes: `vault.db` alone is then
+/// a complete copy (`aivault-cli/tests/wal_cli.rs` covers invokes, which leave their frames).
 #[test]
 fn wal_persists_empty_and_private_after_close() {
     let t = TestDir::new();

@@ -255,6 +255,17 @@ pub trait Store: Send {
     /// Makes the bytes of deleted rows unrecoverable from the store's files (best effort
     /// beyond what the engine guarantees).
     fn purge_deleted(&mut self) -> Result<()>;
+    /// [`StoreTx::vault_generation`] read on its own (the call cache's check before every
+    /// call); a store may read it without an explicit transaction when one statement is
+    /// atomic by itself.
+    fn vault_generation(&mut self) -> Result<Option<i64>> {
+        let mut generation = None;
+        self.read(&mut |tx| {
+            generation = tx.vault_generation()?;
+            Ok(())
+        })?;
+        Ok(generation)
+    }
 }
 
 /// [`Store::read`] for a closure returning a value.
