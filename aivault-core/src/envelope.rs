@@ -64,18 +64,48 @@ fn push_lp(out: &mut Vec<u8>, bytes: &[u8]) {
     out.extend_from_slice(bytes);
 }
 
+/// What sealed ciphertexts are bound to: the associated data of each role, and the error
+/// that names the object when they do not open.
+trait Bound {
+    fn aad(&self, role: u8) -> Vec<u8>;
+    fn tampered(&self) -> Error;
+}
+
+impl Bound for Binding<'_> {
+    fn aad(&self, role: u8) -> Vec<u8> {
+        Binding::aad(self, role)
+    }
+
+    fn tampered(&self) -> Error {
+        Error::new(
+            ErrorKind::DecryptFailed,
+            format!(
+                "secret {} cannot be decrypted: wrong master key, or its stored ciphertext or metadata was altered",
+                self.secret_id
+            ),
+        )
+    }
+}
+
+impl Bound for BlobBinding<'_> {
+    fn aad(&self, role: u8) -> Vec<u8> {
+        BlobBinding::aad(self, role)
+    }
+
+    fn tampered(&self) -> Error {
+        Error::new(
+            ErrorKind::DecryptFailed,
+            format!(
+                "the {} of {} cannot be decrypted: wrong master key, or its stored ciphertext was altered",
+                self.purpose, self.id
+            ),
+        )
+    }
+}
+
 /// Encrypts a value under a fresh DEK and wraps the DEK.
 pub fn seal_value(wrapping_key: &Key32, binding: &Binding<'_>, value: &[u8]) -> Result<Envelope> {
-    let dek = crypto::random_key()?;
-    let (value_nonce, value_ciphertext) = crypto::seal(&dek, &binding.aad(ROLE_VALUE), value)?;
-    let (dek_nonce, wrapped_dek) =
-        crypto::seal(wrapping_key, &binding.aad(ROLE_DEK), dek.expose())?;
-    Ok(Envelope {
-        value_nonce: value_nonce.to_vec(),
-        value_ciphertext,
-        dek_nonce: dek_nonce.to_vec(),
-        wrapped_dek,
-    })
+    seal(wrapping_key, binding, value)
 }
 
 /// Unwraps the DEK and decrypts the value; `decrypt_failed` on any mismatch.
@@ -84,14 +114,7 @@ pub fn open_value(
     binding: &Binding<'_>,
     envelope: &Envelope,
 ) -> Result<SecretValue> {
-    let dek = unwrap_dek(wrapping_key, binding, envelope)?;
-    crypto::open(
-        &dek,
-        &envelope.value_nonce,
-        &binding.aad(ROLE_VALUE),
-        &envelope.value_ciphertext,
-    )
-    .map_err(|_| tampered(binding))
+    open(wrapping_key, binding, envelope)
 }
 
 /// Re-wraps the DEK under a new wrapping key (master-key rotation); the value ciphertext is
@@ -103,28 +126,7 @@ pub fn rewrap_dek(
     binding: &Binding<'_>,
     envelope: &Envelope,
 ) -> Result<(Vec<u8>, Vec<u8>)> {
-    let dek = unwrap_dek(old_key, binding, envelope)?;
-    crypto::open(
-        &dek,
-        &envelope.value_nonce,
-        &binding.aad(ROLE_VALUE),
-        &envelope.value_ciphertext,
-    )
-    .map_err(|_| tampered(binding))?;
-    let (nonce, wrapped) = crypto::seal(new_key, &binding.aad(ROLE_DEK), dek.expose())?;
-    Ok((nonce.to_vec(), wrapped))
-}
-
-fn unwrap_dek(wrapping_key: &Key32, binding: &Binding<'_>, envelope: &Envelope) -> Result<Key32> {
-    let raw = crypto::open(
-        wrapping_key,
-        &envelope.dek_nonce,
-        &binding.aad(ROLE_DEK),
-        &envelope.wrapped_dek,
-    )
-    .map_err(|_| tampered(binding))?;
-    let raw = Zeroizing::new(raw.expose().to_vec());
-    Key32::from_slice(&raw).ok_or_else(|| tampered(binding))
+    rewrap(old_key, new_key, binding, envelope)
 }
 
 /// What a vault-held key that is not a secret (the proxy CA's private key) is bound to: its
@@ -161,6 +163,30 @@ pub fn seal_blob(
     binding: &BlobBinding<'_>,
     value: &[u8],
 ) -> Result<Envelope> {
+    seal(wrapping_key, binding, value)
+}
+
+/// Unwraps the DEK and decrypts a blob; `decrypt_failed` on any mismatch.
+pub fn open_blob(
+    wrapping_key: &Key32,
+    binding: &BlobBinding<'_>,
+    envelope: &Envelope,
+) -> Result<SecretValue> {
+    open(wrapping_key, binding, envelope)
+}
+
+/// Re-wraps a blob's DEK under a new wrapping key (master-key rotation), after checking the
+/// blob still decrypts. Returns the new DEK nonce and wrapped DEK.
+pub fn rewrap_blob(
+    old_key: &Key32,
+    new_key: &Key32,
+    binding: &BlobBinding<'_>,
+    envelope: &Envelope,
+) -> Result<(Vec<u8>, Vec<u8>)> {
+    rewrap(old_key, new_key, binding, envelope)
+}
+
+fn seal(wrapping_key: &Key32, binding: &dyn Bound, value: &[u8]) -> Result<Envelope> {
     let dek = crypto::random_key()?;
     let (value_nonce, value_ciphertext) = crypto::seal(&dek, &binding.aad(ROLE_VALUE), value)?;
     let (dek_nonce, wrapped_dek) =
@@ -173,70 +199,46 @@ pub fn seal_blob(
     })
 }
 
-/// Unwraps the DEK and decrypts a blob; `decrypt_failed` on any mismatch.
-pub fn open_blob(
-    wrapping_key: &Key32,
-    binding: &BlobBinding<'_>,
-    envelope: &Envelope,
-) -> Result<SecretValue> {
-    let dek = unwrap_blob_dek(wrapping_key, binding, envelope)?;
+fn open(wrapping_key: &Key32, binding: &dyn Bound, envelope: &Envelope) -> Result<SecretValue> {
+    let dek = unwrap_dek(wrapping_key, binding, envelope)?;
     crypto::open(
         &dek,
         &envelope.value_nonce,
         &binding.aad(ROLE_VALUE),
         &envelope.value_ciphertext,
     )
-    .map_err(|_| blob_tampered(binding))
+    .map_err(|_| binding.tampered())
 }
 
-/// Re-wraps a blob's DEK under a new wrapping key (master-key rotation), after checking the
-/// blob still decrypts. Returns the new DEK nonce and wrapped DEK.
-pub fn rewrap_blob(
+/// The value must still decrypt under the old key before its DEK is re-wrapped.
+fn rewrap(
     old_key: &Key32,
     new_key: &Key32,
-    binding: &BlobBinding<'_>,
+    binding: &dyn Bound,
     envelope: &Envelope,
 ) -> Result<(Vec<u8>, Vec<u8>)> {
-    open_blob(old_key, binding, envelope)?;
-    let dek = unwrap_blob_dek(old_key, binding, envelope)?;
+    let dek = unwrap_dek(old_key, binding, envelope)?;
+    crypto::open(
+        &dek,
+        &envelope.value_nonce,
+        &binding.aad(ROLE_VALUE),
+        &envelope.value_ciphertext,
+    )
+    .map_err(|_| binding.tampered())?;
     let (nonce, wrapped) = crypto::seal(new_key, &binding.aad(ROLE_DEK), dek.expose())?;
     Ok((nonce.to_vec(), wrapped))
 }
 
-fn unwrap_blob_dek(
-    wrapping_key: &Key32,
-    binding: &BlobBinding<'_>,
-    envelope: &Envelope,
-) -> Result<Key32> {
+fn unwrap_dek(wrapping_key: &Key32, binding: &dyn Bound, envelope: &Envelope) -> Result<Key32> {
     let raw = crypto::open(
         wrapping_key,
         &envelope.dek_nonce,
         &binding.aad(ROLE_DEK),
         &envelope.wrapped_dek,
     )
-    .map_err(|_| blob_tampered(binding))?;
+    .map_err(|_| binding.tampered())?;
     let raw = Zeroizing::new(raw.expose().to_vec());
-    Key32::from_slice(&raw).ok_or_else(|| blob_tampered(binding))
-}
-
-fn blob_tampered(binding: &BlobBinding<'_>) -> Error {
-    Error::new(
-        ErrorKind::DecryptFailed,
-        format!(
-            "the {} of {} cannot be decrypted: wrong master key, or its stored ciphertext was altered",
-            binding.purpose, binding.id
-        ),
-    )
-}
-
-fn tampered(binding: &Binding<'_>) -> Error {
-    Error::new(
-        ErrorKind::DecryptFailed,
-        format!(
-            "secret {} cannot be decrypted: wrong master key, or its stored ciphertext or metadata was altered",
-            binding.secret_id
-        ),
-    )
+    Key32::from_slice(&raw).ok_or_else(|| binding.tampered())
 }
 
 #[cfg(test)]
