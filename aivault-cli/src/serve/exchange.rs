@@ -141,6 +141,23 @@ pub fn serve_requests<S: Read + Write>(
     }
 }
 
+/// A routing failure as the caller sees it: no capability of its token allows `method` on
+/// `shown` (a host or `/<provider>`, then the path without its query) is `unauthorized`, a
+/// 403; any other error stays as it is.
+pub fn outside_token(error: Error, grant: &TokenGrant, method: &str, shown: &str) -> Error {
+    if error.kind() != ErrorKind::CapabilityNotFound {
+        return error;
+    }
+    Error::new(
+        ErrorKind::Unauthorized,
+        format!(
+            "no capability of token '{}' allows {method} {}",
+            grant.name,
+            aivault_core::model::printable(shown.split('?').next().unwrap_or_default())
+        ),
+    )
+}
+
 /// Forwards the request of `head` (its body still to read from `conn`) through `route`, the
 /// capability of `grant` that allows it: the caller's credentials (the [`DROPPED`] headers and
 /// whatever the capability's auth sets) dropped, the call authorized and made by the broker,

@@ -22,7 +22,7 @@ use aivault_core::remote::wire::Render;
 use aivault_core::{Error, ErrorKind, FileReferences, Invocation, Result, TokenGrant};
 
 use super::Shared;
-use super::exchange::{Conn, Failure, Phase, forward, serve_requests};
+use super::exchange::{Conn, Failure, Phase, forward, outside_token, serve_requests};
 use super::http::{self, Head};
 use crate::commands::invoke::{Collect, execute};
 
@@ -162,18 +162,7 @@ fn provider_route<S: Read + Write>(
     let route = shared
         .vault
         .route_provider(provider, &head.method, upstream, &|id| grant.allows(id))
-        .map_err(|e| match e.kind() {
-            ErrorKind::CapabilityNotFound => Error::new(
-                ErrorKind::Unauthorized,
-                format!(
-                    "no capability of token '{}' allows {} /{provider}{}",
-                    grant.name,
-                    head.method,
-                    upstream.split('?').next().unwrap_or_default()
-                ),
-            ),
-            _ => e,
-        })?;
+        .map_err(|e| outside_token(e, grant, &head.method, &format!("/{provider}{upstream}")))?;
     forward(
         conn,
         shared,

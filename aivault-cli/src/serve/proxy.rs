@@ -35,7 +35,7 @@ use aivault_core::{Error, ErrorKind, Result, TokenGrant};
 use base64::Engine as _;
 
 use super::Shared;
-use super::exchange::{Conn, Failure, Phase, forward, serve_requests};
+use super::exchange::{Conn, Failure, Phase, forward, outside_token, serve_requests};
 use super::http::{self, Head};
 use super::proxy_tls::{self, TlsCache};
 
@@ -418,18 +418,7 @@ fn route_and_forward<S: Read + Write>(
     let route = shared
         .vault
         .route_allowed(host_key, &head.method, path, &|id| grant.allows(id))
-        .map_err(|e| match e.kind() {
-            ErrorKind::CapabilityNotFound => Error::new(
-                ErrorKind::Unauthorized,
-                format!(
-                    "no capability of token '{}' allows {} {host_key}{}",
-                    grant.name,
-                    head.method,
-                    aivault_core::model::printable(path.split('?').next().unwrap_or_default())
-                ),
-            ),
-            _ => e,
-        })?;
+        .map_err(|e| outside_token(e, grant, &head.method, &format!("{host_key}{path}")))?;
     forward(
         conn,
         shared,
