@@ -431,6 +431,49 @@ fn an_answer_to_head_has_no_body_framing_and_the_connection_stays_usable() {
 }
 
 #[test]
+fn a_flood_of_made_up_tokens_is_audited_in_bounded_bursts_and_counted() {
+    let p = start(&[], "");
+    let forged = format!("avt_{}", "Q".repeat(43));
+    let began = std::time::Instant::now();
+    let attempts = 60;
+    for _ in 0..attempts {
+        let (status, _, _) = connect(p.port, "api.openai.com:443", Some(&forged));
+        assert_eq!(status, 407);
+    }
+    let seconds = began.elapsed().as_secs() + 1;
+    std::thread::sleep(Duration::from_millis(1100));
+    let (status, _, _) = connect(p.port, "api.openai.com:443", Some(&forged));
+    assert_eq!(status, 407);
+    let audit = audit_until(&p, "more held back");
+    let events: Vec<serde_json::Value> = serde_json::from_str(&audit).expect("audit JSON");
+    let notes: Vec<String> = events
+        .iter()
+        .filter(|e| e["kind"] == "token.refused")
+        .filter_map(|e| e["note"].as_str().map(String::from))
+        .filter(|n| n.contains("unknown token"))
+        .collect();
+    assert!(
+        notes.len() as u64 <= 10 * (seconds + 1) && notes.len() < attempts,
+        "{} events for {attempts} attempts in {seconds} s",
+        notes.len()
+    );
+    // Every attempt is either an event or counted in one.
+    let held: u64 = notes
+        .iter()
+        .filter_map(|n| {
+            n.split("(and ")
+                .nth(1)?
+                .split(' ')
+                .next()?
+                .parse::<u64>()
+                .ok()
+        })
+        .sum();
+    assert_eq!(notes.len() as u64 + held, attempts as u64 + 1, "{notes:?}");
+    assert!(!audit.contains(&forged));
+}
+
+#[test]
 fn callers_without_a_good_token_get_407() {
     let p = start(&[], "");
     let (status, head, _) = connect(p.port, "api.openai.com:443", None);

@@ -48,6 +48,7 @@ mod overlap;
 mod provider_trust;
 pub mod provision;
 mod proxy_ca;
+mod refusal_throttle;
 pub mod registry;
 mod registry_static;
 pub mod remote;

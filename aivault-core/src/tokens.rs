@@ -419,7 +419,14 @@ impl Vault {
             Some(_) => None,
         };
         if let Some((why, known)) = refusal {
-            self.record_refusal(&why, known.map(|r| r.name.as_str()), None)?;
+            // At most one event per reason per second; the rest are counted in the next.
+            if let Some(held_back) = self.refusals.admit(&why) {
+                let noted = match held_back {
+                    0 => why.clone(),
+                    n => format!("{why} (and {n} more held back since the last such event)"),
+                };
+                self.record_refusal(&noted, known.map(|r| r.name.as_str()), None)?;
+            }
             return Err(unauthorized(format!("{why}: the call is refused")));
         }
         let r = record.ok_or_else(|| Error::internal("token vanished"))?;
@@ -521,7 +528,9 @@ impl Vault {
         capability: Option<&str>,
     ) -> Result<()> {
         let now = now_ms();
-        self.write(|tx, keys| {
+        // A per-call record, like an invoke's event: durable against a process crash,
+        // committed without an fsync (see "Durability and power loss" in the README).
+        self.write_durable(crate::store::Durability::Normal, |tx, keys| {
             let mut event = NewEvent::new(kinds::TOKEN_REFUSED).note(match token {
                 Some(name) => format!("token={name} reason={why}"),
                 None => format!("reason={why}"),

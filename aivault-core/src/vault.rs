@@ -219,6 +219,8 @@ pub struct Vault {
     redactors: RedactorCache,
     /// The proxy's CA, unsealed at its first use by this handle (see `proxy_ca.rs`).
     proxy_ca: Mutex<Option<crate::proxy_ca::ProxyCa>>,
+    /// How often failed token authentications are audited (see `refusal_throttle.rs`).
+    pub(crate) refusals: crate::refusal_throttle::RefusalThrottle,
 }
 
 /// Names the vault's directory and the call cache's counts; never a value, key or row.
@@ -493,6 +495,7 @@ impl Vault {
             transport,
             redactors: RedactorCache::default(),
             proxy_ca: Mutex::new(None),
+            refusals: Default::default(),
         })
     }
 
