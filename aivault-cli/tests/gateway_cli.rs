@@ -13,7 +13,7 @@ use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use aivault_testkit::{Pki, Reply, Upstream, echo_handler};
-use common::{Env, canary};
+use common::{Env, canary, python_with};
 
 struct Gateway {
     _env: Env,
@@ -311,34 +311,12 @@ fn the_gateway_listens_on_loopback_only() {
         .fails(2, "invalid_input");
 }
 
-/// The interpreter with the `openai` package (the repo's virtualenv), if it is there.
-fn python_with_openai() -> Option<PathBuf> {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let python = std::env::var_os("AIVAULT_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join(".venv").join("bin").join("python"));
-    let ok = Command::new(&python)
-        .args(["-c", "import openai"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if ok {
-        return Some(python);
-    }
-    assert!(
-        std::env::var_os("AIVAULT_REQUIRE_SDKS").is_none(),
-        "AIVAULT_REQUIRE_SDKS is set but {} cannot import openai",
-        python.display()
-    );
-    eprintln!("SKIPPED: no Python with the openai package (scripts/python.sh makes .venv)");
-    None
-}
-
 /// The official OpenAI Python SDK, unchanged: only OPENAI_BASE_URL and OPENAI_API_KEY (the
 /// token) set. api.openai.com is routed to a loopback HTTPS upstream (debug-build hook) that
 /// records the key it receives; a streamed completion arrives as server-sent events.
 #[test]
 fn the_openai_python_sdk_works_unchanged_through_the_gateway() {
-    let Some(python) = python_with_openai() else {
+    let Some(python) = python_with("openai") else {
         return;
     };
     let pki = Pki::new(&["api.openai.com"]);

@@ -6,9 +6,9 @@
 mod common;
 
 use std::io::{BufRead, BufReader, Write};
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
+use common::python_with;
 use common::served::Served;
 use serde_json::{Value, json};
 
@@ -170,32 +170,10 @@ fn mcp_serves_the_vault_directly_and_through_the_server() {
     check(&answers, &s, true);
 }
 
-/// The interpreter with the `mcp` package (the repo's virtualenv), if it is there.
-fn python_with_mcp() -> Option<PathBuf> {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let python = std::env::var_os("AIVAULT_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join(".venv").join("bin").join("python"));
-    let ok = Command::new(&python)
-        .args(["-c", "import mcp"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if ok {
-        return Some(python);
-    }
-    assert!(
-        std::env::var_os("AIVAULT_REQUIRE_SDKS").is_none(),
-        "AIVAULT_REQUIRE_SDKS is set but {} cannot import mcp",
-        python.display()
-    );
-    eprintln!("SKIPPED: no Python with the mcp package (scripts/python.sh makes .venv)");
-    None
-}
-
 /// The real `mcp` Python package as the client, against `aivault mcp` through the server.
 #[test]
 fn the_mcp_python_client_lists_describes_and_invokes() {
-    let Some(python) = python_with_mcp() else {
+    let Some(python) = python_with("mcp") else {
         return;
     };
     let s = Served::start();

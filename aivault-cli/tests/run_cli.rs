@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use aivault_testkit::{Pki, Recorded, Reply, Upstream, echo_handler, git_refs_handler};
 use base64::Engine as _;
 use common::served::wait_for_socket;
-use common::{Env, Run, canary, to_run};
+use common::{Env, Run, canary, python_with, to_run};
 
 /// The refs the git upstream advertises.
 const MAIN: &str = "1f0e3dad99908345f7439f8ffabdffc4a4e84e3c";
@@ -155,29 +155,6 @@ impl World {
 fn var<'a>(dump: &'a str, name: &str) -> Option<&'a str> {
     dump.lines()
         .find_map(|l| l.strip_prefix(name).and_then(|r| r.strip_prefix('=')))
-}
-
-/// The interpreter of the repo's virtualenv with `module`, if it is there (CI sets
-/// AIVAULT_REQUIRE_SDKS: then it must be).
-fn python_with(module: &str) -> Option<PathBuf> {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let python = std::env::var_os("AIVAULT_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join(".venv").join("bin").join("python"));
-    let ok = Command::new(&python)
-        .args(["-c", &format!("import {module}")])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if ok {
-        return Some(python);
-    }
-    assert!(
-        std::env::var_os("AIVAULT_REQUIRE_SDKS").is_none(),
-        "AIVAULT_REQUIRE_SDKS is set but {} cannot import {module}",
-        python.display()
-    );
-    eprintln!("SKIPPED: no Python with {module} (scripts/python.sh makes .venv)");
-    None
 }
 
 #[test]

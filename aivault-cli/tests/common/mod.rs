@@ -288,3 +288,26 @@ pub fn canary_forms(value: &str) -> Vec<Vec<u8>> {
 pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
+
+/// The interpreter of the repo's virtualenv with `module`, if it is there (CI sets
+/// AIVAULT_REQUIRE_SDKS: then it must be).
+pub fn python_with(module: &str) -> Option<PathBuf> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let python = std::env::var_os("AIVAULT_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join(".venv").join("bin").join("python"));
+    let ok = Command::new(&python)
+        .args(["-c", &format!("import {module}")])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if ok {
+        return Some(python);
+    }
+    assert!(
+        std::env::var_os("AIVAULT_REQUIRE_SDKS").is_none(),
+        "AIVAULT_REQUIRE_SDKS is set but {} cannot import {module}",
+        python.display()
+    );
+    eprintln!("SKIPPED: no Python with {module} (scripts/python.sh makes .venv)");
+    None
+}
