@@ -261,6 +261,57 @@ fn one_connect_serves_several_requests() {
     assert!(!out.stdout.contains(&p.key) && !out.stderr.contains(&p.key));
 }
 
+/// A `CONNECT` tunnel to api.openai.com through the proxy with `token`, TLS verified against
+/// the exported CA (`openssl s_client`): requests are written to `stdin`, answers read from
+/// `stdout`.
+struct Tunnel {
+    child: Child,
+    stdin: std::process::ChildStdin,
+    stdout: BufReader<std::process::ChildStdout>,
+}
+
+impl Tunnel {
+    fn open(p: &Proxied, token: &str) -> Tunnel {
+        let mut child = Command::new("openssl")
+            .args([
+                "s_client",
+                "-proxy",
+                &format!("127.0.0.1:{}", p.port),
+                "-proxy_user",
+                "aivault",
+                "-proxy_pass",
+                &format!("pass:{token}"),
+                "-connect",
+                "api.openai.com:443",
+                "-servername",
+                "api.openai.com",
+                "-CAfile",
+                &p.ca.display().to_string(),
+                "-verify_return_error",
+                "-quiet",
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("openssl");
+        let stdin = child.stdin.take().expect("stdin");
+        let stdout = BufReader::new(child.stdout.take().expect("stdout"));
+        Tunnel {
+            child,
+            stdin,
+            stdout,
+        }
+    }
+}
+
+impl Drop for Tunnel {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// Reads one chunked answer from `r`: (status line, body text).
 fn read_chunked(r: &mut impl BufRead) -> (String, String) {
     let mut status = String::new();
@@ -298,44 +349,45 @@ fn read_chunked(r: &mut impl BufRead) -> (String, String) {
 #[test]
 fn a_token_revoked_while_its_tunnel_is_open_is_refused_on_the_next_request() {
     let p = start(&[], "");
-    let mut s_client = Command::new("openssl")
-        .args([
-            "s_client",
-            "-proxy",
-            &format!("127.0.0.1:{}", p.port),
-            "-proxy_user",
-            "aivault",
-            "-proxy_pass",
-            &format!("pass:{}", p.token),
-            "-connect",
-            "api.openai.com:443",
-            "-servername",
-            "api.openai.com",
-            "-CAfile",
-            &p.ca.display().to_string(),
-            "-verify_return_error",
-            "-quiet",
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("openssl");
-    let mut stdin = s_client.stdin.take().expect("stdin");
-    let mut stdout = BufReader::new(s_client.stdout.take().expect("stdout"));
+    let mut tunnel = Tunnel::open(&p, &p.token);
+    let (stdin, stdout) = (&mut tunnel.stdin, &mut tunnel.stdout);
     let request = "GET /v1/models HTTP/1.1\r\nHost: api.openai.com\r\n\r\n";
     stdin.write_all(request.as_bytes()).expect("first request");
-    let (status, _) = read_chunked(&mut stdout);
+    let (status, _) = read_chunked(stdout);
     assert!(status.contains(" 200 "), "{status}");
     p.env.run(&["token", "revoke", "tool"]).ok();
     // The same tunnel, after the revocation: refused, and the tunnel closed.
     stdin.write_all(request.as_bytes()).expect("second request");
-    let (status, body) = read_chunked(&mut stdout);
+    let (status, body) = read_chunked(stdout);
     assert!(status.contains(" 403 "), "{status} {body}");
     assert!(body.contains("unauthorized"), "{body}");
     assert_eq!(p.upstream.requests().len(), 1);
-    let _ = s_client.kill();
-    let _ = s_client.wait();
+}
+
+#[test]
+fn a_host_header_other_than_the_connect_host_is_refused_inside_the_tunnel() {
+    let p = start(&[], "");
+    let mut tunnel = Tunnel::open(&p, &p.token);
+    tunnel
+        .stdin
+        .write_all(b"GET /v1/models HTTP/1.1\r\nHost: evil.example.com\r\n\r\n")
+        .expect("request");
+    let mut head = String::new();
+    loop {
+        let mut line = String::new();
+        if tunnel.stdout.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+            break;
+        }
+        head.push_str(&line);
+    }
+    let mut body = String::new();
+    let _ = tunnel.stdout.read_to_string(&mut body);
+    assert!(head.starts_with("HTTP/1.1 400 "), "{head}");
+    assert!(
+        body.contains("invalid_input") && body.contains("Host"),
+        "{body}"
+    );
+    assert!(p.upstream.requests().is_empty());
 }
 
 #[test]
@@ -370,31 +422,8 @@ fn an_answer_to_head_has_no_body_framing_and_the_connection_stays_usable() {
         .stdout
         .trim()
         .to_string();
-    let mut s_client = Command::new("openssl")
-        .args([
-            "s_client",
-            "-proxy",
-            &format!("127.0.0.1:{}", p.port),
-            "-proxy_user",
-            "aivault",
-            "-proxy_pass",
-            &format!("pass:{token}"),
-            "-connect",
-            "api.openai.com:443",
-            "-servername",
-            "api.openai.com",
-            "-CAfile",
-            &p.ca.display().to_string(),
-            "-verify_return_error",
-            "-quiet",
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("openssl");
-    let mut stdin = s_client.stdin.take().expect("stdin");
-    let mut stdout = BufReader::new(s_client.stdout.take().expect("stdout"));
+    let mut tunnel = Tunnel::open(&p, &token);
+    let (stdin, stdout) = (&mut tunnel.stdin, &mut tunnel.stdout);
     stdin
         .write_all(
             b"HEAD /v1/models HTTP/1.1\r\nHost: api.openai.com\r\n\r\nGET /v1/models HTTP/1.1\r\nHost: api.openai.com\r\n\r\n",
@@ -416,7 +445,7 @@ fn an_answer_to_head_has_no_body_framing_and_the_connection_stays_usable() {
         .any(|l| l.starts_with("transfer-encoding:") || l.starts_with("content-length:"));
     assert!(!framed, "{head}");
     // The next answer on the same connection starts right after that head.
-    let (status, body) = read_chunked(&mut stdout);
+    let (status, body) = read_chunked(stdout);
     assert!(status.starts_with("HTTP/1.1 200 "), "{status:?}");
     assert!(!body.contains(&p.key), "{body}");
     let methods: Vec<String> = p
@@ -426,8 +455,6 @@ fn an_answer_to_head_has_no_body_framing_and_the_connection_stays_usable() {
         .map(|r| r.method.clone())
         .collect();
     assert_eq!(methods, ["HEAD", "GET"]);
-    let _ = s_client.kill();
-    let _ = s_client.wait();
 }
 
 #[test]
