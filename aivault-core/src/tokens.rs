@@ -259,8 +259,10 @@ fn token_hash(token: &str) -> String {
     crypto::to_hex(&sha2::Sha256::digest(token.as_bytes()))
 }
 
-/// Whether `text` has the shape of a token (so a malformed one is refused before any lookup).
-fn well_formed(text: &str) -> bool {
+/// Whether `text` has a caller token's shape (`avt_` and 43 URL-safe base64 characters):
+/// anything else is refused before any lookup, and `aivault run` puts only such text in a
+/// proxy URL.
+pub fn well_formed(text: &str) -> bool {
     text.strip_prefix(TOKEN_PREFIX).is_some_and(|rest| {
         rest.len() == 43
             && rest

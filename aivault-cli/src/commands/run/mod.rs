@@ -106,24 +106,12 @@ fn given_token(args: &RunArgs) -> Result<Option<String>> {
         .or_else(|| std::env::var("AIVAULT_TOKEN").ok())
         .filter(|t| !t.is_empty());
     match token {
-        Some(t) if !token_shaped(&t) => Err(Error::new(
+        Some(t) if !aivault_core::tokens::well_formed(&t) => Err(Error::new(
             ErrorKind::Unauthorized,
             "aivault run: the token is malformed (a caller token starts with avt_; see `aivault token create`)",
         )),
         other => Ok(other),
     }
-}
-
-/// Whether `text` looks like a caller token (`avt_` and URL-safe base64): anything else
-/// could break out of the proxy URL's user information.
-fn token_shaped(text: &str) -> bool {
-    text.strip_prefix(aivault_core::tokens::TOKEN_PREFIX)
-        .is_some_and(|rest| {
-            !rest.is_empty()
-                && rest
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        })
 }
 
 /// The proxy of a running `aivault serve`, for `token`.
