@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::deferred::Deferred;
+
 /// aivault: a local vault that lets agents use API keys without ever holding them.
 #[derive(Debug, Parser)]
 #[command(name = "aivault", version, about, long_about = None, after_help = EXIT_CODES_HELP)]
@@ -47,13 +49,13 @@ pub enum Command {
     #[command(
         after_help = "Examples:\n  aivault init --provider file\n  aivault init --provider env --env-var AIVAULT_KEY\n  aivault init --provider passphrase --passphrase-stdin < passphrase.txt"
     )]
-    Init(InitArgs),
+    Init(Deferred<InitArgs>),
 
     /// Unlock a passphrase vault for this user's processes (until `aivault lock`).
     #[command(
         after_help = "Examples:\n  aivault unlock                 # prompts on the terminal\n  aivault unlock --passphrase-stdin < passphrase.txt"
     )]
-    Unlock(PassphraseArgs),
+    Unlock(Deferred<PassphraseArgs>),
 
     /// Lock a passphrase vault (removes the unlock session).
     #[command(after_help = "Example:\n  aivault lock")]
@@ -64,14 +66,14 @@ pub enum Command {
         name = "rotate-master",
         after_help = "Examples:\n  aivault rotate-master                       # file vault: fresh random key\n  aivault rotate-master --new-key \"$(head -c32 /dev/urandom | base64)\"\n  aivault rotate-master --new-passphrase-stdin < new-passphrase.txt"
     )]
-    RotateMaster(RotateMasterArgs),
+    RotateMaster(Deferred<RotateMasterArgs>),
 
     /// Show the audit log (JSON, newest first) or verify its HMAC chain.
     #[command(
         args_conflicts_with_subcommands = true,
         after_help = "Examples:\n  aivault audit --limit 50\n  aivault audit --kind secret.rotate\n  aivault audit verify"
     )]
-    Audit(AuditArgs),
+    Audit(Deferred<AuditArgs>),
 
     /// Check the whole vault: every secret decrypts, every credential, capability, policy
     /// and binding row matches its MAC, the audit chain is intact (reports ids, never values).
@@ -82,33 +84,33 @@ pub enum Command {
 
     /// Store and manage secrets (values are never printed).
     #[command(subcommand)]
-    Secrets(SecretsCommand),
+    Secrets(Deferred<SecretsCommand>),
 
     /// Manage credentials (which secrets are injected, how, towards which hosts).
     #[command(subcommand)]
-    Credential(CredentialCommand),
+    Credential(Deferred<CredentialCommand>),
 
     /// Manage capabilities (what callers may invoke), their policies and bindings.
     #[command(subcommand)]
-    Capability(CapabilityCommand),
+    Capability(Deferred<CapabilityCommand>),
 
     /// Manage caller tokens: what an agent holds instead of the key (capabilities and one
     /// context; only a hash is stored).
     #[command(subcommand)]
-    Token(TokenCommand),
+    Token(Deferred<TokenCommand>),
 
     /// The local CA of `aivault serve --proxy` (print, export, rotate).
     #[command(subcommand)]
-    Proxy(ProxyCommand),
+    Proxy(Deferred<ProxyCommand>),
 
     /// Run any tool (curl, git, an SDK, an agent) with its HTTPS traffic sent through
     /// aivault's proxy: it holds placeholders, never a key; the proxy injects the real one.
     #[command(after_help = RUN_HELP)]
-    Run(RunArgs),
+    Run(Deferred<RunArgs>),
 
     /// Write (or print) a service definition that runs `aivault serve` for this user.
     #[command(subcommand)]
-    Setup(SetupCommand),
+    Setup(Deferred<SetupCommand>),
 
     /// A Model Context Protocol server on stdio: tools list_capabilities, describe_capability
     /// and invoke (through `aivault serve` when AIVAULT_SOCKET and AIVAULT_TOKEN are set).
@@ -117,32 +119,32 @@ pub enum Command {
     /// Serve callers over a Unix socket until SIGTERM/SIGINT: the vault stays in this
     /// process; callers hold only the socket and a token (`aivault token create`).
     #[command(after_help = SERVE_HELP)]
-    Serve(ServeArgs),
+    Serve(Deferred<ServeArgs>),
 
     /// Import a vault of the original aivault tool (secrets, credentials, capabilities,
     /// policies, bindings) in one transaction; the source is only read.
     #[command(after_help = MIGRATE_HELP)]
-    Migrate(MigrateArgs),
+    Migrate(Deferred<MigrateArgs>),
 
     /// Invoke a capability: the broker injects the credential; prints the upstream body.
     #[command(after_help = INVOKE_HELP)]
-    Invoke(InvokeArgs),
+    Invoke(Deferred<InvokeArgs>),
 
     /// Invoke and print `{"planned":{..},"response":{"status","json"}}`.
     #[command(after_help = INVOKE_HELP)]
-    Json(InvokeArgs),
+    Json(Deferred<InvokeArgs>),
 
     /// Invoke and render the JSON body as markdown.
     #[command(visible_alias = "md", after_help = INVOKE_HELP)]
-    Markdown(InvokeArgs),
+    Markdown(Deferred<InvokeArgs>),
 
     /// OAuth 2.0 helpers (the consent step; the broker does the refreshing).
     #[command(subcommand)]
-    Oauth(OauthCommand),
+    Oauth(Deferred<OauthCommand>),
 
     /// Operator provider files in `<vault dir>/registry/`.
     #[command(subcommand)]
-    Provider(ProviderCommand),
+    Provider(Deferred<ProviderCommand>),
 
     /// Print a shell completion script.
     #[command(

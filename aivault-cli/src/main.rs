@@ -4,6 +4,7 @@
 
 mod cli;
 mod commands;
+mod deferred;
 mod input;
 mod output;
 mod serve;
@@ -14,6 +15,7 @@ use aivault_core::{AuditMode, Config, Error, ErrorKind};
 use clap::{CommandFactory, Parser};
 
 use crate::cli::{Cli, Command};
+use crate::deferred::Deferred;
 use crate::output::{Output, exit_code};
 
 fn main() -> ExitCode {
@@ -23,6 +25,7 @@ fn main() -> ExitCode {
     };
     let out = Output::new(cli.verbose);
     if let Command::Completions { shell } = cli.command {
+        deferred::build_eagerly();
         let mut command = Cli::command();
         clap_complete::generate(shell, &mut command, "aivault", &mut std::io::stdout());
         return ExitCode::SUCCESS;
@@ -31,7 +34,7 @@ fn main() -> ExitCode {
         config.audit = audit_mode(&cli.command);
         match cli.command {
             // `aivault run` exits with its child's code.
-            Command::Run(args) => commands::run::main(args, config, &out),
+            Command::Run(Deferred(args)) => commands::run::main(args, config, &out),
             command => commands::run(command, config, &out).map(|()| 0),
         }
     });

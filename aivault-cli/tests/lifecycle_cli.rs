@@ -371,6 +371,45 @@ fn completions_for_each_shell() {
     env.run(&["completions", "tcsh"]).fails(2, "invalid_input");
 }
 
+/// A command's arguments are built only when it is named (src/deferred.rs): help and the
+/// completion scripts must still see every command, subcommand and option, and a command's
+/// help keeps its own summary line.
+#[test]
+fn help_and_completions_see_every_deferred_command() {
+    let env = Env::new();
+    for shell in ["bash", "zsh", "fish"] {
+        let run = env.run(&["completions", shell]).ok();
+        // An option two levels down (`secrets create --value-stdin`).
+        assert!(run.stdout.contains("value-stdin"), "{shell}");
+    }
+    // bash lists `aivault help <command> <subcommand>` too.
+    let bash = env.run(&["completions", "bash"]).ok().stdout;
+    for path in [
+        "help__subcmd__audit__subcmd__verify",
+        "help__subcmd__capability__subcmd__bind",
+        "help__subcmd__secrets__subcmd__create",
+    ] {
+        assert!(bash.contains(path), "bash completion lacks {path}");
+    }
+    for (command, summary) in [
+        (
+            "invoke",
+            "Invoke a capability: the broker injects the credential",
+        ),
+        ("init", "Create the vault with a chosen key provider"),
+        ("secrets", "Store and manage secrets"),
+    ] {
+        let run = env.run(&[command, "--help"]).ok();
+        assert!(
+            run.stdout.starts_with(summary),
+            "{command}:\n{}",
+            run.stdout
+        );
+    }
+    let run = env.run(&["help", "secrets", "create"]).ok();
+    assert!(run.stdout.contains("--value-stdin"), "{}", run.stdout);
+}
+
 #[test]
 fn no_colour_unless_a_terminal() {
     let mut env = Env::new();

@@ -17,31 +17,34 @@ use aivault_core::{Config, Result, Scope, ScopeKind, Vault};
 use aivault_core::oauth_setup::ConsentRequest;
 
 use crate::cli::{Command, OauthCommand, ProviderCommand, ScopeArg, ScopeArgs};
+use crate::deferred::Deferred;
 use crate::output::Output;
 
 /// Runs one parsed command.
 pub fn run(command: Command, config: Config, out: &Output) -> Result<()> {
     match command {
         Command::Status => lifecycle::status(config, out),
-        Command::Init(args) => lifecycle::init(args, config, out),
-        Command::Unlock(args) => lifecycle::unlock(args, config, out),
+        Command::Init(Deferred(args)) => lifecycle::init(args, config, out),
+        Command::Unlock(Deferred(args)) => lifecycle::unlock(args, config, out),
         Command::Lock => lifecycle::lock(config, out),
-        Command::RotateMaster(args) => lifecycle::rotate_master(args, config, out),
-        Command::Audit(args) => lifecycle::audit(args, config, out),
+        Command::RotateMaster(Deferred(args)) => lifecycle::rotate_master(args, config, out),
+        Command::Audit(Deferred(args)) => lifecycle::audit(args, config, out),
         Command::Verify => lifecycle::verify(config, out),
-        Command::Secrets(command) => secrets::run(command, config, out),
-        Command::Credential(command) => credentials::run(command, config, out),
-        Command::Capability(command) => capabilities::run(command, config, out),
-        Command::Token(command) => tokens::run(command, config, out),
-        Command::Serve(args) => crate::serve::run(args, config, out),
+        Command::Secrets(Deferred(command)) => secrets::run(command, config, out),
+        Command::Credential(Deferred(command)) => credentials::run(command, config, out),
+        Command::Capability(Deferred(command)) => capabilities::run(command, config, out),
+        Command::Token(Deferred(command)) => tokens::run(command, config, out),
+        Command::Serve(Deferred(args)) => crate::serve::run(args, config, out),
         Command::Mcp => crate::serve::mcp::run(config, out),
-        Command::Setup(command) => setup::run(command, config, out),
-        Command::Proxy(command) => proxy::run(command, config, out),
-        Command::Migrate(args) => migrate::run(args, config, out),
-        Command::Invoke(args) => invoke::run(args, invoke::Render::Body, config, out),
-        Command::Json(args) => invoke::run(args, invoke::Render::Json, config, out),
-        Command::Markdown(args) => invoke::run(args, invoke::Render::Markdown, config, out),
-        Command::Oauth(OauthCommand::Setup(args)) => {
+        Command::Setup(Deferred(command)) => setup::run(command, config, out),
+        Command::Proxy(Deferred(command)) => proxy::run(command, config, out),
+        Command::Migrate(Deferred(args)) => migrate::run(args, config, out),
+        Command::Invoke(Deferred(args)) => invoke::run(args, invoke::Render::Body, config, out),
+        Command::Json(Deferred(args)) => invoke::run(args, invoke::Render::Json, config, out),
+        Command::Markdown(Deferred(args)) => {
+            invoke::run(args, invoke::Render::Markdown, config, out)
+        }
+        Command::Oauth(Deferred(OauthCommand::Setup(args))) => {
             let consent = aivault_core::oauth_setup::consent_url(&ConsentRequest {
                 provider: args.provider,
                 auth_url: args.auth_url,
@@ -53,7 +56,7 @@ pub fn run(command: Command, config: Config, out: &Output) -> Result<()> {
             out.json(&consent);
             Ok(())
         }
-        Command::Provider(ProviderCommand::Trust { file }) => {
+        Command::Provider(Deferred(ProviderCommand::Trust { file })) => {
             let vault = open_vault(config, out)?;
             let trusted = vault.trust_provider_file(&file)?;
             if out.verbose {
@@ -70,7 +73,7 @@ pub fn run(command: Command, config: Config, out: &Output) -> Result<()> {
         }
         Command::Completions { .. } => unreachable!("handled before the vault is opened"),
         // Its exit code is the child's: main calls `run::main` directly.
-        Command::Run(args) => run::main(args, config, out).map(|_| ()),
+        Command::Run(Deferred(args)) => run::main(args, config, out).map(|_| ()),
     }
 }
 
