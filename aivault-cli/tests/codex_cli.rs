@@ -166,15 +166,7 @@ fn import_codex_creates_then_updates_and_the_capabilities_work() {
             req.header("chatgpt-account-id").unwrap_or("")
         ))
     });
-    let ca = pki.write_ca(env.root.path());
-    env.set(
-        "AIVAULT_DEV_RESOLVE",
-        &format!(
-            "chatgpt.com=127.0.0.1:{port},auth.openai.com=127.0.0.1:{port}",
-            port = upstream.port()
-        ),
-    );
-    env.set("AIVAULT_DEV_CA_CERT", ca.to_str().expect("utf8"));
+    env.route_to(&["chatgpt.com", "auth.openai.com"], &upstream, &pki);
 
     let refresh = canary("refresh");
     let account = canary("account");

@@ -11,12 +11,7 @@ fn openai_env() -> (Env, Upstream) {
     let pki = Pki::new(&["api.openai.com"]);
     let upstream = Upstream::https(&pki, echo_handler());
     let mut env = Env::new();
-    let ca = pki.write_ca(env.root.path());
-    env.set(
-        "AIVAULT_DEV_RESOLVE",
-        &format!("api.openai.com=127.0.0.1:{}", upstream.port()),
-    );
-    env.set("AIVAULT_DEV_CA_CERT", ca.to_str().expect("utf8"));
+    env.route_to(&["api.openai.com"], &upstream, &pki);
     (env, upstream)
 }
 

@@ -75,12 +75,7 @@ impl Broker {
         let pki = Pki::new(&["api.openai.com"]);
         let upstream = Upstream::https(&pki, route);
         let mut env = Env::new();
-        let ca = pki.write_ca(env.root.path());
-        env.set(
-            "AIVAULT_DEV_RESOLVE",
-            &format!("api.openai.com=127.0.0.1:{}", upstream.port()),
-        );
-        env.set("AIVAULT_DEV_CA_CERT", ca.to_str().expect("utf8"));
+        env.route_to(&["api.openai.com"], &upstream, &pki);
         let broker = Broker {
             env,
             upstream,
@@ -1429,12 +1424,7 @@ fn locked_passphrase_vault_refuses_with_one_line_and_audits_once_unlocked() {
     let pki = Pki::new(&["api.openai.com"]);
     let upstream = Upstream::https(&pki, route);
     let mut env = Env::new();
-    let ca = pki.write_ca(env.root.path());
-    env.set(
-        "AIVAULT_DEV_RESOLVE",
-        &format!("api.openai.com=127.0.0.1:{}", upstream.port()),
-    );
-    env.set("AIVAULT_DEV_CA_CERT", ca.to_str().expect("utf8"));
+    env.route_to(&["api.openai.com"], &upstream, &pki);
     env.run_with_stdin(
         &["init", "--provider", "passphrase", "--passphrase-stdin"],
         b"correct horse\n",

@@ -45,19 +45,7 @@ fn start(extra_args: &[&str], extra_routes: &str) -> Proxied {
     let env = Env::new();
     let key = canary("proxy");
     env.create("OPENAI_API_KEY", &key, &[]);
-    let token = env
-        .run(&[
-            "token",
-            "create",
-            "--name",
-            "tool",
-            "--capability",
-            "openai/models",
-        ])
-        .ok()
-        .stdout
-        .trim()
-        .to_string();
+    let token = env.create_token("tool", &["openai/models"]);
     let ca = env.root.path().join("proxy-ca.pem");
     env.run(&["proxy", "ca", "--out", &ca.display().to_string()])
         .ok();
@@ -408,20 +396,7 @@ fn an_answer_to_head_has_no_body_framing_and_the_connection_stays_usable() {
         .ok();
     let token = p
         .env
-        .run(&[
-            "token",
-            "create",
-            "--name",
-            "head",
-            "--capability",
-            "acme/models-head",
-            "--capability",
-            "openai/models",
-        ])
-        .ok()
-        .stdout
-        .trim()
-        .to_string();
+        .create_token("head", &["acme/models-head", "openai/models"]);
     let mut tunnel = Tunnel::open(&p, &token);
     let (stdin, stdout) = (&mut tunnel.stdin, &mut tunnel.stdout);
     stdin
@@ -717,20 +692,7 @@ fn a_host_outside_the_cas_constraints_is_refused_until_rotation() {
             "/v1",
         ])
         .ok();
-    let token = p
-        .env
-        .run(&[
-            "token",
-            "create",
-            "--name",
-            "newco",
-            "--capability",
-            "newco/api",
-        ])
-        .ok()
-        .stdout
-        .trim()
-        .to_string();
+    let token = p.env.create_token("newco", &["newco/api"]);
     let (status, _, body) = connect(p.port, "api.newco.example:443", Some(&token));
     assert_eq!(status, 403, "{body}");
     assert!(body.contains("aivault proxy ca --rotate"), "{body}");

@@ -640,20 +640,7 @@ fn local_run_token_rules() {
     w.run(&["run", "--token", &unknown, "--", "true"], &[])
         .fails(15, "unauthorized");
     // A long-lived token of the operator's works too (and is not revoked).
-    let token = w
-        .env
-        .run(&[
-            "token",
-            "create",
-            "--name",
-            "tool",
-            "--capability",
-            "openai/models",
-        ])
-        .ok()
-        .stdout
-        .trim()
-        .to_string();
+    let token = w.env.create_token("tool", &["openai/models"]);
     let out = w
         .run(
             &[
@@ -712,20 +699,7 @@ fn client(w: &World, socket: &Path, token: &str, args: &[&str]) -> Run {
 #[test]
 fn through_aivault_serve_and_print_env_for_a_harness() {
     let w = World::new();
-    let token = w
-        .env
-        .run(&[
-            "token",
-            "create",
-            "--name",
-            "harness",
-            "--capability",
-            "openai/*",
-        ])
-        .ok()
-        .stdout
-        .trim()
-        .to_string();
+    let token = w.env.create_token("harness", &["openai/*"]);
     // Without --proxy, the server has none to offer.
     let (mut server, socket) = serve(&w, false);
     let out = client(&w, &socket, &token, &["run", "--", "true"]).fails(3, "not_found");

@@ -102,9 +102,15 @@ impl<S: Read + Write> Conn<S> {
         headers.extend_from_slice(extra);
         let keep_alive = self.keep_alive;
         let mut w = self.writer();
-        let _ = http::write_head(&mut w, status, &headers, Some(body.len()), keep_alive)
-            .and_then(|()| w.write_all(body.as_bytes()))
-            .and_then(|()| w.flush());
+        let _ = http::write_head(
+            &mut w,
+            status,
+            &headers,
+            http::Framing::Length(body.len()),
+            keep_alive,
+        )
+        .and_then(|()| w.write_all(body.as_bytes()))
+        .and_then(|()| w.flush());
     }
 }
 
@@ -209,19 +215,21 @@ pub fn forward<S: Read + Write>(
     if http::bodiless(&head.method, response.status()) {
         // Nothing to relay; whatever the upstream sent after the head is not a body.
         let _ = std::io::copy(&mut response, &mut std::io::sink());
-        return http::write_bodiless_head(
+        return http::write_head(
             &mut w,
             response.status(),
             response.headers(),
+            http::Framing::Bodiless,
             keep_alive,
         )
+        .and_then(|()| w.flush())
         .map_err(io);
     }
     http::write_head(
         &mut w,
         response.status(),
         response.headers(),
-        None,
+        http::Framing::Chunked,
         keep_alive,
     )
     .map_err(io)?;

@@ -131,9 +131,15 @@ fn envelope<S: Read + Write>(
     conn.began = true;
     let keep_alive = conn.keep_alive;
     let mut w = conn.writer();
-    let written = http::write_head(&mut w, 200, &headers, Some(collected.0.len()), keep_alive)
-        .and_then(|()| w.write_all(&collected.0))
-        .and_then(|()| w.flush());
+    let written = http::write_head(
+        &mut w,
+        200,
+        &headers,
+        http::Framing::Length(collected.0.len()),
+        keep_alive,
+    )
+    .and_then(|()| w.write_all(&collected.0))
+    .and_then(|()| w.flush());
     written.map_err(|e| Error::new(ErrorKind::Io, format!("the caller went away: {e}")))
 }
 

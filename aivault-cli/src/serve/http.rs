@@ -231,22 +231,34 @@ fn reason(status: u16) -> &'static str {
     }
 }
 
-/// Writes a status line and headers, then either `Content-Length` (`Some(len)`) or chunked
-/// framing (`None`), and `Connection: keep-alive` or `close`.
+/// How the body after a head is delimited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// `Content-Length`: a body of this many bytes follows.
+    Length(usize),
+    /// `Transfer-Encoding: chunked` (a stream, length unknown).
+    Chunked,
+    /// Neither: the answer has no body by definition (to `HEAD`, or `1xx`, `204`, `304`), so
+    /// a kept-alive connection's next answer is not read as this one's body.
+    Bodiless,
+}
+
+/// The status line, `headers`, the body's framing and `Connection`.
 pub fn write_head(
     w: &mut impl Write,
     status: u16,
     headers: &[(String, String)],
-    len: Option<usize>,
+    framing: Framing,
     keep_alive: bool,
 ) -> std::io::Result<()> {
     let mut head = format!("HTTP/1.1 {status} {}\r\n", reason(status));
     for (name, value) in headers {
         head.push_str(&format!("{name}: {value}\r\n"));
     }
-    match len {
-        Some(len) => head.push_str(&format!("Content-Length: {len}\r\n")),
-        None => head.push_str("Transfer-Encoding: chunked\r\n"),
+    match framing {
+        Framing::Length(len) => head.push_str(&format!("Content-Length: {len}\r\n")),
+        Framing::Chunked => head.push_str("Transfer-Encoding: chunked\r\n"),
+        Framing::Bodiless => {}
     }
     head.push_str(if keep_alive {
         "Connection: keep-alive\r\n\r\n"
@@ -254,28 +266,6 @@ pub fn write_head(
         "Connection: close\r\n\r\n"
     });
     w.write_all(head.as_bytes())
-}
-
-/// The head of an answer that has no body by definition (to `HEAD`, or `1xx`, `204`, `304`):
-/// no `Content-Length` or chunked framing, so a kept-alive connection's next answer is not
-/// read as this one's body.
-pub fn write_bodiless_head(
-    w: &mut impl Write,
-    status: u16,
-    headers: &[(String, String)],
-    keep_alive: bool,
-) -> std::io::Result<()> {
-    let mut head = format!("HTTP/1.1 {status} {}\r\n", reason(status));
-    for (name, value) in headers {
-        head.push_str(&format!("{name}: {value}\r\n"));
-    }
-    head.push_str(if keep_alive {
-        "Connection: keep-alive\r\n\r\n"
-    } else {
-        "Connection: close\r\n\r\n"
-    });
-    w.write_all(head.as_bytes())?;
-    w.flush()
 }
 
 /// Whether the answer to `method` with `status` has no body (RFC 9110 §6.4.1).

@@ -96,6 +96,24 @@ impl Env {
     }
 
     /// Removes a variable.
+    /// Sends the vault's calls to each of `hosts` to `upstream` on 127.0.0.1 and trusts
+    /// `pki`'s CA, through the debug-build hooks `AIVAULT_DEV_RESOLVE` and
+    /// `AIVAULT_DEV_CA_CERT` (release builds refuse them).
+    pub fn route_to(
+        &mut self,
+        hosts: &[&str],
+        upstream: &aivault_testkit::Upstream,
+        pki: &aivault_testkit::Pki,
+    ) {
+        let ca = pki.write_ca(self.root.path());
+        let routes: Vec<String> = hosts
+            .iter()
+            .map(|host| format!("{host}=127.0.0.1:{}", upstream.port()))
+            .collect();
+        self.set("AIVAULT_DEV_RESOLVE", &routes.join(","));
+        self.set("AIVAULT_DEV_CA_CERT", ca.to_str().expect("utf8"));
+    }
+
     pub fn unset(&mut self, name: &str) {
         self.vars.retain(|(n, _)| n != name);
     }
@@ -166,6 +184,15 @@ impl Env {
             .as_str()
             .expect("secretId")
             .to_string()
+    }
+
+    /// Creates a caller token named `name` for `capabilities` and returns it.
+    pub fn create_token(&self, name: &str, capabilities: &[&str]) -> String {
+        let mut args = vec!["token", "create", "--name", name];
+        for capability in capabilities {
+            args.extend(["--capability", capability]);
+        }
+        self.run(&args).ok().stdout.trim().to_string()
     }
 
     /// `secrets list -v` as JSON.
