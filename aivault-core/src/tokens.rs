@@ -421,7 +421,8 @@ impl Vault {
             Some(_) => None,
         };
         if let Some((why, known)) = refusal {
-            // At most one event per reason per second; the rest are counted in the next.
+            // At most a burst of events per reason per second (refusal_throttle.rs); the
+            // rest are counted in the next.
             if let Some(held_back) = self.refusals.admit(&why) {
                 let noted = match held_back {
                     0 => why.clone(),
