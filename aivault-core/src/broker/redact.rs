@@ -77,6 +77,11 @@ pub(crate) const MIN_PARTIAL: usize = 2;
 /// The most bytes [`RedactingReader`] reads from upstream at once.
 const READ_CHUNK: usize = 32 * 1024;
 
+/// The most bytes [`RedactingReader`] reads at first: its buffer grows (doubling, up to
+/// [`READ_CHUNK`]) only after a read filled all the space offered, so a small response does
+/// not pay for allocating and zeroing 32 KiB.
+const FIRST_CHUNK: usize = 4 * 1024;
+
 /// [`RedactingReader`] stops redacting into its output buffer once it holds this many bytes.
 const OUT_LIMIT: usize = 32 * 1024;
 
@@ -766,6 +771,10 @@ impl RedactorCache {
 ///
 /// Memory is flat: at most `READ_CHUNK + 2 * window` bytes of upstream data (zeroized as they
 /// are consumed) and `OUT_LIMIT + REDACTED.len()` bytes of redacted output are buffered.
+///
+/// A body read whole ([`RedactingReader::cap_buffered`]) is read until its end, or until
+/// `READ_CHUNK` bytes are pending, before it is scanned: a small response is scanned once,
+/// without holding anything back.
 pub(crate) struct RedactingReader<R> {
     inner: R,
     redactor: Arc<Redactor>,
@@ -773,8 +782,11 @@ pub(crate) struct RedactingReader<R> {
     upstream: u64,
     /// Whether `cap` is the default cap of buffered output rather than the policy's.
     default_cap: bool,
-    /// A fixed buffer (never reallocated) of `READ_CHUNK + 2 * window` bytes;
-    /// `pending[..filled]` are upstream bytes, of which `pending[..scanned]` are done.
+    /// Whether the body is read whole (nobody waits for its first bytes).
+    whole: bool,
+    /// `FIRST_CHUNK + 2 * window` bytes, grown (old contents zeroized) up to
+    /// `READ_CHUNK + 2 * window`; `pending[..filled]` are upstream bytes, of which
+    /// `pending[..scanned]` are done.
     pending: Vec<u8>,
     /// `pending[..dirty]` has held upstream bytes: what drop zeroizes (a 1 KiB response does
     /// not pay for wiping the whole buffer).
@@ -819,8 +831,9 @@ impl<R: Read> RedactingReader<R> {
             redactor,
             cap,
             default_cap: false,
+            whole: false,
             upstream: 0,
-            pending: vec![0u8; READ_CHUNK + hold],
+            pending: vec![0u8; FIRST_CHUNK + hold],
             dirty: 0,
             filled: 0,
             scanned: 0,
@@ -843,9 +856,10 @@ impl<R: Read> RedactingReader<R> {
         &self.redactor
     }
 
-    /// Caps a body that is read whole into memory at `default` bytes when the policy set no
-    /// cap of its own; returns the cap in force.
+    /// Reads the body whole (see the type's docs) and caps it at `default` bytes when the
+    /// policy set no cap of its own; returns the cap in force.
     pub fn cap_buffered(&mut self, default: u64) -> u64 {
+        self.whole = true;
         match self.cap {
             Some(cap) => cap,
             None => {
@@ -866,13 +880,15 @@ impl<R: Read> RedactingReader<R> {
             self.scanned = 0;
         }
         self.stalled = false;
-        let mut want = READ_CHUNK;
+        // A stream keeps at most `2 * (window - 1)` bytes across a fill, so a whole chunk
+        // fits; a body read whole may have filled the buffer further.
+        let offered = (self.pending.len() - self.filled).min(READ_CHUNK);
+        let mut want = offered;
         if let Some(cap) = self.cap {
             // One byte past the cap is enough to know it is exceeded.
             let room = cap.saturating_sub(self.upstream).saturating_add(1);
             want = want.min(usize::try_from(room).unwrap_or(usize::MAX));
         }
-        // At most `2 * (window - 1)` bytes are kept across a fill, so `READ_CHUNK` bytes fit.
         let start = self.filled;
         let n = self.inner.read(&mut self.pending[start..start + want])?;
         let n = n.min(want);
@@ -881,6 +897,9 @@ impl<R: Read> RedactingReader<R> {
         if n == 0 {
             self.eof = true;
             return Ok(());
+        }
+        if n == offered {
+            self.grow();
         }
         self.upstream += n as u64;
         if let Some(cap) = self.cap
@@ -894,6 +913,23 @@ impl<R: Read> RedactingReader<R> {
             return Err(cap_error(cap, self.default_cap));
         }
         Ok(())
+    }
+}
+
+impl<R> RedactingReader<R> {
+    /// Doubles the read size, up to `READ_CHUNK`: the new buffer takes the pending bytes and
+    /// the old one is zeroized.
+    fn grow(&mut self) {
+        let hold = 2 * self.redactor.window();
+        let chunk = self.pending.len() - hold;
+        if chunk >= READ_CHUNK {
+            return;
+        }
+        let mut grown = vec![0u8; (2 * chunk).min(READ_CHUNK) + hold];
+        grown[..self.filled].copy_from_slice(&self.pending[..self.filled]);
+        self.pending[..self.dirty].zeroize();
+        self.pending = grown;
+        self.dirty = self.filled;
     }
 }
 
@@ -914,25 +950,30 @@ impl<R: Read> Read for RedactingReader<R> {
             }
             self.out.clear();
             self.out_pos = 0;
-            let len = self.filled;
-            let boundary = if self.eof {
-                len
-            } else {
-                len - self
-                    .redactor
-                    .held_tail(&self.pending[self.scanned.min(len)..len])
-            };
-            if self.scanned < boundary && !self.stalled {
-                (self.scanned, self.stalled) = self.redactor.scan(
-                    &self.pending[..self.filled],
-                    self.scanned,
-                    boundary,
-                    self.eof,
-                    &mut self.run,
-                    &mut self.out,
-                    OUT_LIMIT,
-                );
+            if self.whole && !self.eof && self.filled < READ_CHUNK {
+                self.fill()?;
                 continue;
+            }
+            // A stalled scan waits for more data: nothing to compute until the next fill.
+            if !self.stalled && self.scanned < self.filled {
+                let len = self.filled;
+                let boundary = if self.eof {
+                    len
+                } else {
+                    len - self.redactor.held_tail(&self.pending[self.scanned..len])
+                };
+                if self.scanned < boundary {
+                    (self.scanned, self.stalled) = self.redactor.scan(
+                        &self.pending[..self.filled],
+                        self.scanned,
+                        boundary,
+                        self.eof,
+                        &mut self.run,
+                        &mut self.out,
+                        OUT_LIMIT,
+                    );
+                    continue;
+                }
             }
             if self.eof {
                 self.filled = 0;
@@ -1027,7 +1068,12 @@ mod tests {
         read_size: usize,
         cap: Option<u64>,
     ) -> io::Result<Vec<u8>> {
-        let mut reader = RedactingReader::new(inner, Arc::clone(r), cap);
+        let reader = RedactingReader::new(inner, Arc::clone(r), cap);
+        drain(reader, read_size)
+    }
+
+    /// Reads `reader` to its end, `read_size` bytes at a time.
+    fn drain(mut reader: RedactingReader<impl Read>, read_size: usize) -> io::Result<Vec<u8>> {
         let mut out = Vec::new();
         let mut buf = vec![0u8; read_size];
         loop {
@@ -1443,6 +1489,22 @@ mod tests {
                     "{} / {chunk} / {read_size}",
                     String::from_utf8_lossy(&data)
                 );
+                let mut whole = RedactingReader::new(
+                    Chunked {
+                        data: &data,
+                        pos: 0,
+                        chunk,
+                    },
+                    Arc::clone(&r),
+                    None,
+                );
+                whole.cap_buffered(u64::MAX);
+                assert_eq!(
+                    String::from_utf8_lossy(&drain(whole, read_size).unwrap()),
+                    String::from_utf8_lossy(&expected),
+                    "read whole: {} / {chunk} / {read_size}",
+                    String::from_utf8_lossy(&data)
+                );
             }
         }
     }
@@ -1487,6 +1549,58 @@ mod tests {
         reader.read_to_end(&mut out).unwrap();
         assert_eq!(reader.upstream_bytes(), 1000);
         assert_eq!(out, data);
+    }
+
+    /// Bodies past the first read size and past `READ_CHUNK`, with secrets across every
+    /// buffer boundary: streamed and read whole, the bytes equal whole-buffer redaction, and
+    /// the buffer grows only when reads fill it.
+    #[test]
+    fn growing_buffer_redacts_like_whole_buffer() {
+        let secret: &[u8] = b"tok-0123456789abcdef";
+        let r = Arc::new(Redactor::new(&[secret], &[]));
+        let mut data = Vec::new();
+        let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+        while data.len() < 3 * READ_CHUNK {
+            data.extend(std::iter::repeat_n(b'.', rng.below(3000)));
+            data.extend_from_slice(secret);
+            // A partial copy too, which joins a run only when adjacent to one.
+            data.extend_from_slice(&secret[..rng.below(secret.len())]);
+        }
+        let expected = r.redact(&data);
+        assert!(expected.len() < data.len());
+        for chunk in [100, FIRST_CHUNK - 1, FIRST_CHUNK, READ_CHUNK, 100_000] {
+            for whole in [false, true] {
+                let inner = Chunked {
+                    data: &data,
+                    pos: 0,
+                    chunk,
+                };
+                let mut reader = RedactingReader::new(inner, Arc::clone(&r), None);
+                if whole {
+                    reader.cap_buffered(u64::MAX);
+                }
+                let mut got = Vec::new();
+                reader.read_to_end(&mut got).unwrap();
+                assert!(got == expected, "chunk {chunk}, whole {whole}");
+                let hold = 2 * r.window();
+                let grown = reader.pending.len() - hold;
+                // A stream grows only when reads fill all the space offered; a large body
+                // read whole fills the buffer whatever the read size.
+                if whole || chunk >= READ_CHUNK {
+                    assert_eq!(grown, READ_CHUNK, "chunk {chunk}, whole {whole}");
+                } else {
+                    assert_eq!(grown, FIRST_CHUNK, "chunk {chunk}: grew to {grown}");
+                }
+            }
+        }
+        // A small body never grows the buffer.
+        let small = b"{\"echo\":\"tok-0123456789abcdef\"}";
+        let mut reader = RedactingReader::new(&small[..], Arc::clone(&r), None);
+        reader.cap_buffered(u64::MAX);
+        let mut got = Vec::new();
+        reader.read_to_end(&mut got).unwrap();
+        assert_eq!(got, b"{\"echo\":\"[REDACTED]\"}");
+        assert_eq!(reader.pending.len(), FIRST_CHUNK + 2 * r.window());
     }
 
     #[test]
