@@ -24,6 +24,7 @@ echo "== property tests, 30 s each"
 echo "== criterion benchmark, smoke mode"
 cargo bench --locked -p aivault-core --bench vault -- --test
 cargo bench --locked -p aivault-core --bench broker -- --test
+cargo bench --locked -p aivault-core --bench paired -- --test
 cargo bench --locked -p aivault-core --bench proxy_ca -- --test
 cargo bench --locked -p aivault-ffi --bench invoke -- --test
 

@@ -37,221 +37,23 @@
 //! once (scripts/test.sh does). `scripts/bench_invoke.py --criterion` runs it and prints the
 //! ratios.
 
+mod fixtures;
+
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use aivault_core::audit::{AuditEvent, AuditRecord};
-use aivault_core::broker::netguard::DevRoutes;
 use aivault_core::envelope::{self, Binding};
 use aivault_core::store::{self, SqliteStore, StoreTx};
-use aivault_core::{
-    AuthOptions, Config, Invocation, Key32, NetworkOptions, NewCapability, NewCredential,
-    NewSecret, PlanContext, Registry, Scope, SecretValue, Vault, keys,
-};
-use aivault_testkit::{Pki, Reply, Upstream};
+use aivault_core::{Key32, PlanContext, Vault, keys};
+use aivault_testkit::{Pki, Upstream};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use tempfile::TempDir;
-use ureq::Agent;
-use ureq::tls::{Certificate, RootCerts, TlsConfig};
-
-/// Size of every response body.
-const BODY_LEN: usize = 1024;
-/// The custom capability of the HTTP cases.
-const BENCH_CAPABILITY: &str = "bench/models";
-/// The registry capability of the HTTPS cases.
-const OPENAI_CAPABILITY: &str = "openai/models";
-/// The secret the HTTP cases inject (and the plain client sends, for equal requests).
-const BENCH_KEY: &str = "sk-bench-upstream-0123456789abcdefghijklmnopqrstuv";
-/// Custom secrets added to the large vault of `vault_size`.
-const EXTRA_SECRETS: usize = 1_000;
-/// Registry providers with a secret in the large vault of `vault_size`.
-const PROVIDERS: usize = 60;
-
-/// The fixed 1 KiB JSON body (the same one as `aivault-testkit/examples/serve.rs`).
-fn body_1k() -> Vec<u8> {
-    let head =
-        br#"{"object":"list","data":[{"id":"gpt-bench","object":"model","owned_by":"bench","pad":""#;
-    let tail = br#""}]}"#;
-    let mut body = head.to_vec();
-    body.resize(BODY_LEN - tail.len(), b'x');
-    body.extend_from_slice(tail);
-    body
-}
-
-/// An upstream answering everything with [`body_1k`].
-fn handler() -> impl Fn(&aivault_testkit::Recorded) -> Reply + Send + Sync + 'static {
-    let body = body_1k();
-    move |_| Reply::json(body.clone())
-}
-
-/// A new, empty vault in a new temporary directory.
-fn new_vault(config: impl FnOnce(Config) -> Config) -> (TempDir, Vault) {
-    let dir = tempfile::tempdir().expect("temporary directory");
-    let vault = Vault::open(config(Config::in_dir(dir.path()))).expect("open vault");
-    (dir, vault)
-}
-
-fn secret(name: &str, value: &str) -> NewSecret {
-    NewSecret {
-        name: name.into(),
-        value: SecretValue::from(value),
-        scope: Scope::Global,
-        aliases: vec![],
-    }
-}
-
-/// A vault with the custom HTTP credential `bench` and capability `bench/models`, routed to
-/// `port`; returns the id of the injected secret too.
-fn bench_vault(port: u16) -> (TempDir, Vault, String) {
-    let routes = DevRoutes::parse(&format!("api.bench.test=127.0.0.1:{port}")).expect("routes");
-    let (dir, vault) = new_vault(|c| Config {
-        dev_routes: routes,
-        ..c
-    });
-    let id = vault
-        .create_secret(secret("BENCH_UPSTREAM_KEY", BENCH_KEY))
-        .expect("create secret")
-        .secret
-        .secret_id;
-    vault
-        .create_credential(NewCredential {
-            id: "bench".into(),
-            provider: "bench".into(),
-            secret_refs: vec![format!("vault:secret:{id}")],
-            auth: AuthOptions {
-                kind: Some("header".into()),
-                header_name: Some("authorization".into()),
-                value_template: Some("Bearer {{secret}}".into()),
-                ..AuthOptions::default()
-            },
-            hosts: vec!["api.bench.test".into()],
-            network: NetworkOptions {
-                allow_private_network: true,
-                insecure_http: true,
-                ..NetworkOptions::default()
-            },
-            ..NewCredential::default()
-        })
-        .expect("create credential");
-    vault
-        .create_capability(NewCapability {
-            id: BENCH_CAPABILITY.into(),
-            provider: Some("bench".into()),
-            methods: vec!["GET".into()],
-            paths: vec!["/v1/models".into()],
-            ..NewCapability::default()
-        })
-        .expect("create capability");
-    (dir, vault, id)
-}
-
-/// A vault routing `api.openai.com` to `port` and trusting `pki`'s CA, holding
-/// `OPENAI_API_KEY` and, when `large`, secrets of 59 other registry providers and
-/// [`EXTRA_SECRETS`] custom secrets.
-fn openai_vault(port: u16, pki: &Pki, large: bool) -> (TempDir, Vault) {
-    let routes = DevRoutes::parse(&format!("api.openai.com=127.0.0.1:{port}")).expect("routes");
-    let (dir, vault) = new_vault(|c| Config {
-        dev_routes: routes,
-        dev_ca_cert: Some(pki.ca_pem.clone()),
-        ..c
-    });
-    vault
-        .create_secret(secret(
-            "OPENAI_API_KEY",
-            "sk-bench-openai-0123456789abcdefghijklmnopqrstuv",
-        ))
-        .expect("create OPENAI_API_KEY");
-    if large {
-        let mut entries: Vec<(String, SecretValue)> = provider_secret_names(PROVIDERS - 1)
-            .into_iter()
-            .enumerate()
-            .map(|(i, name)| {
-                (
-                    name,
-                    SecretValue::from(format!("sk-provider-{i:03}-0123456789")),
-                )
-            })
-            .collect();
-        entries.extend((0..EXTRA_SECRETS).map(|i| {
-            (
-                format!("BENCH_KEY_{i:05}"),
-                SecretValue::from(format!("sk-bench-{i:05}-0123456789abcdefghijklmnopqrstuv")),
-            )
-        }));
-        vault
-            .import_secrets(entries, &Scope::Global)
-            .expect("import");
-        let credentials = vault.list_credentials().expect("list credentials").len();
-        assert!(credentials >= PROVIDERS, "{credentials} credentials");
-    }
-    (dir, vault)
-}
-
-/// The secret names of `count` registry providers other than OpenAI, one each: the only
-/// secret of their first single-secret, non-OAuth, non-mTLS credential.
-fn provider_secret_names(count: usize) -> Vec<String> {
-    let names: Vec<String> = Registry::builtin()
-        .providers()
-        .iter()
-        .filter(|p| p.id != "openai")
-        .filter_map(|p| {
-            p.credentials
-                .iter()
-                .find(|c| c.secrets.len() == 1 && !matches!(c.auth.kind_name(), "oauth2" | "mtls"))
-                .and_then(|c| c.secrets.values().next().cloned())
-        })
-        .take(count)
-        .collect();
-    assert_eq!(
-        names.len(),
-        count,
-        "registry providers with a single secret"
-    );
-    names
-}
-
-/// A plain ureq agent like the broker's (no redirects, statuses as responses), trusting
-/// `ca` when given.
-fn plain_agent(ca: Option<&Pki>) -> Agent {
-    let mut config = Agent::config_builder()
-        .http_status_as_error(false)
-        .max_redirects(0);
-    if let Some(pki) = ca {
-        let cert = Certificate::from_der(pki.ca_der().as_ref()).to_owned();
-        config = config.tls_config(
-            TlsConfig::builder()
-                .root_certs(RootCerts::new_with_certs(&[cert]))
-                .build(),
-        );
-    }
-    config.build().into()
-}
-
-/// One plain GET, body read whole.
-fn plain_get(agent: &Agent, url: &str) -> Vec<u8> {
-    let mut response = agent
-        .get(url)
-        .header("authorization", format!("Bearer {BENCH_KEY}"))
-        .call()
-        .expect("plain GET");
-    assert_eq!(response.status().as_u16(), 200);
-    response.body_mut().read_to_vec().expect("plain body")
-}
-
-fn invocation(capability: &str) -> Invocation {
-    Invocation {
-        capability: capability.into(),
-        ..Invocation::default()
-    }
-}
-
-/// One brokered call, body read whole.
-fn vault_get(vault: &Vault, invocation: &Invocation) -> Vec<u8> {
-    let response = vault.invoke(invocation).expect("invoke");
-    assert_eq!(response.status, 200);
-    response.body
-}
+use fixtures::{
+    BENCH_CAPABILITY, BENCH_KEY, BODY_LEN, EXTRA_SECRETS, OPENAI_CAPABILITY, PROVIDERS,
+    bench_vault, handler, invocation, new_vault, openai_vault, plain_agent, plain_get, two_threads,
+    vault_get,
+};
 
 /// Prints how many connections `upstream` accepted for 50 calls of `call` (1 with keep-alive).
 fn report_connections(what: &str, upstream: &Upstream, call: &dyn Fn()) {
@@ -311,17 +113,6 @@ fn bench_latency(c: &mut Criterion) {
         b.iter(|| black_box(vault_get(&vault, &openai)));
     });
     group.finish();
-}
-
-/// Runs `iters` calls of `call` spread over two threads; the elapsed time of all of them.
-fn two_threads(iters: u64, call: &(dyn Fn() + Sync)) -> Duration {
-    let start = Instant::now();
-    std::thread::scope(|s| {
-        let half = iters / 2;
-        s.spawn(move || (0..iters - half).for_each(|_| call()));
-        (0..half).for_each(|_| call());
-    });
-    start.elapsed()
 }
 
 /// (1) Throughput: two threads sharing one agent / one vault (HTTP).
