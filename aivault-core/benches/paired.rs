@@ -4,24 +4,28 @@
 //! machine's speed drifts between the two, and the same binary measured `vault/ureq` anywhere
 //! from 1.14 to 1.45. Here every round times a block of brokered calls and a block of plain
 //! calls back to back (alternating which goes first), on the same upstream and fixtures as
-//! `broker.rs`, and the ratio is taken within the round. The median of the per-round ratios
-//! is the figure of record for the issue 13 target `vault/ureq <= 1.15`.
-//!
-//! Cases: `invoke_http` and `invoke_https` (one thread), and `throughput_2_threads` (HTTP,
-//! two threads sharing one agent or one `Vault`; there the figure is calls/s, and the target
-//! is `vault/ureq >= 0.80`). Each case prints the ratio of wall time and of process CPU time
+//! `broker.rs`, and the ratio is taken within the round; the median of the per-round ratios is
+//! the figure of record. Each case prints the ratio of wall time and of process CPU time
 //! (every thread: callers, the in-process upstream, the audit writer).
 //!
-//! `--one-core` pins the process to one CPU and runs the one-thread cases only. On this
-//! 2-vCPU VM the one-thread figures are otherwise bimodal: each keep-alive connection has its
-//! own upstream thread, and whether the scheduler keeps it on the caller's CPU (a wake-up on
-//! the same core) or not decides a call's latency more than the work does (plain HTTP: 22 or
-//! 86 us per call, for the same binary from one run to the next). On one core every hand-off
-//! is the same, and the wall time is the CPU work of the whole exchange.
+//! A block must outlast the audit writer's 5 ms gathering window: with blocks of 50 calls
+//! (about 1.6 ms) part of the writer's work for the brokered calls ran during the plain
+//! block, and one core measured 1.41 where blocks of 200 to 5,000 calls measured 1.73-1.77.
 //!
-//! Run with `cargo bench -p aivault-core --bench paired [-- [CASE] [--one-core] --rounds N
-//! --calls K]` (defaults: every case, 401 rounds of 50 calls each side); `-- --test` runs one
-//! short round of each (scripts/test.sh does).
+//! Cases: `invoke_http` and `invoke_https` (one thread), and `throughput_2_threads` (HTTP,
+//! two threads sharing one agent or one `Vault`; there the wall figure is calls/s, and the
+//! target is `vault/ureq >= 0.80`).
+//!
+//! `--one-core` pins the process to one CPU and runs the one-thread cases only: the wall time
+//! is then the CPU work of the whole exchange. Without it the one-thread figures on this
+//! 2-vCPU VM are bimodal: each keep-alive connection has its own upstream thread, and whether
+//! the scheduler keeps it on the caller's CPU decides a call's latency more than the work does
+//! (plain HTTP: 22 or 86 us per call, the same binary from one run to the next).
+//!
+//! Run with `cargo bench -p aivault-core --bench paired [-- [CASE] [--one-core] [--rounds N]
+//! [--calls K]]` (defaults: every case, 101 rounds of blocks of 200 calls); `-- --test` runs
+//! one short round of each (scripts/test.sh does). `--only vault|ureq` times one side alone,
+//! for a profiler (`scripts/profile_broker.py` compares the two sides' profiles per call).
 
 mod fixtures;
 
@@ -34,21 +38,33 @@ use fixtures::{
     plain_agent, plain_get, two_threads, vault_get,
 };
 
+/// Every case, in the order they run.
+const CASES: [&str; 3] = ["invoke_http", "invoke_https", "throughput_2_threads"];
+
 /// What to run, from the command line.
 struct Options {
     filter: Option<String>,
     rounds: usize,
     calls: u64,
     one_core: bool,
+    /// `--only vault|ureq`: time one side alone (for a profiler), no comparison.
+    only: Option<Side>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Side {
+    Vault,
+    Plain,
 }
 
 impl Options {
     fn parse() -> Options {
         let mut options = Options {
             filter: None,
-            rounds: 401,
-            calls: 50,
+            rounds: 101,
+            calls: 200,
             one_core: false,
+            only: None,
         };
         let mut args = std::env::args().skip(1);
         while let Some(arg) = args.next() {
@@ -60,6 +76,13 @@ impl Options {
                 "--rounds" => options.rounds = number(args.next(), "--rounds"),
                 "--calls" => options.calls = number(args.next(), "--calls") as u64,
                 "--one-core" => options.one_core = true,
+                "--only" => {
+                    options.only = match args.next().as_deref() {
+                        Some("vault") => Some(Side::Vault),
+                        Some("ureq") => Some(Side::Plain),
+                        _ => panic!("--only takes vault or ureq"),
+                    }
+                }
                 // Passed by `cargo bench`.
                 "--bench" => {}
                 other if other.starts_with('-') => panic!("unknown option {other}"),
@@ -70,8 +93,11 @@ impl Options {
         options
     }
 
+    /// A filter naming a case runs that case only; otherwise every case containing it.
     fn wants(&self, case: &str) -> bool {
-        self.filter.as_deref().is_none_or(|f| case.contains(f))
+        self.filter
+            .as_deref()
+            .is_none_or(|f| case == f || (!CASES.contains(&f) && case.contains(f)))
     }
 }
 
@@ -131,6 +157,29 @@ fn paired(options: &Options, block: &dyn Fn(bool, u64)) -> Rounds {
         rounds.plain.push(plain);
     }
     rounds
+}
+
+/// Runs one side alone (`--only`): `rounds` blocks after one warm-up block, and prints the
+/// time per call.
+fn alone(case: &str, options: &Options, side: Side, block: &dyn Fn(bool, u64)) {
+    let vault = side == Side::Vault;
+    block(vault, options.calls);
+    let total = sample(|| (0..options.rounds).for_each(|_| block(vault, options.calls)));
+    let calls = (options.rounds as u64 * options.calls) as f64;
+    println!(
+        "{case} {} alone: {calls} calls, {:.1} us wall and {:.1} us process CPU per call",
+        if vault { "vault" } else { "ureq" },
+        total.wall.as_secs_f64() * 1e6 / calls,
+        total.cpu.as_secs_f64() * 1e6 / calls,
+    );
+}
+
+/// Compares the two sides of `case` (or times one, with `--only`).
+fn run_case(case: &str, options: &Options, throughput: bool, block: &dyn Fn(bool, u64)) {
+    match options.only {
+        Some(side) => alone(case, options, side, block),
+        None => report(case, options, &paired(options, block), throughput),
+    }
 }
 
 /// The `q` quantile (0..=1) of `values`, nearest rank.
@@ -225,17 +274,14 @@ fn main() {
     assert_eq!(vault_get(&http_vault, &bench).len(), BODY_LEN);
 
     if options.wants("invoke_http") {
-        let rounds = paired(&options, &|vault, calls| {
-            repeat(
-                calls,
-                if vault {
-                    &http_vault_call
-                } else {
-                    &http_plain_call
-                },
-            );
+        run_case("invoke_http", &options, false, &|vault, calls| {
+            let call: &dyn Fn() = if vault {
+                &http_vault_call
+            } else {
+                &http_plain_call
+            };
+            repeat(calls, call);
         });
-        report("invoke_http", &options, &rounds, false);
     }
 
     if options.wants("invoke_https") {
@@ -246,7 +292,7 @@ fn main() {
         let https_plain = plain_agent(Some(&pki));
         let https_url = format!("https://localhost:{}/v1/models", https.port());
         assert_eq!(vault_get(&https_vault, &openai).len(), BODY_LEN);
-        let rounds = paired(&options, &|vault, calls| {
+        run_case("invoke_https", &options, false, &|vault, calls| {
             if vault {
                 repeat(calls, &|| {
                     black_box(vault_get(&https_vault, &openai));
@@ -257,20 +303,16 @@ fn main() {
                 });
             }
         });
-        report("invoke_https", &options, &rounds, false);
     }
 
     if options.wants("throughput_2_threads") && !options.one_core {
-        let rounds = paired(&options, &|vault, calls| {
-            two_threads(
-                calls,
-                if vault {
-                    &http_vault_call
-                } else {
-                    &http_plain_call
-                },
-            );
+        run_case("throughput_2_threads", &options, true, &|vault, calls| {
+            let call: &(dyn Fn() + Sync) = if vault {
+                &http_vault_call
+            } else {
+                &http_plain_call
+            };
+            two_threads(calls, call);
         });
-        report("throughput_2_threads", &options, &rounds, true);
     }
 }
