@@ -677,8 +677,10 @@ impl Vault {
     }
 
     /// The call cache's plan of `key` (and its unsealed secrets, when cached), if the cache
-    /// is still valid: one SELECT of the vault generation (its own read snapshot), under
-    /// the state lock for that read only. `None` sends the call down the MAC-checked path.
+    /// is still valid: the store's commit marker is unchanged since the last validation, or
+    /// else one SELECT of the vault generation (its own read snapshot) finds it unchanged;
+    /// under the state lock for those reads only. `None` sends the call down the MAC-checked
+    /// path.
     pub(crate) fn cached_call(
         &self,
         key: &PlanKey,
@@ -688,10 +690,20 @@ impl Vault {
     )> {
         let mut state = self.lock_state();
         let State { store, keys, cache } = &mut *state;
+        if cache.is_empty() {
+            return None;
+        }
+        // Read before the generation: a commit between the two reads changes the marker
+        // again, so the next call reads the generation rather than trust a stale one.
+        let marker = store.commit_marker();
+        if cache.unchanged(marker.as_ref(), keys.as_ref()) {
+            return cache.get(key);
+        }
         let generation = store.vault_generation().ok();
         if !cache.validate(generation.flatten(), keys.as_ref()) {
             return None;
         }
+        cache.mark(marker);
         cache.get(key)
     }
 

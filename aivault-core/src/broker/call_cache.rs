@@ -11,6 +11,16 @@
 //! otherwise everything is dropped (values wiped) and reloaded through the MAC-checked path.
 //! A missing counter row is never trusted: nothing is cached then.
 //!
+//! Reading the generation is a SQLite read transaction (a lock and an unlock on the WAL index,
+//! a statement). Before it, the store's commit marker ([`Store::commit_marker`]: the WAL-index
+//! header, which every commit rewrites) is read with two `pread`s; when it equals the marker
+//! read just before the generation read that last validated the entries, nothing was committed
+//! since, so the generation is the same and is not read again. Under load the audit writer's
+//! batch commits (one every few milliseconds) change the marker, so about one call per batch
+//! reads the generation.
+//!
+//! [`Store::commit_marker`]: crate::store::Store::commit_marker
+//!
 //! Values never leave: entries are only lent to the broker pipeline, the cache has no
 //! accessor outside the crate, and its `Debug` prints counts only. Secrets are
 //! [`SecretValue`](crate::sensitive::SecretValue)s (wiped on drop), so an evicted, cleared or
@@ -23,6 +33,7 @@ use std::sync::Arc;
 use super::pipeline::Unsealed;
 use crate::model::CredentialSecret;
 use crate::resolve::{Plan, PlanContext};
+use crate::store::CommitMarker;
 use crate::vault::Keys;
 
 /// Most plans, and most unsealed credentials, kept at once; a full map is emptied (simple cap:
@@ -69,6 +80,9 @@ pub(crate) struct Stamp {
 pub(crate) struct CallCache {
     /// Where the current entries were read (`None`: empty).
     stamp: Option<Stamp>,
+    /// The commit marker read just before the generation read that last validated the
+    /// entries (`None`: read the generation at the next call).
+    marker: Option<CommitMarker>,
     /// The highest generation this handle has read: a counter seen below it was set back
     /// (the database was altered or replaced), and nothing is cached until it passes again.
     highest: i64,
@@ -90,6 +104,7 @@ impl CallCache {
     /// Drops every entry (unsealed values are wiped when the last call using them ends).
     pub(crate) fn clear(&mut self) {
         self.stamp = None;
+        self.marker = None;
         self.plans.clear();
         self.unsealed.clear();
     }
@@ -106,11 +121,7 @@ impl CallCache {
             return false;
         }
         self.highest = generation;
-        let keys_current = keys.is_some_and(|k| {
-            self.stamp.as_ref().is_some_and(|s| s.key_id == k.key_id)
-                && k.session.as_ref().is_none_or(|p| p.exists())
-        });
-        let valid = keys_current
+        let valid = self.keys_current(keys)
             && self
                 .stamp
                 .as_ref()
@@ -119,6 +130,35 @@ impl CallCache {
             self.clear();
         }
         valid
+    }
+
+    /// Whether there are entries read under `keys`' master key id, with the unlock session
+    /// (passphrase vaults) still present.
+    fn keys_current(&self, keys: Option<&Keys>) -> bool {
+        keys.is_some_and(|k| {
+            self.stamp.as_ref().is_some_and(|s| s.key_id == k.key_id)
+                && k.session.as_ref().is_none_or(|p| p.exists())
+        })
+    }
+
+    /// Whether the entries are valid without reading the generation: `marker` (read now)
+    /// equals the one recorded at the last validation, so nothing was committed since, and the
+    /// keys are still current. Nothing is dropped when not (the caller reads the generation
+    /// and calls [`CallCache::validate`]).
+    pub(crate) fn unchanged(&self, marker: Option<&CommitMarker>, keys: Option<&Keys>) -> bool {
+        marker.is_some() && self.marker.as_ref() == marker && self.keys_current(keys)
+    }
+
+    /// Whether there is anything to validate (an empty cache needs no marker).
+    pub(crate) fn is_empty(&self) -> bool {
+        self.stamp.is_none()
+    }
+
+    /// Records `marker`, read before the generation read that just validated the entries.
+    pub(crate) fn mark(&mut self, marker: Option<CommitMarker>) {
+        if self.stamp.is_some() {
+            self.marker = marker;
+        }
     }
 
     /// Drops the entries unless they were read at `generation` (after a write of this handle).

@@ -237,6 +237,17 @@ pub enum Durability {
     Normal,
 }
 
+/// A value that changes whenever a write commits, by any connection of any process
+/// ([`Store::commit_marker`]).
+#[derive(Clone, PartialEq, Eq)]
+pub struct CommitMarker(pub(crate) Vec<u8>);
+
+impl std::fmt::Debug for CommitMarker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CommitMarker(..)")
+    }
+}
+
 /// A transactional store.
 pub trait Store: Send {
     /// Runs `f` in a read transaction (a consistent snapshot).
@@ -265,6 +276,14 @@ pub trait Store: Send {
             Ok(())
         })?;
         Ok(generation)
+    }
+    /// Reads, without a transaction, a marker that changes whenever a write commits (by any
+    /// connection, in any process), or `None` when the store cannot tell. Two equal markers
+    /// mean nothing was committed between the two reads: the call cache then skips reading
+    /// the vault generation. A store that cannot provide one returns `None` (the default),
+    /// and the generation is read on every call.
+    fn commit_marker(&mut self) -> Option<CommitMarker> {
+        None
     }
 }
 

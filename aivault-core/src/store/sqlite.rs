@@ -1,15 +1,18 @@
 //! The embedded SQLite store: one `vault.db` in WAL mode, shared safely by many processes.
 
 use std::collections::HashMap;
-use std::fs::OpenOptions;
-use std::os::unix::fs::OpenOptionsExt;
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rusqlite::config::DbConfig;
 use rusqlite::{Connection, FileControl, OptionalExtension, Row, TransactionBehavior, params};
 
-use super::{AuditQuery, Durability, Envelope, SecretFilter, SecretRecord, Store, StoreTx, schema};
+use super::{
+    AuditQuery, CommitMarker, Durability, Envelope, SecretFilter, SecretRecord, Store, StoreTx,
+    schema,
+};
 use crate::audit::{AuditEvent, AuditRecord};
 use crate::error::{Error, Result};
 use crate::model::{
@@ -40,11 +43,24 @@ const VAULT_GENERATION_SQL: &str = "SELECT value FROM vault_generation WHERE id 
 /// How long a writer waits for another process's transaction before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// The WAL-index header at the start of `vault.db-shm` (SQLite's WAL file format): two
+/// copies of a 48-byte header, written by every commit (the second copy first).
+const WAL_INDEX_HEADER: usize = 48;
+/// The WAL-index format version SQLite writes in the header's first four bytes.
+const WAL_INDEX_VERSION: u32 = 3_007_000;
+/// Offset of the header's `isInit` byte (1 once the header is valid).
+const WAL_INDEX_IS_INIT: usize = 12;
+
 /// A connection to one `vault.db`.
 pub struct SqliteStore {
     conn: Connection,
+    /// `vault.db`.
+    path: PathBuf,
     /// `vault.db-wal`, whose size decides when a commit checkpoints.
     wal_path: PathBuf,
+    /// `vault.db-shm` opened read-only for [`Store::commit_marker`] (at its first use; `None`
+    /// until then, or when it cannot be opened).
+    shm: Option<File>,
     /// The connection's current `synchronous` setting (switched only between transactions).
     durability: Durability,
     /// Whether this connection committed a [`Durability::Full`] write since its last complete
@@ -96,11 +112,27 @@ impl SqliteStore {
         wal_path.push("-wal");
         Ok(SqliteStore {
             conn,
+            path: path.to_owned(),
             wal_path: PathBuf::from(wal_path),
+            shm: None,
             durability: Durability::Full,
             // Creating or migrating the schema is an operator-level change too.
             checkpoint_on_drop: version != schema::CURRENT_VERSION,
         })
+    }
+
+    /// `vault.db-shm`, opened read-only (a symbolic link refused) at the first use.
+    fn shm(&mut self) -> Option<&File> {
+        if self.shm.is_none() {
+            let mut path = self.path.as_os_str().to_owned();
+            path.push("-shm");
+            self.shm = OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_NOFOLLOW)
+                .open(PathBuf::from(path))
+                .ok();
+        }
+        self.shm.as_ref()
     }
 
     /// Copies every WAL frame into `vault.db` and truncates the WAL to zero bytes (waiting up
@@ -212,6 +244,23 @@ impl Store for SqliteStore {
             .prepare_cached(VAULT_GENERATION_SQL)?
             .query_row([], |row| row.get(0))
             .optional()?)
+    }
+
+    /// The WAL-index header, which every commit rewrites (frame count, salts, checksums),
+    /// read with one `pread` and no lock: SQLite itself decides from the same header whether
+    /// its page cache is still current. The two copies must agree and be initialized;
+    /// otherwise (a commit or a WAL recovery in progress) there is no marker and the caller
+    /// reads the generation. Every commit goes through this header: the database cannot
+    /// leave WAL mode while this connection has it open (SQLite refuses).
+    fn commit_marker(&mut self) -> Option<CommitMarker> {
+        let mut header = [0u8; 2 * WAL_INDEX_HEADER];
+        self.shm()?.read_exact_at(&mut header, 0).ok()?;
+        let (first, second) = header.split_at(WAL_INDEX_HEADER);
+        let version = u32::from_ne_bytes([first[0], first[1], first[2], first[3]]);
+        if first != second || version != WAL_INDEX_VERSION || first[WAL_INDEX_IS_INIT] != 1 {
+            return None;
+        }
+        Some(CommitMarker(first.to_vec()))
     }
 
     /// `secure_delete` already zeroes freed pages; a truncating checkpoint also drops the old
@@ -1201,5 +1250,58 @@ mod tests {
             format!("SELECT {CREDENTIAL_COLUMNS} FROM credentials WHERE provider = ? ORDER BY id");
         let stmt = store.conn.prepare_cached(&sql).expect("cached statement");
         assert_eq!(stmt.get_status(StatementStatus::RePrepare), 0);
+    }
+
+    /// The commit marker stays the same while nothing commits (reads included) and changes
+    /// with every commit of another connection: another store's, and a raw SQLite
+    /// connection's (a tool outside aivault), including one that tried to leave WAL mode.
+    #[test]
+    fn commit_marker_changes_with_every_commit() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let path = dir.path().join("vault.db");
+        let mut watcher = SqliteStore::open(&path).expect("open watcher");
+        let mut writer = SqliteStore::open(&path).expect("open writer");
+        let first = watcher.commit_marker().expect("a marker");
+        assert_eq!(watcher.commit_marker(), Some(first.clone()));
+        writer
+            .read(&mut |tx| tx.meta_get("vault_id").map(|_| ()))
+            .expect("read");
+        assert_eq!(
+            watcher.commit_marker(),
+            Some(first.clone()),
+            "a read commits nothing"
+        );
+
+        let mut seen = vec![first];
+        let mut changed = |store: &mut SqliteStore, what: &str| {
+            let marker = store.commit_marker().expect("a marker");
+            assert!(!seen.contains(&marker), "{what} left the marker as it was");
+            seen.push(marker);
+        };
+        for value in ["a", "b"] {
+            writer
+                .write(&mut |tx| tx.meta_set("marker_test", value))
+                .expect("write");
+            changed(&mut watcher, "a commit of another store");
+        }
+        let raw = Connection::open(&path).expect("raw connection");
+        raw.execute("UPDATE meta SET value = 'c' WHERE key = 'marker_test'", [])
+            .expect("raw update");
+        changed(&mut watcher, "a raw connection's commit");
+        assert!(writer.checkpoint_truncate().expect("checkpoint"));
+        writer
+            .write(&mut |tx| tx.meta_set("marker_test", "after checkpoint"))
+            .expect("write");
+        changed(&mut watcher, "a commit into the restarted WAL");
+
+        // While a store has the database open, another connection cannot leave WAL mode
+        // (the header would stop moving); its writes stay in the WAL.
+        let left = raw.query_row("PRAGMA journal_mode = DELETE", [], |row| {
+            row.get::<_, String>(0)
+        });
+        assert!(left.is_err(), "left WAL mode: {left:?}");
+        raw.execute("UPDATE meta SET value = 'd' WHERE key = 'marker_test'", [])
+            .expect("update");
+        changed(&mut watcher, "a commit after trying to leave WAL mode");
     }
 }
