@@ -47,8 +47,16 @@
 //! prefix (of at least [`MIN_PARTIAL`] bytes) just before the run, and the longest proper
 //! suffix just after it. Otherwise an upstream echoing `half1 secret half2` would hand back
 //! both halves around a `[REDACTED]`. A stream holds back what such a prefix could be until
-//! it knows what follows, so streamed and whole-buffer redaction give the same bytes. Candidate positions are found with an 8 KiB bitset of the needles' two-byte
-//! prefixes, so the cost per input byte is a table lookup whatever the number of needles.
+//! it knows what follows, so streamed and whole-buffer redaction give the same bytes.
+//!
+//! Candidate positions are found with two 8 KiB bitsets, so the cost per input byte does not
+//! grow with the number of needles. With `s` the shortest needle's length minus one (at most
+//! 16), every needle starting in a block of `s` positions covers the two bytes at the block's
+//! last position with one of its first `s` two-byte windows; only that pair is looked up in
+//! the bitset of those windows, and a miss skips the whole block. A block that hits (and every
+//! position when a needle is shorter than 3 bytes, or too near the end of the data for the
+//! sampled pair) goes through the bitset of the needles' two-byte prefixes, and a position
+//! that passes it is compared with the needles that start with that pair.
 
 use std::fmt;
 use std::io::{self, Read};
@@ -73,6 +81,10 @@ pub(crate) const MIN_DERIVED_LEN: usize = 6;
 /// one) at least this long joins the run: an upstream that echoes `half1 secret half2` must
 /// not hand back both halves around a `[REDACTED]`. A single byte next to a run is not.
 pub(crate) const MIN_PARTIAL: usize = 2;
+
+/// The longest stride of [`Redactor::find_match`]'s sampling: a longer one would put more
+/// pairs of each needle in its filter (denser, so more blocks checked) to skip more per lookup.
+const MAX_STRIDE: usize = 16;
 
 /// The most bytes [`RedactingReader`] reads from upstream at once.
 const READ_CHUNK: usize = 32 * 1024;
@@ -104,6 +116,12 @@ pub(crate) struct Redactor {
     needles: Vec<Zeroizing<Vec<u8>>>,
     /// Bit `(a << 8) | b` is set when some needle starts with `a b`, or a one-byte needle is `a`.
     pair_filter: Vec<u64>,
+    /// Bit `(a << 8) | b` is set when `a b` occurs at an offset below `stride` in some needle:
+    /// a sampled pair outside it rules out a match in the `stride` positions up to it.
+    any_filter: Vec<u64>,
+    /// The distance between sampled positions in [`Redactor::find_match`]: the shortest
+    /// needle's length minus one, at most [`MAX_STRIDE`]; below 2 nothing is skipped.
+    stride: usize,
     /// Two-byte prefix -> needle indices, longest first; sorted by prefix.
     buckets: Vec<(u16, Vec<u32>)>,
     /// `single[b]`: `[b]` is a needle.
@@ -127,8 +145,9 @@ impl fmt::Debug for Redactor {
 
 impl Drop for Redactor {
     fn drop(&mut self) {
-        // The filters hold needle prefixes; the needles zeroize themselves.
+        // The filters hold needle prefixes and pairs; the needles zeroize themselves.
         self.pair_filter.zeroize();
+        self.any_filter.zeroize();
         self.single.iter_mut().for_each(|b| *b = false);
         self.first.iter_mut().for_each(|b| *b = false);
         for (key, _) in &mut self.buckets {
@@ -188,10 +207,23 @@ impl Redactor {
             }
         }
         let window = needles.first().map_or(0, |n| n.len());
+        let shortest = needles.last().map_or(0, |n| n.len());
+        let stride = shortest.saturating_sub(1).min(MAX_STRIDE);
+        let mut any_filter = vec![0u64; 1024];
+        if stride >= 2 {
+            for needle in &needles {
+                // Every needle has at least `stride + 1` bytes.
+                for pair in needle[..=stride].windows(2) {
+                    set_bit(&mut any_filter, pair_key(pair[0], pair[1]));
+                }
+            }
+        }
         let suffixes = suffix_index(&needles);
         Redactor {
             needles,
             pair_filter,
+            any_filter,
+            stride,
             buckets,
             single,
             first,
@@ -374,7 +406,32 @@ impl Redactor {
 
     /// The first position in `data[from..stop]` where a needle (lying entirely in `data`)
     /// starts, with the length of the longest needle there.
-    fn find_match(&self, data: &[u8], from: usize, stop: usize) -> Option<(usize, usize)> {
+    ///
+    /// Positions are taken in blocks of `stride`: a needle starting in `[at, at + stride)`
+    /// has at least `stride + 1` bytes, so it covers the pair at `at + stride - 1` with one
+    /// of its first `stride` pairs. One lookup in `any_filter` thus clears a whole block, and
+    /// only a block whose sampled pair is in it is checked position by position. The last
+    /// block, whose sampled pair would end past `data`, is checked position by position.
+    fn find_match(&self, data: &[u8], mut from: usize, stop: usize) -> Option<(usize, usize)> {
+        let stride = self.stride;
+        if stride >= 2 {
+            let stop = stop.min(data.len());
+            let filter = self.any_filter.as_slice();
+            while from < stop && from + stride < data.len() {
+                let key = pair_key(data[from + stride - 1], data[from + stride]);
+                if filter[usize::from(key >> 6)] & (1u64 << (key & 63)) != 0
+                    && let Some(found) = self.find_match_each(data, from, stop.min(from + stride))
+                {
+                    return Some(found);
+                }
+                from += stride;
+            }
+        }
+        self.find_match_each(data, from, stop)
+    }
+
+    /// [`Redactor::find_match`] checking every position (through the two-byte prefix filter).
+    fn find_match_each(&self, data: &[u8], from: usize, stop: usize) -> Option<(usize, usize)> {
         let stop = stop.min(data.len());
         if from >= stop {
             return None;
@@ -1100,6 +1157,133 @@ mod tests {
         }
     }
 
+    /// `find_match` as it was before the sampling: every position goes through the two-byte
+    /// prefix filter. The reference of the differential test and the timing test.
+    fn find_match_reference(
+        r: &Redactor,
+        data: &[u8],
+        from: usize,
+        stop: usize,
+    ) -> Option<(usize, usize)> {
+        let stop = stop.min(data.len());
+        if from >= stop {
+            return None;
+        }
+        let pair_stop = stop.min(data.len() - 1);
+        if from < pair_stop {
+            let filter = r.pair_filter.as_slice();
+            for (offset, window) in data[from..=pair_stop].windows(2).enumerate() {
+                let key = pair_key(window[0], window[1]);
+                if filter[usize::from(key >> 6)] & (1u64 << (key & 63)) != 0 {
+                    let at = from + offset;
+                    if let Some(len) = r.longest_at(data, at) {
+                        return Some((at, len));
+                    }
+                }
+            }
+        }
+        (pair_stop.max(from)..stop)
+            .find(|&at| r.single[usize::from(data[at])])
+            .map(|at| (at, 1))
+    }
+
+    /// Random needle sets (secrets of 1 to 80 bytes over small alphabets, so needles share
+    /// pairs, or over all bytes; literals of 1, 2 or more bytes, or none so the sampling is
+    /// used) and random data made of needles, parts of needles and noise: the sampled
+    /// `find_match` returns what the every-position scan returns, for every match in turn from
+    /// random `from` / `stop` (including `stop` short of the end, `from` at or past `stop`).
+    #[test]
+    fn find_match_agrees_with_every_position_scan() {
+        let alphabets: [&[u8]; 4] = [b"ab", b"ab%2F=+/\\\"&<x ", b"sk-0123456789AZaz", b""];
+        let mut rng = Rng(0x51_7cc1_b727_220a);
+        let (mut sampled, mut found, mut queries) = (0, 0, 0);
+        for case in 0..2500 {
+            let alphabet = alphabets[rng.below(alphabets.len())];
+            let byte = |rng: &mut Rng| match alphabet {
+                [] => rng.next() as u8,
+                letters => letters[rng.below(letters.len())],
+            };
+            let secrets: Vec<Vec<u8>> = (0..rng.below(4))
+                .map(|_| (0..1 + rng.below(80)).map(|_| byte(&mut rng)).collect())
+                .collect();
+            let literals: Vec<String> = (0..rng.below(4))
+                .map(|_| {
+                    let len = match rng.below(4) {
+                        0 => 1,
+                        1 => 2,
+                        _ => 3 + rng.below(30),
+                    };
+                    let bytes: Vec<u8> = (0..len).map(|_| byte(&mut rng)).collect();
+                    String::from_utf8_lossy(&bytes).into_owned()
+                })
+                .collect();
+            let secret_refs: Vec<&[u8]> = secrets.iter().map(Vec::as_slice).collect();
+            let r = Redactor::new(&secret_refs, &literals);
+            sampled += usize::from(r.stride >= 2);
+
+            let len = if rng.below(4) == 0 {
+                rng.below(5001)
+            } else {
+                rng.below(300)
+            };
+            let mut data = Vec::with_capacity(len + 200);
+            while data.len() < len {
+                match (rng.below(3), r.needles.len()) {
+                    (0, n) if n > 0 => data.extend_from_slice(&r.needles[rng.below(n)]),
+                    (1, n) if n > 0 => {
+                        let needle = &r.needles[rng.below(n)];
+                        let start = rng.below(needle.len());
+                        let end = start + 1 + rng.below(needle.len() - start);
+                        data.extend_from_slice(&needle[start..end]);
+                    }
+                    _ => {
+                        for _ in 0..1 + rng.below(20) {
+                            data.push(byte(&mut rng));
+                        }
+                    }
+                }
+            }
+            data.truncate(len);
+
+            for _ in 0..8 {
+                let near_end = |rng: &mut Rng| len.saturating_sub(rng.below(40));
+                let stop = match rng.below(4) {
+                    0 => len,
+                    1 => near_end(&mut rng),
+                    2 => len + rng.below(3),
+                    _ => rng.below(len + 1),
+                };
+                let from = match rng.below(4) {
+                    0 => 0,
+                    1 => stop,
+                    2 => stop.saturating_sub(rng.below(40)),
+                    _ => rng.below(len + 2),
+                };
+                queries += 1;
+                // Every match in turn, as `scan` walks them (at most 50 per query).
+                let mut pos = from;
+                for _ in 0..50 {
+                    let got = r.find_match(&data, pos, stop);
+                    let want = find_match_reference(&r, &data, pos, stop);
+                    assert_eq!(got, want, "case {case}: from {pos}, stop {stop}, len {len}");
+                    match got {
+                        Some((at, _)) => {
+                            found += 1;
+                            pos = at + 1;
+                        }
+                        None => break,
+                    }
+                }
+            }
+        }
+        // The cases exercise both paths and find matches.
+        assert!(
+            sampled > 800 && sampled < 2000,
+            "{sampled} sampled needle sets"
+        );
+        assert!(found > queries, "{found} matches in {queries} queries");
+    }
+
     #[test]
     fn raw_form() {
         let r = redactor(&[SECRET]);
@@ -1699,6 +1883,58 @@ mod tests {
             total >> 20,
             (total >> 20) as f64 / secs
         );
+    }
+
+    /// Nanoseconds per byte of `find_match` over the benchmarks' 1 KiB JSON body (and over
+    /// 1 KiB of base64 and JSON noise), with the redactor of a 50-character secret and its
+    /// `Bearer ` rendering: the sampled scan against the every-position one, interleaved.
+    ///
+    /// `cargo test -p aivault-core --lib --release find_match_ns_per_byte -- --ignored --nocapture`
+    #[test]
+    #[ignore = "timing measurement"]
+    fn find_match_ns_per_byte() {
+        use std::hint::black_box;
+        use std::time::Instant;
+        let key: &[u8] = b"sk-bench-upstream-0123456789abcdefghijklmnopqrstuv";
+        let bearer = [b"Bearer ".as_slice(), key].concat();
+        let r = Redactor::new(&[key, &bearer], &[]);
+        // `body_1k()` of benches/fixtures.
+        let mut json = br#"{"object":"list","data":[{"id":"gpt-bench","object":"model","owned_by":"bench","pad":""#.to_vec();
+        json.resize(1024 - 4, b'x');
+        json.extend_from_slice(br#""}]}"#);
+        let mut rng = Rng(7);
+        let alphabet = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+/ \":,{}";
+        let noise: Vec<u8> = (0..1024)
+            .map(|_| alphabet[rng.below(alphabet.len())])
+            .collect();
+        println!("{} needles, stride {}", r.needle_count(), r.stride);
+        const CALLS: u32 = 20_000;
+        for (name, body) in [("json 1 KiB", &json), ("noise 1 KiB", &noise)] {
+            assert_eq!(r.find_match(body, 0, body.len()), None);
+            assert_eq!(find_match_reference(&r, body, 0, body.len()), None);
+            let (mut old, mut new) = (Vec::new(), Vec::new());
+            for _ in 0..15 {
+                let started = Instant::now();
+                for _ in 0..CALLS {
+                    black_box(find_match_reference(&r, black_box(body), 0, body.len()));
+                }
+                old.push(started.elapsed().as_nanos() as f64 / f64::from(CALLS) / 1024.0);
+                let started = Instant::now();
+                for _ in 0..CALLS {
+                    black_box(r.find_match(black_box(body), 0, body.len()));
+                }
+                new.push(started.elapsed().as_nanos() as f64 / f64::from(CALLS) / 1024.0);
+            }
+            old.sort_by(f64::total_cmp);
+            new.sort_by(f64::total_cmp);
+            println!(
+                "{name}: every position {:.3} ns/byte, sampled {:.3} ns/byte (medians of 15 \
+                 interleaved rounds of {CALLS} calls), {:.1}x",
+                old[7],
+                new[7],
+                old[7] / new[7]
+            );
+        }
     }
 
     /// A stream releases what cannot start a secret at once (server-sent events are not
