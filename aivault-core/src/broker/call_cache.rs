@@ -13,7 +13,7 @@
 //!
 //! Reading the generation is a SQLite read transaction (a lock and an unlock on the WAL index,
 //! a statement). Before it, the store's commit marker ([`Store::commit_marker`]: the WAL-index
-//! header, which every commit rewrites) is read with two `pread`s; when it equals the marker
+//! header, which every commit rewrites) is read with one `pread`; when it equals the marker
 //! read just before the generation read that last validated the entries, nothing was committed
 //! since, so the generation is the same and is not read again. Under load the audit writer's
 //! batch commits (one every few milliseconds) change the marker, so about one call per batch
