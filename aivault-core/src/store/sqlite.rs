@@ -1304,4 +1304,58 @@ mod tests {
             .expect("update");
         changed(&mut watcher, "a commit after trying to leave WAL mode");
     }
+
+    /// A WAL-index header that is torn (its two copies differ), not initialized, of another
+    /// format version, cut short, or a `-shm` that is a symbolic link gives no marker, so the
+    /// call cache reads the generation instead of trusting it.
+    #[test]
+    fn a_header_it_cannot_trust_gives_no_marker() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let path = dir.path().join("vault.db");
+        let shm = dir.path().join("vault.db-shm");
+        let store = SqliteStore::open(&path).expect("open store");
+        drop(store);
+        let mut header = std::fs::read(&shm).expect("read -shm")[..2 * WAL_INDEX_HEADER].to_vec();
+        let valid = header.clone();
+        let mut fresh = || {
+            let mut store = SqliteStore::open(&path).expect("open store");
+            // Written after the open, which re-initializes the header; read on first use.
+            store.shm = None;
+            store
+        };
+        let mut with = |header: &[u8]| {
+            let mut store = fresh();
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open(&shm)
+                .and_then(|f| f.write_all_at(header, 0))
+                .expect("write -shm");
+            store.commit_marker()
+        };
+        assert!(with(&valid).is_some(), "the untouched header");
+        header[WAL_INDEX_HEADER + 20] ^= 1;
+        assert_eq!(with(&header), None, "torn copies");
+        let mut uninit = valid.clone();
+        uninit[WAL_INDEX_IS_INIT] = 0;
+        uninit[WAL_INDEX_HEADER + WAL_INDEX_IS_INIT] = 0;
+        assert_eq!(with(&uninit), None, "not initialized");
+        let mut version = valid.clone();
+        version[0] ^= 1;
+        version[WAL_INDEX_HEADER] ^= 1;
+        assert_eq!(with(&version), None, "another version");
+
+        let mut store = fresh();
+        std::fs::File::create(&shm)
+            .and_then(|f| f.set_len(40))
+            .expect("truncate -shm");
+        assert_eq!(store.commit_marker(), None, "a header cut short");
+        drop(store);
+
+        let elsewhere = dir.path().join("elsewhere");
+        std::fs::write(&elsewhere, &valid).expect("decoy");
+        let mut store = fresh();
+        std::fs::remove_file(&shm).expect("remove -shm");
+        std::os::unix::fs::symlink(&elsewhere, &shm).expect("symlink");
+        assert_eq!(store.commit_marker(), None, "a symbolic link");
+    }
 }
