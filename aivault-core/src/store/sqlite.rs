@@ -1317,13 +1317,13 @@ mod tests {
         drop(store);
         let mut header = std::fs::read(&shm).expect("read -shm")[..2 * WAL_INDEX_HEADER].to_vec();
         let valid = header.clone();
-        let mut fresh = || {
+        let fresh = || {
             let mut store = SqliteStore::open(&path).expect("open store");
             // Written after the open, which re-initializes the header; read on first use.
             store.shm = None;
             store
         };
-        let mut with = |header: &[u8]| {
+        let with = |header: &[u8]| {
             let mut store = fresh();
             std::fs::OpenOptions::new()
                 .write(true)
